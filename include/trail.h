@@ -1,0 +1,487 @@
+/*
+ * trail: structured JSON logs for C services, one line per event, every line
+ * carrying the request it belongs to.
+ *
+ * This header is the whole public core API. The reference, with ownership,
+ * thread-safety and async-signal-safety notes for every name, is docs/api.md;
+ * the line it writes is specified in docs/log-format.md.
+ *
+ * Copyright (c) 2026 the trail developers. MIT licence, see LICENSE.
+ */
+#ifndef TRAIL_H
+#define TRAIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version and export                                                       */
+/* ------------------------------------------------------------------------ */
+
+#define TRAIL_VERSION_MAJOR 0
+#define TRAIL_VERSION_MINOR 1
+#define TRAIL_VERSION_PATCH 0
+#define TRAIL_VERSION_STRING "0.1.0"
+#define TRAIL_VERSION_HEX                                                      \
+  ((TRAIL_VERSION_MAJOR << 16) | (TRAIL_VERSION_MINOR << 8) |                  \
+   TRAIL_VERSION_PATCH)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TRAIL_API __attribute__((visibility("default")))
+#define TRAIL__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define TRAIL_API
+#define TRAIL__PRINTF(fmt, args)
+#endif
+
+/* The version of the library linked at run time, e.g. "0.1.0". */
+TRAIL_API const char *trail_version(void);
+/* TRAIL_VERSION_HEX of the library linked at run time. */
+TRAIL_API unsigned int trail_version_hex(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Fallible calls return 0 (or a non-negative value) on success and a negative
+ * code on failure. System errors pass through as -errno (-ENOENT, -EACCES,
+ * ...); trail's own codes sit far below any errno value.
+ */
+enum trail_error {
+  TRAIL_EINVAL_LEVEL = -30001,       /* not a level name */
+  TRAIL_EINVAL_NAME = -30002,        /* not a valid logger or service name */
+  TRAIL_EINVAL_SPEC = -30003,        /* malformed configuration value */
+  TRAIL_EINVAL_ID = -30004,          /* malformed request, trace or span id */
+  TRAIL_EINVAL_TRACEPARENT = -30005, /* traceparent not valid per W3C */
+  TRAIL_ETOOLONG = -30006,           /* value longer than its fixed storage */
+  TRAIL_ENOSPACE = -30007,           /* fixed field storage is full */
+  TRAIL_ENOSINK = -30008,            /* no sink with that id */
+  TRAIL_ERANGE = -30009              /* number outside the accepted range */
+};
+
+/* A static, never-NULL English description of any code, trail's or -errno. */
+TRAIL_API const char *trail_strerror(int code);
+/* A static, never-NULL name of the code ("TRAIL_EINVAL_LEVEL", "ENOENT"). */
+TRAIL_API const char *trail_err_name(int code);
+
+/*
+ * Detail for a failed configuration call, filled by the callee when the
+ * caller passes a non-NULL pointer (like jansson's json_error_t).
+ */
+typedef struct trail_config_error {
+  int code;        /* the value the call returned */
+  char source[32]; /* "TRAIL_LEVEL", "trail_levels_set", ... */
+  char text[224];  /* what was wrong and what is accepted, one line */
+} trail_config_error;
+
+/* ------------------------------------------------------------------------ */
+/* Levels                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum trail_level {
+  TRAIL_LEVEL_TRACE = 0,
+  TRAIL_LEVEL_DEBUG = 1,
+  TRAIL_LEVEL_INFO = 2,
+  TRAIL_LEVEL_WARN = 3,
+  TRAIL_LEVEL_ERROR = 4,
+  TRAIL_LEVEL_FATAL = 5,
+  TRAIL_LEVEL_OFF = 6 /* as a threshold only: nothing passes */
+} trail_level;
+
+#define TRAIL_LEVEL_COUNT 6 /* trace .. fatal */
+
+/* "trace" .. "fatal", "off"; "?" for a value outside the enum. */
+TRAIL_API const char *trail_level_name(trail_level level);
+/*
+ * Parses a level name (case-insensitive; "warning" is accepted for warn).
+ * Returns 0, or TRAIL_EINVAL_LEVEL and leaves *out alone.
+ */
+TRAIL_API int trail_level_parse(const char *name, trail_level *out);
+
+/* ------------------------------------------------------------------------ */
+/* Fields                                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct json_t; /* jansson's value type; include <jansson.h> to build one */
+
+typedef enum trail_field_kind {
+  TRAIL_FIELD_STR = 1,
+  TRAIL_FIELD_INT,
+  TRAIL_FIELD_UINT,
+  TRAIL_FIELD_DOUBLE,
+  TRAIL_FIELD_BOOL,
+  TRAIL_FIELD_JSON
+} trail_field_kind;
+
+/* (size_t)-1 as a string length: the string is NUL-terminated. */
+#define TRAIL_NTS ((size_t)-1)
+
+/*
+ * One key and its typed value. Built with the TRAIL_STR .. TRAIL_JSON macros;
+ * everything it points to is borrowed for the duration of the call.
+ */
+typedef struct trail_field {
+  const char *key;
+  trail_field_kind kind;
+  size_t len; /* TRAIL_FIELD_STR only: byte length, or TRAIL_NTS */
+  union {
+    const char *s;
+    int64_t i;
+    uint64_t u;
+    double d;
+    int b;
+    const struct json_t *j;
+  } v;
+} trail_field;
+
+#define TRAIL_STR(key_, str_)                                                  \
+  ((trail_field){.key = (key_),                                                \
+                 .kind = TRAIL_FIELD_STR,                                      \
+                 .len = TRAIL_NTS,                                             \
+                 .v.s = (str_)})
+#define TRAIL_STRN(key_, str_, len_)                                           \
+  ((trail_field){.key = (key_),                                                \
+                 .kind = TRAIL_FIELD_STR,                                      \
+                 .len = (size_t)(len_),                                        \
+                 .v.s = (str_)})
+#define TRAIL_INT(key_, val_)                                                  \
+  ((trail_field){                                                              \
+      .key = (key_), .kind = TRAIL_FIELD_INT, .v.i = (int64_t)(val_)})
+#define TRAIL_UINT(key_, val_)                                                 \
+  ((trail_field){                                                              \
+      .key = (key_), .kind = TRAIL_FIELD_UINT, .v.u = (uint64_t)(val_)})
+#define TRAIL_DOUBLE(key_, val_)                                               \
+  ((trail_field){                                                              \
+      .key = (key_), .kind = TRAIL_FIELD_DOUBLE, .v.d = (double)(val_)})
+#define TRAIL_BOOL(key_, val_)                                                 \
+  ((trail_field){                                                              \
+      .key = (key_), .kind = TRAIL_FIELD_BOOL, .v.b = (val_) ? 1 : 0})
+#define TRAIL_JSON(key_, val_)                                                 \
+  ((trail_field){.key = (key_), .kind = TRAIL_FIELD_JSON, .v.j = (val_)})
+
+/* ------------------------------------------------------------------------ */
+/* Loggers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct trail_logger trail_logger;
+
+/*
+ * Private: the first member of every trail_logger, read by the inline level
+ * check so that a disabled level costs one load and one comparison.
+ */
+struct trail__logger_head {
+  int threshold; /* lowest level that any sink of this logger would take */
+};
+TRAIL_API extern struct trail__logger_head *const trail__root_head;
+
+/*
+ * The registry's logger of that name, made on first use and kept until the
+ * process exits (the same pointer for the same name). A name is 1 to 128
+ * printable ASCII bytes without space, '"', '\\', ',' or '='. NULL gives the
+ * root logger; an invalid name gives NULL (and a NULL logger logs as root).
+ */
+TRAIL_API trail_logger *trail_logger_get(const char *name);
+/* The root logger, named "root". */
+TRAIL_API trail_logger *trail_logger_root(void);
+/*
+ * A child of parent (NULL: root) with the same name and level, whose lines
+ * also carry the given fields, encoded once here. The caller owns the child
+ * and frees it with trail_logger_free() after its last use. NULL on ENOMEM.
+ */
+TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
+                                          const trail_field *fields,
+                                          size_t nfields);
+#define trail_logger_child(parent, ...)                                        \
+  trail_logger_with((parent), (const trail_field[]){__VA_ARGS__},              \
+                    sizeof((const trail_field[]){__VA_ARGS__}) /               \
+                        sizeof(trail_field))
+/* Frees a child logger; NULL and registry loggers are ignored. */
+TRAIL_API void trail_logger_free(trail_logger *logger);
+TRAIL_API const char *trail_logger_name(const trail_logger *logger);
+/* Sets the logger's own minimum level (NULL: root). Takes effect at once. */
+TRAIL_API int trail_logger_set_level(trail_logger *logger, trail_level level);
+TRAIL_API trail_level trail_logger_level(const trail_logger *logger);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#ifndef TRAIL_MIN_LEVEL
+/* Lower levels compile to nothing. */
+#define TRAIL_MIN_LEVEL TRAIL_LEVEL_TRACE
+#endif
+
+/* True when an event at this level on this logger would reach some sink. */
+static inline bool trail_enabled(const trail_logger *logger,
+                                 trail_level level) {
+  const struct trail__logger_head *h =
+      logger ? (const struct trail__logger_head *)(const void *)logger
+             : trail__root_head;
+  return (int)level >= __atomic_load_n(&h->threshold, __ATOMIC_RELAXED);
+}
+
+/*
+ * The functions behind the macros. Prefer the macros: they check the level
+ * before evaluating any argument and pass the call site for "caller".
+ * msg is data, never a format. A NULL logger is the root logger.
+ */
+TRAIL_API void trail_log(trail_logger *logger, trail_level level,
+                         const char *msg, const trail_field *fields,
+                         size_t nfields);
+TRAIL_API void trail_logf(trail_logger *logger, trail_level level,
+                          const char *fmt, ...) TRAIL__PRINTF(3, 4);
+TRAIL_API void trail_logv(trail_logger *logger, trail_level level,
+                          const char *fmt, va_list ap) TRAIL__PRINTF(3, 0);
+TRAIL_API void trail__log(trail_logger *logger, trail_level level,
+                          const char *file, int line, const char *msg,
+                          const trail_field *fields, size_t nfields);
+TRAIL_API void trail__logf(trail_logger *logger, trail_level level,
+                           const char *file, int line, const char *fmt, ...)
+    TRAIL__PRINTF(5, 6);
+
+/* Private: an empty trailing element keeps __VA_ARGS__ non-empty. */
+#define TRAIL__END ((trail_field){.key = 0})
+#define TRAIL__EMIT(lvl, lg, msg, ...)                                         \
+  trail__log(                                                                  \
+      (lg), (lvl), __FILE__, __LINE__, (msg),                                  \
+      (const trail_field[]){__VA_ARGS__},                                      \
+      sizeof((const trail_field[]){__VA_ARGS__}) / sizeof(trail_field) - 1)
+#define TRAIL__LOG(lvl, lg, ...)                                               \
+  do {                                                                         \
+    trail_logger *trail__lg = (lg);                                            \
+    if ((lvl) >= TRAIL_MIN_LEVEL && trail_enabled(trail__lg, (lvl)))           \
+      TRAIL__EMIT((lvl), trail__lg, __VA_ARGS__, TRAIL__END);                  \
+  } while (0)
+#define TRAIL__LOGF(lvl, lg, ...)                                              \
+  do {                                                                         \
+    trail_logger *trail__lg = (lg);                                            \
+    if ((lvl) >= TRAIL_MIN_LEVEL && trail_enabled(trail__lg, (lvl)))           \
+      trail__logf(trail__lg, (lvl), __FILE__, __LINE__, __VA_ARGS__);          \
+  } while (0)
+
+/* trail_info(logger, "message", TRAIL_STR("k", v), ...): fields optional. */
+#define trail_trace(lg, ...) TRAIL__LOG(TRAIL_LEVEL_TRACE, lg, __VA_ARGS__)
+#define trail_debug(lg, ...) TRAIL__LOG(TRAIL_LEVEL_DEBUG, lg, __VA_ARGS__)
+#define trail_info(lg, ...) TRAIL__LOG(TRAIL_LEVEL_INFO, lg, __VA_ARGS__)
+#define trail_warn(lg, ...) TRAIL__LOG(TRAIL_LEVEL_WARN, lg, __VA_ARGS__)
+#define trail_error(lg, ...) TRAIL__LOG(TRAIL_LEVEL_ERROR, lg, __VA_ARGS__)
+#define trail_fatal(lg, ...) TRAIL__LOG(TRAIL_LEVEL_FATAL, lg, __VA_ARGS__)
+
+/* trail_infof(logger, "cannot open %s", path): printf-checked message. */
+#define trail_tracef(lg, ...) TRAIL__LOGF(TRAIL_LEVEL_TRACE, lg, __VA_ARGS__)
+#define trail_debugf(lg, ...) TRAIL__LOGF(TRAIL_LEVEL_DEBUG, lg, __VA_ARGS__)
+#define trail_infof(lg, ...) TRAIL__LOGF(TRAIL_LEVEL_INFO, lg, __VA_ARGS__)
+#define trail_warnf(lg, ...) TRAIL__LOGF(TRAIL_LEVEL_WARN, lg, __VA_ARGS__)
+#define trail_errorf(lg, ...) TRAIL__LOGF(TRAIL_LEVEL_ERROR, lg, __VA_ARGS__)
+#define trail_fatalf(lg, ...) TRAIL__LOGF(TRAIL_LEVEL_FATAL, lg, __VA_ARGS__)
+
+/* ------------------------------------------------------------------------ */
+/* Request context                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define TRAIL_REQUEST_ID_MAX 128 /* bytes, without the NUL */
+#define TRAIL_USER_ID_MAX 128
+#define TRAIL_TRACE_ID_LEN 32 /* lowercase hex digits */
+#define TRAIL_SPAN_ID_LEN 16
+#define TRAIL_TRACEPARENT_LEN 55 /* "00-" trace "-" span "-" flags */
+#define TRAIL_TRACESTATE_MAX 512
+#define TRAIL_UUID_LEN 36
+#define TRAIL_CTX_FIELDS_SIZE 1024 /* encoded bytes of bound fields */
+#define TRAIL_CTX_FIELDS_MAX 32    /* number of bound fields */
+
+/*
+ * A request's identity: a plain value the caller allocates (on the stack, or
+ * inside its own request struct), no malloc. All members are private; use
+ * the functions below. Safe to copy with memcpy or assignment.
+ */
+typedef struct trail_ctx {
+  char request_id_[TRAIL_REQUEST_ID_MAX + 1];
+  char user_id_[TRAIL_USER_ID_MAX + 1];
+  char trace_id_[TRAIL_TRACE_ID_LEN + 1];
+  char span_id_[TRAIL_SPAN_ID_LEN + 1];
+  char parent_span_id_[TRAIL_SPAN_ID_LEN + 1];
+  char tracestate_[TRAIL_TRACESTATE_MAX + 1];
+  uint8_t trace_flags_;
+  uint8_t has_parent_;
+  uint16_t ids_len_;    /* bytes used in ids_ */
+  uint16_t fields_len_; /* bytes used in fields_ */
+  uint16_t nfields_;
+  /* the context keys, pre-encoded: ,"request_id":"..","user_id":".." ... */
+  char ids_[TRAIL_REQUEST_ID_MAX + 6 * TRAIL_USER_ID_MAX + 128];
+  /* bound fields, pre-encoded as ,"key":value ... */
+  char fields_[TRAIL_CTX_FIELDS_SIZE];
+  uint16_t field_key_[TRAIL_CTX_FIELDS_MAX][2]; /* key offset, key length */
+  void *reserved_[4];
+} trail_ctx;
+
+/* A new request: fresh request_id (UUID v4), trace_id and span_id. */
+TRAIL_API void trail_ctx_init(trail_ctx *ctx);
+/* An empty context: no ids, no fields. */
+TRAIL_API void trail_ctx_clear(trail_ctx *ctx);
+/*
+ * Setters validate and copy; on error the context is unchanged.
+ * request_id: 1..128 bytes of [A-Za-z0-9._:-]      (TRAIL_EINVAL_ID)
+ * user_id:    1..128 bytes, any UTF-8 (escaped)     (TRAIL_ETOOLONG)
+ * trace_id:   32 lowercase hex, not all zero        (TRAIL_EINVAL_ID)
+ * span_id:    16 lowercase hex, not all zero        (TRAIL_EINVAL_ID)
+ * NULL clears the id.
+ */
+TRAIL_API int trail_ctx_set_request_id(trail_ctx *ctx, const char *id);
+TRAIL_API int trail_ctx_set_user_id(trail_ctx *ctx, const char *id);
+TRAIL_API int trail_ctx_set_trace_id(trail_ctx *ctx, const char *id);
+TRAIL_API int trail_ctx_set_span_id(trail_ctx *ctx, const char *id);
+/*
+ * Continues the trace of a W3C traceparent header value: its trace_id and
+ * flags are taken, its parent id becomes the parent span, and the context
+ * gets a new span_id. TRAIL_EINVAL_TRACEPARENT (context unchanged) when the
+ * value is not valid, as the W3C Trace Context spec defines it.
+ */
+TRAIL_API int trail_ctx_set_traceparent(trail_ctx *ctx, const char *value,
+                                        size_t len);
+/*
+ * Writes "00-<trace_id>-<span_id>-<flags>" and a NUL into buf (size >= 56).
+ * Returns 55, or -ENOSPC, or TRAIL_EINVAL_ID when the context has no trace.
+ */
+TRAIL_API int trail_ctx_traceparent(const trail_ctx *ctx, char *buf,
+                                    size_t size);
+/* The ids as NUL-terminated strings; "" when unset. */
+TRAIL_API const char *trail_ctx_request_id(const trail_ctx *ctx);
+TRAIL_API const char *trail_ctx_user_id(const trail_ctx *ctx);
+TRAIL_API const char *trail_ctx_trace_id(const trail_ctx *ctx);
+TRAIL_API const char *trail_ctx_span_id(const trail_ctx *ctx);
+TRAIL_API const char *trail_ctx_parent_span_id(const trail_ctx *ctx);
+TRAIL_API uint8_t trail_ctx_trace_flags(const trail_ctx *ctx);
+/*
+ * Binds fields to the context: every line logged while it is current
+ * carries them. TRAIL_ENOSPACE (context unchanged) when they do not fit.
+ */
+TRAIL_API int trail_ctx_add_fields(trail_ctx *ctx, const trail_field *fields,
+                                   size_t nfields);
+#define trail_ctx_bind(ctx, ...)                                               \
+  trail_ctx_add_fields((ctx), (const trail_field[]){__VA_ARGS__},              \
+                       sizeof((const trail_field[]){__VA_ARGS__}) /            \
+                           sizeof(trail_field))
+
+/*
+ * Makes ctx the calling thread's current context and returns the previous
+ * one (often NULL); hand it to trail_ctx_leave() to restore it. ctx must stay
+ * valid while it is current. NULL enters "no context".
+ */
+TRAIL_API trail_ctx *trail_ctx_enter(trail_ctx *ctx);
+TRAIL_API void trail_ctx_leave(trail_ctx *prev);
+TRAIL_API trail_ctx *trail_ctx_current(void);
+
+/* ------------------------------------------------------------------------ */
+/* Ids and traceparent                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* A new UUID v4 (libuuid), lowercase: buf needs 37 bytes. */
+TRAIL_API int trail_request_id_new(char *buf, size_t size);
+/* 16 random bytes as 32 lowercase hex, never all zero: 33 bytes. */
+TRAIL_API int trail_trace_id_new(char *buf, size_t size);
+/* 8 random bytes as 16 lowercase hex, never all zero: 17 bytes. */
+TRAIL_API int trail_span_id_new(char *buf, size_t size);
+/* 0 when id is 1..128 bytes of [A-Za-z0-9._:-], else TRAIL_EINVAL_ID. */
+TRAIL_API int trail_request_id_check(const char *id, size_t len);
+
+typedef struct trail_traceparent {
+  uint8_t version;
+  uint8_t flags;
+  char trace_id[TRAIL_TRACE_ID_LEN + 1];
+  char parent_id[TRAIL_SPAN_ID_LEN + 1];
+} trail_traceparent;
+
+/* Parses a traceparent value by W3C Trace Context level 1 rules. */
+TRAIL_API int trail_traceparent_parse(const char *value, size_t len,
+                                      trail_traceparent *out);
+/* Formats version 00: writes 55 chars and a NUL; returns 55 or -ENOSPC. */
+TRAIL_API int trail_traceparent_format(const trail_traceparent *tp, char *buf,
+                                       size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Setup and configuration                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Sets the service name and reads TRAIL_LEVEL, TRAIL_OUTPUT, TRAIL_SERVICE
+ * (overrides the argument), TRAIL_CALLER and TRAIL_MAX_LINE. A bad variable
+ * is reported on stderr and its default kept. NULL service: the program's
+ * name. Returns 0, or a negative code when the service name is invalid.
+ * Logging works without it (defaults: stdout, info, service = program name).
+ */
+TRAIL_API int trail_init(const char *service);
+/* Closes the sinks trail opened and returns to the defaults. */
+TRAIL_API void trail_shutdown(void);
+/* Everything logged so far is in the kernel (sync mode: already true). */
+TRAIL_API int trail_flush(void);
+/* Reopens every file sink by its path (after log rotation). */
+TRAIL_API int trail_reopen(void);
+
+TRAIL_API int trail_service_set(const char *service);
+TRAIL_API const char *trail_service(void);
+/* "info" or "info,db=debug,http.client=warn"; see docs/configuration.md. */
+TRAIL_API int trail_levels_set(const char *spec, trail_config_error *err);
+/* "stdout", "stderr" or a file path: replaces every sink by this one. */
+TRAIL_API int trail_output_set(const char *spec, trail_config_error *err);
+/* Adds "caller":"file.c:42" to every line when on. */
+TRAIL_API void trail_caller_set(bool on);
+/* The maximum line length in bytes, "\n" included: 2048 .. 16 MiB. */
+TRAIL_API int trail_max_line_set(size_t bytes);
+TRAIL_API size_t trail_max_line(void);
+/* Applies TRAIL_* from the environment now (trail_init calls it). */
+TRAIL_API int trail_config_from_env(void);
+
+/* ------------------------------------------------------------------------ */
+/* Sinks                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A user sink: called once per line that passes its minimum level, on the
+ * logging thread, with the whole line ("\n" included, not NUL-terminated).
+ * It must be thread-safe and must not log.
+ */
+typedef void (*trail_sink_fn)(void *user, trail_level level, const char *line,
+                              size_t len);
+
+/* Each returns a sink id (>= 0) for trail_sink_remove(), or a negative code. */
+TRAIL_API int trail_sink_add_stdout(trail_level min);
+TRAIL_API int trail_sink_add_stderr(trail_level min);
+/* Opens path O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, mode 0640; reopenable. */
+TRAIL_API int trail_sink_add_file(const char *path, trail_level min);
+/* Writes to fd, which stays the caller's (trail never closes it). */
+TRAIL_API int trail_sink_add_fd(int fd, trail_level min);
+TRAIL_API int trail_sink_add_callback(trail_sink_fn fn, void *user,
+                                      trail_level min);
+TRAIL_API int trail_sink_remove(int id);
+/* Removes every sink: events go nowhere until one is added. */
+TRAIL_API void trail_sinks_clear(void);
+
+/* ------------------------------------------------------------------------ */
+/* Counters                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct trail_counters {
+  uint64_t events[TRAIL_LEVEL_COUNT]; /* lines written, by level */
+  uint64_t bytes;                     /* bytes handed to sinks */
+  uint64_t write_errors;              /* failed writes (any sink) */
+  uint64_t truncated;                 /* lines cut to the maximum */
+  uint64_t dropped;                   /* events lost (async overflow) */
+  uint64_t reserved[8];
+} trail_counters;
+
+/* A snapshot of the process-wide counters, at any time, from any thread. */
+TRAIL_API void trail_counters_get(trail_counters *out);
+TRAIL_API void trail_counters_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRAIL_H */

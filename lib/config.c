@@ -1,0 +1,236 @@
+/*
+ * Setup and configuration: trail_init, the TRAIL_* environment variables and
+ * the C calls that do the same.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+int trail__caller_on;
+size_t trail__max_line_v = TRAIL__MAX_LINE_DEFAULT;
+
+TRAIL_API int trail_service_set(const char *service) {
+  if (service == NULL || !trail__name_valid(service, strlen(service)))
+    return TRAIL_EINVAL_NAME;
+  pthread_mutex_lock(&trail__lock);
+  trail__conf *c = trail__conf_copy_locked();
+  if (c != NULL) {
+    trail__conf_set_service(c, service, strlen(service));
+    trail__conf_publish_locked(c);
+  }
+  pthread_mutex_unlock(&trail__lock);
+  return c ? 0 : -ENOMEM;
+}
+
+/* The service name in force; valid until the next change of it. */
+TRAIL_API const char *trail_service(void) { return trail__conf_get()->service; }
+
+TRAIL_API int trail_levels_set(const char *spec, trail_config_error *err) {
+  trail__level_spec parsed;
+  int rc = trail__level_spec_parse(spec, &parsed, err, "trail_levels_set");
+  if (rc != 0)
+    return rc;
+  pthread_mutex_lock(&trail__lock);
+  trail__loggers_apply_spec_locked(&parsed);
+  pthread_mutex_unlock(&trail__lock);
+  return 0;
+}
+
+/*
+ * Replaces every sink by one: "stdout", "stderr" or a file path. The new
+ * sink is opened before anything is replaced, so a path that cannot be
+ * opened leaves the output as it was.
+ */
+TRAIL_API int trail_output_set(const char *spec, trail_config_error *err) {
+  if (spec == NULL || spec[0] == '\0') {
+    trail__config_error(err, TRAIL_EINVAL_SPEC, "trail_output_set",
+                        "empty output (accepted: stdout, stderr or a path)");
+    return TRAIL_EINVAL_SPEC;
+  }
+  trail__sink *s = NULL;
+  int rc = 0;
+  if (strcmp(spec, "stdout") == 0)
+    s = trail__sink_new_fd(1, TRAIL_LEVEL_TRACE);
+  else if (strcmp(spec, "stderr") == 0)
+    s = trail__sink_new_fd(2, TRAIL_LEVEL_TRACE);
+  else
+    rc = trail__sink_open_file(spec, TRAIL_LEVEL_TRACE, &s);
+  if (rc == 0 && s == NULL)
+    rc = -ENOMEM;
+  if (rc != 0) {
+    trail__config_error(err, rc, "trail_output_set", "cannot open \"%s\": %s",
+                        spec, trail_strerror(rc));
+    return rc;
+  }
+  rc = trail__sinks_replace(s);
+  if (rc < 0)
+    trail__config_error(err, rc, "trail_output_set", "%s", trail_strerror(rc));
+  return rc < 0 ? rc : 0;
+}
+
+TRAIL_API void trail_caller_set(bool on) {
+  __atomic_store_n(&trail__caller_on, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+TRAIL_API int trail_max_line_set(size_t bytes) {
+  if (bytes < TRAIL__MAX_LINE_MIN || bytes > TRAIL__MAX_LINE_MAX)
+    return TRAIL_ERANGE;
+  __atomic_store_n(&trail__max_line_v, bytes, __ATOMIC_RELAXED);
+  return 0;
+}
+
+TRAIL_API size_t trail_max_line(void) {
+  return __atomic_load_n(&trail__max_line_v, __ATOMIC_RELAXED);
+}
+
+/* ---- the environment --------------------------------------------------- */
+
+/*
+ * A bad variable must be seen by whoever starts the service, and must not
+ * stop it: one line on stderr naming the variable, the value, what was
+ * wrong and what is used instead.
+ */
+static void env_complain(const char *var, const char *value, const char *what,
+                         const char *using) {
+  fprintf(stderr, "trail: %s=\"%.200s\": %s; using %s\n", var, value, what,
+          using);
+}
+
+static int parse_bool(const char *v, int *out) {
+  static const char *const yes[] = {"1", "true", "yes", "on"};
+  static const char *const no[] = {"0", "false", "no", "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(v, yes[i]) == 0) {
+      *out = 1;
+      return 0;
+    }
+    if (strcasecmp(v, no[i]) == 0) {
+      *out = 0;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Bytes, or with a k/K (KiB) or m/M (MiB) suffix. */
+static int parse_size(const char *v, size_t *out) {
+  char *end;
+  errno = 0;
+  if (v[0] < '0' || v[0] > '9')
+    return -1;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno != 0)
+    return -1;
+  if (*end == 'k' || *end == 'K') {
+    n *= 1024;
+    end++;
+  } else if (*end == 'm' || *end == 'M') {
+    n *= 1024 * 1024;
+    end++;
+  }
+  if (*end != '\0' || n > (unsigned long long)TRAIL__MAX_LINE_MAX * 2)
+    return -1;
+  *out = (size_t)n;
+  return 0;
+}
+
+/*
+ * Applies every TRAIL_* variable that is set. Returns the number of
+ * variables that were rejected (each reported on stderr), 0 when all were
+ * good or unset.
+ */
+TRAIL_API int trail_config_from_env(void) {
+  int bad = 0;
+  const char *v;
+  trail_config_error err;
+
+  if ((v = getenv("TRAIL_SERVICE")) != NULL) {
+    if (trail_service_set(v) != 0) {
+      char using[160];
+      snprintf(using, sizeof using, "\"%s\"", trail_service());
+      env_complain("TRAIL_SERVICE", v,
+                   "not a valid service name (1 to 128 printable ASCII "
+                   "characters, no space, quote, backslash, comma or '=')",
+                   using);
+      bad++;
+    }
+  }
+  if ((v = getenv("TRAIL_LEVEL")) != NULL) {
+    trail__level_spec spec;
+    if (trail__level_spec_parse(v, &spec, &err, "TRAIL_LEVEL") != 0) {
+      env_complain("TRAIL_LEVEL", v, err.text, "\"info\"");
+      bad++;
+    } else {
+      pthread_mutex_lock(&trail__lock);
+      trail__loggers_apply_spec_locked(&spec);
+      pthread_mutex_unlock(&trail__lock);
+    }
+  }
+  if ((v = getenv("TRAIL_OUTPUT")) != NULL) {
+    if (trail_output_set(v, &err) != 0) {
+      env_complain("TRAIL_OUTPUT", v,
+                   v[0] ? err.text
+                        : "empty value (accepted: stdout, stderr or a path)",
+                   "stdout");
+      bad++;
+    }
+  }
+  if ((v = getenv("TRAIL_CALLER")) != NULL) {
+    int on;
+    if (parse_bool(v, &on) != 0) {
+      env_complain("TRAIL_CALLER", v,
+                   "not a boolean (accepted: 1, 0, true, false, yes, no, on, "
+                   "off)",
+                   "0");
+      bad++;
+    } else {
+      trail_caller_set(on);
+    }
+  }
+  if ((v = getenv("TRAIL_MAX_LINE")) != NULL) {
+    size_t n;
+    if (parse_size(v, &n) != 0 || trail_max_line_set(n) != 0) {
+      env_complain("TRAIL_MAX_LINE", v,
+                   "not a size from 2048 to 16M (bytes, or with suffix k or "
+                   "m)",
+                   "16384");
+      bad++;
+    }
+  }
+  return bad;
+}
+
+/*
+ * Names the service and applies the environment. An invalid service
+ * argument is an error for the caller (a programming mistake); an invalid
+ * environment variable is the operator's, reported on stderr and skipped.
+ */
+TRAIL_API int trail_init(const char *service) {
+  int rc = 0;
+  if (service != NULL)
+    rc = trail_service_set(service);
+  trail_config_from_env();
+  return rc;
+}
+
+TRAIL_API int trail_flush(void) { return 0; }
+
+/*
+ * Back to the state before any configuration: sinks trail opened are
+ * closed, stdout is the output, levels and settings are the defaults. Named
+ * loggers stay valid. No other thread may log during this call.
+ */
+TRAIL_API void trail_shutdown(void) {
+  pthread_mutex_lock(&trail__lock);
+  trail__conf_reset_locked();
+  trail__level_spec deflt = {.deflt = TRAIL_LEVEL_INFO};
+  trail__loggers_apply_spec_locked(&deflt);
+  pthread_mutex_unlock(&trail__lock);
+  trail_caller_set(false);
+  trail_max_line_set(TRAIL__MAX_LINE_DEFAULT);
+}

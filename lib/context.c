@@ -1,0 +1,240 @@
+/*
+ * The request context: a caller-allocated value holding a request's ids and
+ * bound fields, pre-encoded so that each event only copies bytes, and the
+ * thread's current context.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "ids.h"
+#include "internal.h"
+
+static _Thread_local trail_ctx *current;
+
+/*
+ * Re-encodes the context keys into ids_ after any id changed. The order is
+ * the contract's: request_id, user_id, trace_id, span_id, each left out when
+ * unset. Only user_id can need escaping; the others were validated.
+ */
+static void rebuild_ids(trail_ctx *ctx) {
+  char tmp[sizeof ctx->ids_ + TRAIL__BUF_SLACK];
+  trail__buf b = {.data = tmp, .len = 0, .limit = sizeof ctx->ids_};
+  if (ctx->request_id_[0]) {
+    trail__buf_put(&b, ",\"request_id\":\"", 15);
+    trail__buf_put(&b, ctx->request_id_, strlen(ctx->request_id_));
+    trail__buf_put(&b, "\"", 1);
+  }
+  if (ctx->user_id_[0]) {
+    trail__buf_put(&b, ",\"user_id\":", 11);
+    trail__put_string(&b, ctx->user_id_, strlen(ctx->user_id_));
+  }
+  if (ctx->trace_id_[0]) {
+    trail__buf_put(&b, ",\"trace_id\":\"", 13);
+    trail__buf_put(&b, ctx->trace_id_, TRAIL_TRACE_ID_LEN);
+    trail__buf_put(&b, "\"", 1);
+  }
+  if (ctx->span_id_[0]) {
+    trail__buf_put(&b, ",\"span_id\":\"", 12);
+    trail__buf_put(&b, ctx->span_id_, TRAIL_SPAN_ID_LEN);
+    trail__buf_put(&b, "\"", 1);
+  }
+  memcpy(ctx->ids_, tmp, b.len);
+  ctx->ids_len_ = (uint16_t)b.len;
+}
+
+/* An empty context: no ids, no fields. */
+TRAIL_API void trail_ctx_clear(trail_ctx *ctx) {
+  if (ctx == NULL)
+    return;
+  memset(ctx, 0, sizeof *ctx);
+}
+
+/*
+ * A new request: a UUID v4 request_id and a new trace with a new span. The
+ * random sources cannot fail in a way worth reporting (getrandom blocks only
+ * before the kernel's pool is seeded), so this returns nothing.
+ */
+TRAIL_API void trail_ctx_init(trail_ctx *ctx) {
+  if (ctx == NULL)
+    return;
+  trail_ctx_clear(ctx);
+  trail_request_id_new(ctx->request_id_, sizeof ctx->request_id_);
+  trail_trace_id_new(ctx->trace_id_, sizeof ctx->trace_id_);
+  trail_span_id_new(ctx->span_id_, sizeof ctx->span_id_);
+  ctx->trace_flags_ = 0;
+  rebuild_ids(ctx);
+}
+
+/* Sets (or with NULL clears) the request id after checking it. */
+TRAIL_API int trail_ctx_set_request_id(trail_ctx *ctx, const char *id) {
+  if (ctx == NULL)
+    return -EINVAL;
+  if (id == NULL) {
+    ctx->request_id_[0] = '\0';
+  } else {
+    size_t n = strnlen(id, TRAIL_REQUEST_ID_MAX + 1);
+    int rc = trail_request_id_check(id, n);
+    if (rc != 0)
+      return rc;
+    memcpy(ctx->request_id_, id, n + 1);
+  }
+  rebuild_ids(ctx);
+  return 0;
+}
+
+/*
+ * Sets (or with NULL clears) the user id: any bytes up to 128, escaped in the
+ * line like any string; an empty id clears it too (the key is never "").
+ */
+TRAIL_API int trail_ctx_set_user_id(trail_ctx *ctx, const char *id) {
+  if (ctx == NULL)
+    return -EINVAL;
+  if (id == NULL) {
+    ctx->user_id_[0] = '\0';
+  } else {
+    size_t n = strnlen(id, TRAIL_USER_ID_MAX + 1);
+    if (n > TRAIL_USER_ID_MAX)
+      return TRAIL_ETOOLONG;
+    memcpy(ctx->user_id_, id, n + 1);
+  }
+  rebuild_ids(ctx);
+  return 0;
+}
+
+static int set_hex(trail_ctx *ctx, char *dst, const char *id, size_t want) {
+  if (id == NULL) {
+    dst[0] = '\0';
+  } else {
+    if (!trail__hex_id_valid(id, strnlen(id, want + 1), want))
+      return TRAIL_EINVAL_ID;
+    memcpy(dst, id, want);
+    dst[want] = '\0';
+  }
+  rebuild_ids(ctx);
+  return 0;
+}
+
+TRAIL_API int trail_ctx_set_trace_id(trail_ctx *ctx, const char *id) {
+  if (ctx == NULL)
+    return -EINVAL;
+  return set_hex(ctx, ctx->trace_id_, id, TRAIL_TRACE_ID_LEN);
+}
+
+TRAIL_API int trail_ctx_set_span_id(trail_ctx *ctx, const char *id) {
+  if (ctx == NULL)
+    return -EINVAL;
+  return set_hex(ctx, ctx->span_id_, id, TRAIL_SPAN_ID_LEN);
+}
+
+/*
+ * Joins the caller's trace: its trace id and flags are ours, its span is our
+ * parent, and this request is a new span of it (W3C Trace Context 3.2).
+ */
+TRAIL_API int trail_ctx_set_traceparent(trail_ctx *ctx, const char *value,
+                                        size_t len) {
+  if (ctx == NULL || value == NULL)
+    return -EINVAL;
+  trail_traceparent tp;
+  int rc = trail_traceparent_parse(value, len, &tp);
+  if (rc != 0)
+    return rc;
+  memcpy(ctx->trace_id_, tp.trace_id, TRAIL_TRACE_ID_LEN + 1);
+  memcpy(ctx->parent_span_id_, tp.parent_id, TRAIL_SPAN_ID_LEN + 1);
+  ctx->has_parent_ = 1;
+  ctx->trace_flags_ = tp.flags;
+  trail_span_id_new(ctx->span_id_, sizeof ctx->span_id_);
+  rebuild_ids(ctx);
+  return 0;
+}
+
+/* The traceparent to send downstream: our trace, our span as the parent. */
+TRAIL_API int trail_ctx_traceparent(const trail_ctx *ctx, char *buf,
+                                    size_t size) {
+  if (ctx == NULL || buf == NULL)
+    return -EINVAL;
+  if (!ctx->trace_id_[0] || !ctx->span_id_[0])
+    return TRAIL_EINVAL_ID;
+  trail_traceparent tp;
+  tp.version = 0;
+  tp.flags = ctx->trace_flags_;
+  memcpy(tp.trace_id, ctx->trace_id_, sizeof tp.trace_id);
+  memcpy(tp.parent_id, ctx->span_id_, sizeof tp.parent_id);
+  return trail_traceparent_format(&tp, buf, size);
+}
+
+TRAIL_API const char *trail_ctx_request_id(const trail_ctx *ctx) {
+  return ctx ? ctx->request_id_ : "";
+}
+TRAIL_API const char *trail_ctx_user_id(const trail_ctx *ctx) {
+  return ctx ? ctx->user_id_ : "";
+}
+TRAIL_API const char *trail_ctx_trace_id(const trail_ctx *ctx) {
+  return ctx ? ctx->trace_id_ : "";
+}
+TRAIL_API const char *trail_ctx_span_id(const trail_ctx *ctx) {
+  return ctx ? ctx->span_id_ : "";
+}
+TRAIL_API const char *trail_ctx_parent_span_id(const trail_ctx *ctx) {
+  return ctx && ctx->has_parent_ ? ctx->parent_span_id_ : "";
+}
+TRAIL_API uint8_t trail_ctx_trace_flags(const trail_ctx *ctx) {
+  return ctx ? ctx->trace_flags_ : 0;
+}
+
+size_t trail__ctx_keys(const trail_ctx *ctx, trail__key *out, size_t max) {
+  size_t n = ctx->nfields_ < max ? ctx->nfields_ : max;
+  for (size_t i = 0; i < n; i++) {
+    out[i].off = ctx->field_key_[i][0];
+    out[i].len = ctx->field_key_[i][1];
+  }
+  return n;
+}
+
+/*
+ * Binds fields to the context, all or none: they are encoded into a copy of
+ * the context's field storage and copied back only when every one fits
+ * whole, so a failed call leaves the context as it was.
+ */
+TRAIL_API int trail_ctx_add_fields(trail_ctx *ctx, const trail_field *fields,
+                                   size_t nfields) {
+  if (ctx == NULL || (nfields > 0 && fields == NULL))
+    return -EINVAL;
+  if (ctx->nfields_ + nfields > TRAIL_CTX_FIELDS_MAX)
+    return TRAIL_ENOSPACE;
+  char tmp[TRAIL_CTX_FIELDS_SIZE + TRAIL__BUF_SLACK];
+  trail__key keys[TRAIL_CTX_FIELDS_MAX];
+  memcpy(tmp, ctx->fields_, ctx->fields_len_);
+  trail__buf b = {.data = tmp, .len = ctx->fields_len_,
+                  .limit = TRAIL_CTX_FIELDS_SIZE};
+  trail__keyset ks = {.keys = keys, .n = 0, .cap = TRAIL_CTX_FIELDS_MAX};
+  ks.n = trail__ctx_keys(ctx, keys, TRAIL_CTX_FIELDS_MAX);
+  for (size_t i = 0; i < nfields; i++)
+    if (trail__put_field(&b, &ks, &fields[i]) != 0 || b.truncated)
+      return TRAIL_ENOSPACE;
+  memcpy(ctx->fields_, tmp, b.len);
+  ctx->fields_len_ = (uint16_t)b.len;
+  for (size_t i = 0; i < ks.n; i++) {
+    ctx->field_key_[i][0] = (uint16_t)keys[i].off;
+    ctx->field_key_[i][1] = (uint16_t)keys[i].len;
+  }
+  ctx->nfields_ = (uint16_t)ks.n;
+  return 0;
+}
+
+/*
+ * Entering returns what was current so that leaving can restore it: nesting
+ * works, and an event loop that enters and leaves around each callback never
+ * leaves one request's context behind for the next.
+ */
+TRAIL_API trail_ctx *trail_ctx_enter(trail_ctx *ctx) {
+  trail_ctx *prev = current;
+  current = ctx;
+  return prev;
+}
+
+TRAIL_API void trail_ctx_leave(trail_ctx *prev) { current = prev; }
+
+TRAIL_API trail_ctx *trail_ctx_current(void) { return current; }
+
+trail_ctx *trail__ctx_current(void) { return current; }

@@ -1,0 +1,80 @@
+/*
+ * The JSON encoder: appends JSON text to a bounded buffer.
+ *
+ * Internal to trail (names trail__*, hidden from the shared library's
+ * exports). Everything here is allocation-free and thread-safe on distinct
+ * buffers.
+ *
+ * The budget rule: a trail__buf has a content limit. An append that would go
+ * past it is either refused whole (numbers, literals: nothing is written and
+ * -1 is returned) or cut (strings: cut at a character or escape boundary, the
+ * closing quote written, the buffer's truncated flag set, 1 returned). The
+ * storage behind data must hold at least limit + TRAIL__BUF_SLACK bytes, so
+ * that the caller can always close a line ("}", ",\"truncated\":true}\n").
+ */
+#ifndef TRAIL_ENCODE_H
+#define TRAIL_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_t;
+
+#define TRAIL__BUF_SLACK 64
+/* Nesting deeper than this in a json_t value is written as a string. */
+#define TRAIL__JSON_MAX_DEPTH 32
+
+typedef struct trail__buf {
+  char *data;    /* storage: at least limit + TRAIL__BUF_SLACK bytes */
+  size_t len;    /* bytes written */
+  size_t limit;  /* content budget */
+  int truncated; /* set when a value was cut or refused for lack of room */
+} trail__buf;
+
+/* Bytes the caller knows are valid JSON text; refused whole (-1) if no room. */
+int trail__buf_put(trail__buf *b, const char *s, size_t n);
+/* Appends without any budget check; the caller has reserved the room. */
+void trail__buf_put_unchecked(trail__buf *b, const char *s, size_t n);
+
+/*
+ * A JSON string, quotes included, from n bytes at s (NUL bytes are data):
+ * '"' and '\\' escaped; \b \f \n \r \t short forms; every other C0 control,
+ * DEL, the C1 controls U+0080..U+009F, U+2028 and U+2029 as \u00xx / \u20xx
+ * (lowercase hex); invalid UTF-8 (overlong forms, surrogates, > U+10FFFF,
+ * truncated sequences, stray continuation bytes) replaced by U+FFFD, one per
+ * maximal ill-formed subpart (Unicode ch. 3, "U+FFFD substitution of maximal
+ * subparts"; Python's decode('utf-8', 'replace')).
+ * Returns 0 when written whole, 1 when cut (truncated flag set), -1 when not
+ * even "" fits (nothing written, truncated flag set).
+ */
+int trail__put_string(trail__buf *b, const char *s, size_t n);
+
+/* Decimal integers, exact over the whole range. -1 and nothing when no room. */
+int trail__put_int(trail__buf *b, int64_t v);
+int trail__put_uint(trail__buf *b, uint64_t v);
+
+/*
+ * The shortest decimal text that strtod() reads back to exactly v (valid
+ * JSON number: "12.5", "13", "-0", "1e+300", "5e-324"); NaN, +Inf and -Inf as
+ * the JSON strings "NaN", "+Inf", "-Inf". Independent of the C locale.
+ * -1 and nothing when no room.
+ */
+int trail__put_double(trail__buf *b, double v);
+/* The same text into out (at least 32 bytes), NUL-terminated; returns length.
+ * NaN and infinities give NaN, +Inf, -Inf without quotes. */
+size_t trail__format_double(double v, char *out);
+
+/* true / false. -1 and nothing when no room. */
+int trail__put_bool(trail__buf *b, int v);
+
+/*
+ * A jansson value, compact (no spaces), keys in the object's iteration order,
+ * strings through trail__put_string, reals through trail__put_double, NULL as
+ * null. Nesting deeper than TRAIL__JSON_MAX_DEPTH is replaced by the string
+ * "[max depth]". When the value does not fit, as much as fits is kept and the
+ * open arrays and objects are closed so the output stays valid JSON; the
+ * truncated flag is set and 1 returned. 0 when whole; -1 when nothing fits.
+ */
+int trail__put_json(trail__buf *b, const struct json_t *v);
+
+#endif /* TRAIL_ENCODE_H */

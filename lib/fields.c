@@ -1,0 +1,131 @@
+/*
+ * Fields: writing one key and its typed value, and keeping every key of a
+ * line unique by the one rename rule of docs/log-format.md: a key already in
+ * the line (reserved, or written earlier) gets "_" prepended until unique.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static const struct {
+  const char *s;
+  size_t n;
+} reserved[] = {
+    {"timestamp", 9}, {"level", 5},    {"logger", 6},   {"message", 7},
+    {"service", 7},   {"request_id", 10}, {"user_id", 7}, {"trace_id", 8},
+    {"span_id", 7},   {"caller", 6},   {"truncated", 9},
+};
+
+/*
+ * Reserved keys are the contract's own; a field may never take one, whether
+ * or not this line carries it (a line without user_id must not get a
+ * "user_id" field that a query would take for the context's).
+ */
+int trail__key_reserved(const char *k, size_t len) {
+  if (len < 5 || len > 10)
+    return 0;
+  for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+    if (reserved[i].n == len && memcmp(reserved[i].s, k, len) == 0)
+      return 1;
+  return 0;
+}
+
+static int key_taken(const trail__buf *b, const trail__keyset *ks,
+                     const char *k, size_t len) {
+  if (trail__key_reserved(k, len))
+    return 1;
+  for (size_t i = 0; i < ks->n; i++)
+    if (ks->keys[i].len == len && memcmp(b->data + ks->keys[i].off, k, len) == 0)
+      return 1;
+  return 0;
+}
+
+/*
+ * The key text sits at b->data[koff..b->len - 1) followed by its closing
+ * quote. While it is taken, shift it right by one and put "_" in front.
+ * Returns -1 when the renaming does not fit.
+ */
+static int make_unique(trail__buf *b, trail__keyset *ks, size_t koff) {
+  while (key_taken(b, ks, b->data + koff, b->len - 1 - koff)) {
+    if (b->len + 1 > b->limit)
+      return -1;
+    memmove(b->data + koff + 1, b->data + koff, b->len - koff);
+    b->data[koff] = '_';
+    b->len++;
+  }
+  ks->keys[ks->n].off = (uint32_t)koff;
+  ks->keys[ks->n].len = (uint32_t)(b->len - 1 - koff);
+  ks->n++;
+  return 0;
+}
+
+static int put_value(trail__buf *b, const trail_field *f) {
+  switch (f->kind) {
+  case TRAIL_FIELD_STR:
+    if (f->v.s == NULL)
+      return trail__buf_put(b, "null", 4);
+    return trail__put_string(b, f->v.s,
+                             f->len == TRAIL_NTS ? strlen(f->v.s) : f->len);
+  case TRAIL_FIELD_INT:
+    return trail__put_int(b, f->v.i);
+  case TRAIL_FIELD_UINT:
+    return trail__put_uint(b, f->v.u);
+  case TRAIL_FIELD_DOUBLE:
+    return trail__put_double(b, f->v.d);
+  case TRAIL_FIELD_BOOL:
+    return trail__put_bool(b, f->v.b);
+  case TRAIL_FIELD_JSON:
+    return trail__put_json(b, f->v.j);
+  default:
+    /* A field not made by the macros: say so rather than guess. */
+    return trail__put_string(b, "[invalid field kind]", 20);
+  }
+}
+
+/*
+ * Appends ,"key":value. A key that does not fit whole is not written at all
+ * (a cut key would be a different key); a value may be cut (strings, json)
+ * but is never left out once its key is written.
+ */
+int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f) {
+  size_t start = b->len;
+  const char *key = f->key ? f->key : "_";
+  int saved = b->truncated;
+  if (trail__buf_put(b, ",", 1) != 0 ||
+      trail__put_string(b, key, strlen(key)) != 0 ||
+      make_unique(b, ks, start + 2) != 0 || trail__buf_put(b, ":", 1) != 0)
+    goto refuse;
+  int r = put_value(b, f);
+  if (r < 0) {
+    ks->n--;
+    goto refuse;
+  }
+  return r;
+refuse:
+  b->len = start;
+  b->truncated = saved | 1;
+  return -1;
+}
+
+/*
+ * Copies a field that was encoded earlier (a logger's or a context's bound
+ * field): seg[start..end) is ,"key":value and key locates the key text.
+ */
+int trail__copy_field(trail__buf *b, trail__keyset *ks, const char *seg,
+                      trail__key key, size_t start, size_t end) {
+  size_t at = b->len;
+  size_t head = key.off + key.len - start; /* ,"key */
+  if (trail__buf_put(b, seg + start, head + 1) != 0) /* with its quote */
+    goto refuse;
+  if (make_unique(b, ks, at + (key.off - start)) != 0)
+    goto refuse;
+  if (trail__buf_put(b, seg + start + head + 1, end - start - head - 1) != 0) {
+    ks->n--;
+    goto refuse;
+  }
+  return 0;
+refuse:
+  b->len = at;
+  b->truncated = 1;
+  return -1;
+}

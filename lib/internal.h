@@ -1,0 +1,201 @@
+/*
+ * Declarations shared between trail's source files. Nothing here is part of
+ * the public API: the names are trail__* and hidden from the shared library.
+ */
+#ifndef TRAIL_INTERNAL_H
+#define TRAIL_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encode.h"
+#include "trail.h"
+
+#define TRAIL__NAME_MAX 128
+#define TRAIL__MAX_SINKS 16
+#define TRAIL__MAX_LINE_DEFAULT 16384
+#define TRAIL__MAX_LINE_MIN 2048
+#define TRAIL__MAX_LINE_MAX (16u * 1024 * 1024)
+/* ,"truncated":true}\n : what a cut line needs after its last value. */
+#define TRAIL__TAIL_RESERVE 19
+
+#define TRAIL__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define TRAIL__LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define TRAIL__STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define TRAIL__ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
+/* ---- names (level.c) --------------------------------------------------- */
+
+/* 1 when s[0..len) is a valid logger or service name. */
+int trail__name_valid(const char *s, size_t len);
+
+/* A parsed TRAIL_LEVEL value. */
+typedef struct trail__level_rule {
+  char name[TRAIL__NAME_MAX + 1];
+  size_t len;
+  trail_level level;
+} trail__level_rule;
+
+typedef struct trail__level_spec {
+  trail_level deflt;
+  size_t nrules;
+  trail__level_rule rules[32];
+} trail__level_spec;
+
+/* Parses "info,db=debug"; on error fills err (if given) and returns < 0. */
+int trail__level_spec_parse(const char *spec, trail__level_spec *out,
+                            trail_config_error *err, const char *source);
+/* The level the spec gives a logger of that name (longest dotted match). */
+trail_level trail__level_spec_lookup(const trail__level_spec *spec,
+                                     const char *name, size_t len);
+
+/* ---- keys and fields (fields.c) ---------------------------------------- */
+
+/* Where each key of a line sits: offsets into a buffer's data. */
+typedef struct trail__key {
+  uint32_t off;
+  uint32_t len;
+} trail__key;
+
+typedef struct trail__keyset {
+  trail__key *keys;
+  size_t n;
+  size_t cap;
+} trail__keyset;
+
+/* 1 when the escaped key text k[0..len) is one of the reserved keys. */
+int trail__key_reserved(const char *k, size_t len);
+/*
+ * Appends ,"key":value for one field, applying the rename rule against the
+ * reserved keys and the keys already in ks (the key is recorded in ks, which
+ * must have room). 0 when written whole, 1 when written cut, -1 when nothing
+ * was written for lack of room (b->truncated is set in both last cases).
+ */
+int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f);
+/*
+ * Copies one pre-encoded field ,"key":value whose key text is
+ * seg[key.off..key.off+key.len) and which ends at end, renaming its key if it
+ * collides. Same returns as trail__put_field.
+ */
+int trail__copy_field(trail__buf *b, trail__keyset *ks, const char *seg,
+                      trail__key key, size_t start, size_t end);
+
+/* ---- clock (clock.c) --------------------------------------------------- */
+
+#define TRAIL__TIMESTAMP_LEN 27 /* 2026-11-27T06:22:38.123456Z */
+/* Writes the current UTC time, RFC 3339 with microseconds; no NUL. */
+void trail__timestamp(char out[TRAIL__TIMESTAMP_LEN]);
+/* The same for a given time (tests). */
+void trail__timestamp_at(char out[TRAIL__TIMESTAMP_LEN], int64_t sec,
+                         long usec);
+
+/* ---- loggers (logger.c) ------------------------------------------------ */
+
+struct trail_logger {
+  struct trail__logger_head head; /* must stay first */
+  int level;                      /* the logger's own minimum */
+  int registered;                 /* owned by the registry */
+  size_t name_len;
+  char name[TRAIL__NAME_MAX + 1];
+  char name_seg[TRAIL__NAME_MAX + 16]; /* ,"logger":"name" */
+  size_t name_seg_len;
+  char *fields; /* bound fields, pre-encoded ,"k":v ... */
+  size_t fields_len;
+  trail__key *keys; /* their keys, offsets into fields */
+  size_t nkeys;
+  trail_logger *all_next; /* every logger, for threshold updates */
+  trail_logger *all_prev;
+};
+
+trail_logger *trail__root(void);
+/* Recomputes every logger's threshold (config lock held). */
+void trail__loggers_update_locked(void);
+/* Applies a level spec to every logger (config lock held). */
+void trail__loggers_apply_spec_locked(const trail__level_spec *spec);
+/* The spec in force, for loggers made later (config lock held). */
+extern trail__level_spec trail__spec;
+
+/* ---- context (context.c) ----------------------------------------------- */
+
+trail_ctx *trail__ctx_current(void);
+/* The context's bound field key spans, as trail__key. */
+size_t trail__ctx_keys(const trail_ctx *ctx, trail__key *out, size_t max);
+
+/* ---- sinks and configuration (sink.c, config.c) ------------------------ */
+
+enum trail__sink_kind {
+  TRAIL__SINK_FD = 1,
+  TRAIL__SINK_FILE,
+  TRAIL__SINK_CALLBACK
+};
+
+typedef struct trail__sink {
+  int id;
+  int kind;
+  int min; /* minimum level */
+  int fd;
+  int is_regular; /* a regular file: O_APPEND writes are atomic */
+  int is_socket;
+  int guard_sigpipe; /* a pipe whose SIGPIPE must not kill us */
+  char *path;        /* TRAIL__SINK_FILE */
+  trail_sink_fn fn;
+  void *user;
+  pthread_mutex_t lock; /* long lines on pipes and sockets */
+  struct trail__sink *retired_next;
+} trail__sink;
+
+/*
+ * What a logging call reads: an immutable snapshot, replaced as a whole
+ * (copy, change, publish) so that readers need no lock. Old snapshots are
+ * kept until trail_shutdown() because a thread may still be reading one.
+ */
+typedef struct trail__conf {
+  size_t nsinks;
+  trail__sink *sinks[TRAIL__MAX_SINKS];
+  int min_level; /* lowest sink minimum; TRAIL_LEVEL_OFF with no sink */
+  size_t service_seg_len;
+  char service_seg[TRAIL__NAME_MAX + 16]; /* ,"service":"name" */
+  char service[TRAIL__NAME_MAX + 1];
+  struct trail__conf *retired_next;
+} trail__conf;
+
+extern pthread_mutex_t trail__lock; /* serialises configuration changes */
+extern int trail__caller_on;
+extern size_t trail__max_line_v;
+
+/* The snapshot in force (made with the defaults on first use). */
+const trail__conf *trail__conf_get(void);
+/* A private copy of the current snapshot to change (config lock held). */
+trail__conf *trail__conf_copy_locked(void);
+/* Publishes c and retires the old snapshot (config lock held). */
+void trail__conf_publish_locked(trail__conf *c);
+/* Sets c's service name (valid name assumed). */
+void trail__conf_set_service(trail__conf *c, const char *name, size_t len);
+/* Writes a finished line to every sink of c that takes level. */
+void trail__sinks_write(const trail__conf *c, trail_level level,
+                        const char *line, size_t len);
+/* Opens a file sink object (not yet published). */
+int trail__sink_open_file(const char *path, trail_level min,
+                          trail__sink **out);
+trail__sink *trail__sink_new_fd(int fd, trail_level min);
+/* Makes s the only sink; returns its id or a negative code (s freed). */
+int trail__sinks_replace(trail__sink *s);
+/* Frees retired snapshots and sinks, closes owned fds (config lock held). */
+void trail__conf_reset_locked(void);
+
+/* ---- counters (counters.c) --------------------------------------------- */
+
+void trail__count_event(trail_level level, size_t bytes);
+void trail__count_write_error(void);
+void trail__count_truncated(void);
+void trail__count_dropped(void);
+
+/* ---- small helpers ----------------------------------------------------- */
+
+/* snprintf into a config error, if err is not NULL. */
+void trail__config_error(trail_config_error *err, int code,
+                         const char *source, const char *fmt, ...)
+    TRAIL__PRINTF(4, 5);
+
+#endif /* TRAIL_INTERNAL_H */

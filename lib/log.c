@@ -1,0 +1,282 @@
+/*
+ * The logging call: assembles one line in the contract's key order into a
+ * per-thread buffer and hands it to the sinks. Nothing is allocated per
+ * event; a thread's buffers are made on its first event and grown only when
+ * the maximum line length or the number of fields grows.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct tls_state {
+  char *buf; /* the line */
+  size_t buf_cap;
+  trail__key *keys; /* keys of the line, for the rename rule */
+  size_t keys_cap;
+  char *fmt; /* the message of the f variants */
+  size_t fmt_cap;
+  int registered;
+} tls_state;
+
+static _Thread_local tls_state tls;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p) {
+  tls_state *t = p;
+  free(t->buf);
+  free(t->keys);
+  free(t->fmt);
+  memset(t, 0, sizeof *t);
+}
+
+static void tls_key_make(void) { pthread_key_create(&tls_key, tls_free); }
+
+/* Grows a thread's buffers; the key's destructor frees them at its exit. */
+static int tls_reserve(size_t buf_need, size_t keys_need) {
+  if (!tls.registered) {
+    pthread_once(&tls_once, tls_key_make);
+    pthread_setspecific(tls_key, &tls);
+    tls.registered = 1;
+  }
+  if (tls.buf_cap < buf_need) {
+    char *p = realloc(tls.buf, buf_need);
+    if (p == NULL)
+      return -1;
+    tls.buf = p;
+    tls.buf_cap = buf_need;
+  }
+  if (tls.keys_cap < keys_need) {
+    size_t n = keys_need < 64 ? 64 : keys_need;
+    trail__key *k = realloc(tls.keys, n * sizeof *k);
+    if (k == NULL)
+      return -1;
+    tls.keys = k;
+    tls.keys_cap = n;
+  }
+  return 0;
+}
+
+static const struct {
+  const char *s;
+  size_t n;
+} level_seg[] = {
+    {",\"level\":\"trace\"", 16}, {",\"level\":\"debug\"", 16},
+    {",\"level\":\"info\"", 15},  {",\"level\":\"warn\"", 15},
+    {",\"level\":\"error\"", 16}, {",\"level\":\"fatal\"", 16},
+};
+
+/* "file.c:42": the base name, so lines do not carry build paths. */
+static size_t caller_text(char *out, size_t size, const char *file, int line) {
+  const char *base = strrchr(file, '/');
+  base = base ? base + 1 : file;
+  int n = snprintf(out, size, "%.128s:%d", base, line);
+  return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}
+
+/*
+ * Copies a pre-encoded run of bound fields. When it fits whole and nothing
+ * before it could collide, it is one memcpy; otherwise field by field with
+ * the rename rule.
+ */
+static void copy_bound(trail__buf *b, trail__keyset *ks, const char *seg,
+                       size_t seg_len, const trail__key *keys, size_t nkeys) {
+  if (nkeys == 0)
+    return;
+  if (ks->n == 0 && b->len + seg_len <= b->limit) {
+    size_t base = b->len;
+    trail__buf_put_unchecked(b, seg, seg_len);
+    for (size_t i = 0; i < nkeys; i++) {
+      ks->keys[ks->n].off = (uint32_t)(base + keys[i].off);
+      ks->keys[ks->n].len = keys[i].len;
+      ks->n++;
+    }
+    return;
+  }
+  for (size_t i = 0; i < nkeys; i++) {
+    size_t start = keys[i].off - 2;
+    size_t end = i + 1 < nkeys ? keys[i + 1].off - 2 : seg_len;
+    trail__copy_field(b, ks, seg, keys[i], start, end);
+  }
+}
+
+static void emit(trail_logger *lg, trail_level level, const char *file,
+                 int line, const char *msg, size_t msg_len,
+                 const trail_field *fields, size_t nfields, int cut) {
+  const trail__conf *c = trail__conf_get();
+  if ((int)level < c->min_level)
+    return;
+  trail_ctx *ctx = trail__ctx_current();
+  size_t max = trail_max_line();
+  size_t nkeys = lg->nkeys + (ctx ? ctx->nfields_ : 0) + nfields + 1;
+  if (tls_reserve(max + TRAIL__BUF_SLACK, nkeys) != 0) {
+    trail__count_dropped();
+    return;
+  }
+  trail__buf b = {.data = tls.buf,
+                  .len = 0,
+                  .limit = max - TRAIL__TAIL_RESERVE,
+                  .truncated = cut};
+
+  /* The fixed head: at most ~220 bytes, always within the minimum line. */
+  char ts[TRAIL__TIMESTAMP_LEN];
+  trail__timestamp(ts);
+  trail__buf_put_unchecked(&b, "{\"timestamp\":\"", 14);
+  trail__buf_put_unchecked(&b, ts, sizeof ts);
+  trail__buf_put_unchecked(&b, "\"", 1);
+  trail__buf_put_unchecked(&b, level_seg[level].s, level_seg[level].n);
+  trail__buf_put_unchecked(&b, lg->name_seg, lg->name_seg_len);
+  trail__buf_put_unchecked(&b, ",\"message\":", 11);
+
+  /*
+   * The message may be cut, but never at the expense of the keys after it:
+   * the service, the request's ids and the caller are reserved first.
+   */
+  char caller[160];
+  size_t caller_len = 0;
+  if (file != NULL && __atomic_load_n(&trail__caller_on, __ATOMIC_RELAXED))
+    caller_len = caller_text(caller, sizeof caller, file, line);
+  size_t after = c->service_seg_len + (ctx ? ctx->ids_len_ : 0) +
+                 (caller_len ? 12 + 6 * caller_len : 0);
+  size_t limit = b.limit;
+  b.limit = limit > b.len + after + 2 ? limit - after : b.len + 2;
+  if (msg == NULL)
+    msg = "";
+  trail__put_string(&b, msg, msg_len == TRAIL_NTS ? strlen(msg) : msg_len);
+  b.limit = limit;
+
+  trail__buf_put(&b, c->service_seg, c->service_seg_len);
+  if (ctx != NULL)
+    trail__buf_put(&b, ctx->ids_, ctx->ids_len_);
+  if (caller_len) {
+    size_t at = b.len;
+    if (trail__buf_put(&b, ",\"caller\":", 10) != 0 ||
+        trail__put_string(&b, caller, caller_len) != 0)
+      b.len = at;
+  }
+
+  trail__keyset ks = {.keys = tls.keys, .n = 0, .cap = tls.keys_cap};
+  copy_bound(&b, &ks, lg->fields, lg->fields_len, lg->keys, lg->nkeys);
+  if (ctx != NULL && ctx->nfields_ > 0) {
+    trail__key ck[TRAIL_CTX_FIELDS_MAX];
+    size_t n = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);
+    copy_bound(&b, &ks, ctx->fields_, ctx->fields_len_, ck, n);
+  }
+  for (size_t i = 0; i < nfields; i++)
+    trail__put_field(&b, &ks, &fields[i]);
+
+  if (b.truncated) {
+    trail__buf_put_unchecked(&b, ",\"truncated\":true", 17);
+    trail__count_truncated();
+  }
+  trail__buf_put_unchecked(&b, "}\n", 2);
+  trail__sinks_write(c, level, b.data, b.len);
+  trail__count_event(level, b.len);
+}
+
+/* Levels outside trace..fatal are a caller's mistake: the nearest is used. */
+static trail_level clamp_level(trail_level level) {
+  if ((int)level < (int)TRAIL_LEVEL_TRACE)
+    return TRAIL_LEVEL_TRACE;
+  if ((int)level > (int)TRAIL_LEVEL_FATAL)
+    return TRAIL_LEVEL_FATAL;
+  return level;
+}
+
+/*
+ * The call behind trail_info() and the other macros. It checks the level
+ * again because it can be called directly, and because the threshold the
+ * macro read may predate a configuration change.
+ */
+TRAIL_API void trail__log(trail_logger *logger, trail_level level,
+                          const char *file, int line, const char *msg,
+                          const trail_field *fields, size_t nfields) {
+  if (logger == NULL)
+    logger = trail__root();
+  level = clamp_level(level);
+  if (!trail_enabled(logger, level))
+    return;
+  if (nfields > 0 && fields == NULL)
+    nfields = 0;
+  emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0);
+}
+
+TRAIL_API void trail_log(trail_logger *logger, trail_level level,
+                         const char *msg, const trail_field *fields,
+                         size_t nfields) {
+  trail__log(logger, level, NULL, 0, msg, fields, nfields);
+}
+
+/*
+ * Formats into the thread's message buffer, as long as a line may be. A
+ * longer message is cut there, at a UTF-8 character boundary, and the line
+ * is marked truncated like any other cut line.
+ */
+static void logv(trail_logger *logger, trail_level level, const char *file,
+                 int line, const char *fmt, va_list ap) {
+  if (logger == NULL)
+    logger = trail__root();
+  level = clamp_level(level);
+  if (!trail_enabled(logger, level))
+    return;
+  size_t max = trail_max_line();
+  if (tls.fmt_cap < max) {
+    char *p = realloc(tls.fmt, max);
+    if (p == NULL) {
+      trail__count_dropped();
+      return;
+    }
+    tls.fmt = p;
+    tls.fmt_cap = max;
+  }
+  if (fmt == NULL)
+    fmt = "";
+  int n = vsnprintf(tls.fmt, tls.fmt_cap, fmt, ap);
+  size_t len;
+  int cut = 0;
+  if (n < 0) {
+    memcpy(tls.fmt, "[format error]", 15);
+    len = 14;
+  } else if ((size_t)n >= tls.fmt_cap) {
+    len = tls.fmt_cap - 1;
+    /* Back off an incomplete UTF-8 sequence at the cut. */
+    size_t k = len;
+    while (k > 0 && k > len - 4 && ((unsigned char)tls.fmt[k - 1] & 0xC0) == 0x80)
+      k--;
+    if (k > 0 && ((unsigned char)tls.fmt[k - 1] & 0x80)) {
+      unsigned char lead = (unsigned char)tls.fmt[k - 1];
+      size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      if (len - (k - 1) < want)
+        len = k - 1;
+    }
+    cut = 1;
+  } else {
+    len = (size_t)n;
+  }
+  emit(logger, level, file, line, tls.fmt, len, NULL, 0, cut);
+}
+
+TRAIL_API void trail_logv(trail_logger *logger, trail_level level,
+                          const char *fmt, va_list ap) {
+  logv(logger, level, NULL, 0, fmt, ap);
+}
+
+TRAIL_API void trail_logf(trail_logger *logger, trail_level level,
+                          const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  logv(logger, level, NULL, 0, fmt, ap);
+  va_end(ap);
+}
+
+TRAIL_API void trail__logf(trail_logger *logger, trail_level level,
+                           const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  logv(logger, level, file, line, fmt, ap);
+  va_end(ap);
+}

@@ -1,0 +1,213 @@
+/*
+ * Loggers: the registry of named loggers, child loggers with bound fields,
+ * and the per-logger threshold that the inline level check reads.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+pthread_mutex_t trail__lock = PTHREAD_MUTEX_INITIALIZER;
+trail__level_spec trail__spec = {.deflt = TRAIL_LEVEL_INFO};
+
+static trail_logger root_logger = {
+    .head = {.threshold = TRAIL_LEVEL_INFO},
+    .level = TRAIL_LEVEL_INFO,
+    .registered = 1,
+    .name_len = 4,
+    .name = "root",
+    .name_seg = ",\"logger\":\"root\"",
+    .name_seg_len = 16,
+};
+
+/* The root logger's head, read by trail_enabled() for a NULL logger. */
+TRAIL_API struct trail__logger_head *const trail__root_head = &root_logger.head;
+
+/* Every logger, root first, linked through all_next (config lock). */
+static trail_logger *all_head = &root_logger;
+
+trail_logger *trail__root(void) { return &root_logger; }
+
+TRAIL_API trail_logger *trail_logger_root(void) { return &root_logger; }
+
+static void link_logger(trail_logger *lg) {
+  lg->all_prev = NULL;
+  lg->all_next = all_head;
+  if (all_head)
+    all_head->all_prev = lg;
+  all_head = lg;
+}
+
+static void unlink_logger(trail_logger *lg) {
+  if (lg->all_prev)
+    lg->all_prev->all_next = lg->all_next;
+  else
+    all_head = lg->all_next;
+  if (lg->all_next)
+    lg->all_next->all_prev = lg->all_prev;
+}
+
+/*
+ * A logger's threshold is the higher of its own level and the lowest level
+ * any sink takes: an event below it would reach nobody, so the inline check
+ * in trail.h rejects it with a single comparison.
+ */
+static void update_threshold(trail_logger *lg, int sink_min) {
+  int t = lg->level > sink_min ? lg->level : sink_min;
+  __atomic_store_n(&lg->head.threshold, t, __ATOMIC_RELAXED);
+}
+
+void trail__loggers_update_locked(void) {
+  int sink_min = trail__conf_get()->min_level;
+  for (trail_logger *lg = all_head; lg; lg = lg->all_next)
+    update_threshold(lg, sink_min);
+}
+
+void trail__loggers_apply_spec_locked(const trail__level_spec *spec) {
+  trail__spec = *spec;
+  for (trail_logger *lg = all_head; lg; lg = lg->all_next)
+    __atomic_store_n(&lg->level,
+                     (int)trail__level_spec_lookup(spec, lg->name, lg->name_len),
+                     __ATOMIC_RELAXED);
+  trail__loggers_update_locked();
+}
+
+static void set_name(trail_logger *lg, const char *name, size_t len) {
+  memcpy(lg->name, name, len);
+  lg->name[len] = '\0';
+  lg->name_len = len;
+  memcpy(lg->name_seg, ",\"logger\":\"", 11);
+  memcpy(lg->name_seg + 11, name, len);
+  lg->name_seg[11 + len] = '"';
+  lg->name_seg_len = 12 + len;
+}
+
+/* Named loggers live in a small singly linked list: there are few. */
+typedef struct named {
+  trail_logger logger;
+  struct named *next;
+} named;
+static named *registry;
+
+/*
+ * Finds or makes the logger called name. Registry loggers are never freed:
+ * a pointer kept in a static variable stays valid for the whole process.
+ */
+TRAIL_API trail_logger *trail_logger_get(const char *name) {
+  if (name == NULL)
+    return &root_logger;
+  size_t len = strlen(name);
+  if (!trail__name_valid(name, len))
+    return NULL;
+  if (len == 4 && memcmp(name, "root", 4) == 0)
+    return &root_logger;
+  pthread_mutex_lock(&trail__lock);
+  named *n;
+  for (n = registry; n; n = n->next)
+    if (n->logger.name_len == len && memcmp(n->logger.name, name, len) == 0)
+      break;
+  if (n == NULL && (n = calloc(1, sizeof *n)) != NULL) {
+    set_name(&n->logger, name, len);
+    n->logger.registered = 1;
+    n->logger.level = trail__level_spec_lookup(&trail__spec, name, len);
+    update_threshold(&n->logger, trail__conf_get()->min_level);
+    n->next = registry;
+    registry = n;
+    link_logger(&n->logger);
+  }
+  pthread_mutex_unlock(&trail__lock);
+  return n ? &n->logger : NULL;
+}
+
+/*
+ * A child carries its parent's bound fields followed by its own, encoded
+ * here once with the rename rule applied, so that each event only copies
+ * bytes. The buffer is sized generously for the worst case (every byte of a
+ * string escaped as \u00xx) and then trimmed.
+ */
+TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
+                                          const trail_field *fields,
+                                          size_t nfields) {
+  if (parent == NULL)
+    parent = &root_logger;
+  if (nfields > 0 && fields == NULL)
+    return NULL;
+  size_t cap = parent->fields_len + 64;
+  for (size_t i = 0; i < nfields; i++) {
+    cap += 16 + (fields[i].key ? strlen(fields[i].key) * 6 : 1) + 64;
+    if (fields[i].kind == TRAIL_FIELD_STR && fields[i].v.s)
+      cap += 6 * (fields[i].len == TRAIL_NTS ? strlen(fields[i].v.s)
+                                             : fields[i].len);
+  }
+  /* json_t values and giant strings are capped by the line maximum. */
+  if (cap > trail_max_line() + parent->fields_len + 64)
+    cap = trail_max_line() + parent->fields_len + 64;
+  trail_logger *lg = calloc(1, sizeof *lg);
+  char *data = malloc(cap + TRAIL__BUF_SLACK);
+  trail__key *keys = calloc(parent->nkeys + nfields + 1, sizeof *keys);
+  if (lg == NULL || data == NULL || keys == NULL) {
+    free(lg);
+    free(data);
+    free(keys);
+    return NULL;
+  }
+  trail__buf b = {.data = data, .len = 0, .limit = cap, .truncated = 0};
+  trail__keyset ks = {.keys = keys, .n = 0, .cap = parent->nkeys + nfields + 1};
+  if (parent->fields_len > 0) {
+    memcpy(data, parent->fields, parent->fields_len);
+    memcpy(keys, parent->keys, parent->nkeys * sizeof *keys);
+  }
+  b.len = parent->fields_len;
+  ks.n = parent->nkeys;
+  for (size_t i = 0; i < nfields; i++)
+    if (trail__put_field(&b, &ks, &fields[i]) != 0)
+      break; /* what does not fit in a line is left out, as in a line */
+  lg->fields = data;
+  lg->fields_len = b.len;
+  lg->keys = keys;
+  lg->nkeys = ks.n;
+  set_name(lg, parent->name, parent->name_len);
+  pthread_mutex_lock(&trail__lock);
+  lg->level = __atomic_load_n(&parent->level, __ATOMIC_RELAXED);
+  update_threshold(lg, trail__conf_get()->min_level);
+  link_logger(lg);
+  pthread_mutex_unlock(&trail__lock);
+  return lg;
+}
+
+/* Frees a child; registry loggers (and NULL) are left alone. */
+TRAIL_API void trail_logger_free(trail_logger *logger) {
+  if (logger == NULL || logger->registered)
+    return;
+  pthread_mutex_lock(&trail__lock);
+  unlink_logger(logger);
+  pthread_mutex_unlock(&trail__lock);
+  free(logger->fields);
+  free(logger->keys);
+  free(logger);
+}
+
+TRAIL_API const char *trail_logger_name(const trail_logger *logger) {
+  return logger ? logger->name : root_logger.name;
+}
+
+/* Sets one logger's level; the next event on any thread sees it. */
+TRAIL_API int trail_logger_set_level(trail_logger *logger, trail_level level) {
+  if ((int)level < (int)TRAIL_LEVEL_TRACE || (int)level > (int)TRAIL_LEVEL_OFF)
+    return TRAIL_EINVAL_LEVEL;
+  if (logger == NULL)
+    logger = &root_logger;
+  pthread_mutex_lock(&trail__lock);
+  __atomic_store_n(&logger->level, (int)level, __ATOMIC_RELAXED);
+  update_threshold(logger, trail__conf_get()->min_level);
+  pthread_mutex_unlock(&trail__lock);
+  return 0;
+}
+
+TRAIL_API trail_level trail_logger_level(const trail_logger *logger) {
+  if (logger == NULL)
+    logger = &root_logger;
+  return (trail_level)__atomic_load_n(&logger->level, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,471 @@
+/*
+ * Sinks: where finished lines go (descriptors, files, user callbacks), and
+ * the immutable configuration snapshot that logging threads read.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static trail__conf *conf_current;  /* published snapshot */
+static trail__conf *conf_retired;  /* replaced snapshots, freed at shutdown */
+static trail__sink *sinks_retired; /* removed sinks, closed at shutdown */
+static int next_sink_id;
+
+/* Looks at what fd is, to pick the write method that is safe for it. */
+static void sink_classify(trail__sink *s) {
+  struct stat st;
+  s->is_regular = s->is_socket = s->guard_sigpipe = 0;
+  if (fstat(s->fd, &st) != 0)
+    return;
+  s->is_regular = S_ISREG(st.st_mode);
+  s->is_socket = S_ISSOCK(st.st_mode);
+  if (S_ISFIFO(st.st_mode)) {
+    struct sigaction sa;
+    /* A program that already ignores SIGPIPE needs no guard per write. */
+    if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN)
+      s->guard_sigpipe = 1;
+  }
+}
+
+static trail__sink *sink_new(int kind, int fd, trail_level min) {
+  trail__sink *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return NULL;
+  s->kind = kind;
+  s->fd = fd;
+  s->min = (int)min;
+  pthread_mutex_init(&s->lock, NULL);
+  if (fd >= 0)
+    sink_classify(s);
+  return s;
+}
+
+trail__sink *trail__sink_new_fd(int fd, trail_level min) {
+  return sink_new(TRAIL__SINK_FD, fd, min);
+}
+
+static int open_log(const char *path) {
+  int fd;
+  do
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+  while (fd < 0 && errno == EINTR);
+  return fd < 0 ? -errno : fd;
+}
+
+int trail__sink_open_file(const char *path, trail_level min,
+                          trail__sink **out) {
+  if (path == NULL || path[0] == '\0')
+    return -EINVAL;
+  char *copy = strdup(path);
+  if (copy == NULL)
+    return -ENOMEM;
+  int fd = open_log(path);
+  if (fd < 0) {
+    free(copy);
+    return fd;
+  }
+  trail__sink *s = sink_new(TRAIL__SINK_FILE, fd, min);
+  if (s == NULL) {
+    close(fd);
+    free(copy);
+    return -ENOMEM;
+  }
+  s->path = copy;
+  *out = s;
+  return 0;
+}
+
+static void sink_free(trail__sink *s) {
+  if (s->kind == TRAIL__SINK_FILE && s->fd >= 0)
+    close(s->fd);
+  pthread_mutex_destroy(&s->lock);
+  free(s->path);
+  free(s);
+}
+
+/* ---- the snapshot ------------------------------------------------------ */
+
+static void conf_compute_min(trail__conf *c) {
+  c->min_level = TRAIL_LEVEL_OFF;
+  for (size_t i = 0; i < c->nsinks; i++)
+    if (c->sinks[i]->min < c->min_level)
+      c->min_level = c->sinks[i]->min;
+}
+
+void trail__conf_set_service(trail__conf *c, const char *name, size_t len) {
+  memcpy(c->service, name, len);
+  c->service[len] = '\0';
+  memcpy(c->service_seg, ",\"service\":\"", 12);
+  memcpy(c->service_seg + 12, name, len);
+  c->service_seg[12 + len] = '"';
+  c->service_seg_len = 13 + len;
+}
+
+/*
+ * The default service name is the program's, with any character a name may
+ * not hold replaced by '_', so that the line is valid before trail_init().
+ */
+static void default_service(trail__conf *c) {
+  char name[TRAIL__NAME_MAX + 1];
+  const char *p = program_invocation_short_name;
+  size_t n = p ? strnlen(p, TRAIL__NAME_MAX) : 0;
+  if (n == 0) {
+    p = "unknown";
+    n = 7;
+  }
+  for (size_t i = 0; i < n; i++)
+    name[i] = trail__name_valid(p + i, 1) ? p[i] : '_';
+  trail__conf_set_service(c, name, n);
+}
+
+static trail__sink default_stdout;
+static trail__conf default_conf;
+
+static void make_default(void) {
+  default_stdout.kind = TRAIL__SINK_FD;
+  default_stdout.fd = STDOUT_FILENO;
+  default_stdout.min = TRAIL_LEVEL_TRACE;
+  default_stdout.id = -1; /* never freed */
+  pthread_mutex_init(&default_stdout.lock, NULL);
+  sink_classify(&default_stdout);
+  default_conf.nsinks = 1;
+  default_conf.sinks[0] = &default_stdout;
+  conf_compute_min(&default_conf);
+  default_service(&default_conf);
+}
+
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+/*
+ * The snapshot every logging call reads: one acquire load. Before any
+ * configuration it is the default (stdout, every level).
+ */
+const trail__conf *trail__conf_get(void) {
+  const trail__conf *c = TRAIL__LOAD(&conf_current);
+  if (c != NULL)
+    return c;
+  pthread_once(&default_once, make_default);
+  return &default_conf;
+}
+
+trail__conf *trail__conf_copy_locked(void) {
+  trail__conf *c = malloc(sizeof *c);
+  if (c == NULL)
+    return NULL;
+  *c = *trail__conf_get();
+  c->retired_next = NULL;
+  return c;
+}
+
+/*
+ * Publishes c. The old snapshot may still be read by a thread that loaded it
+ * just before, so it is kept (not freed) until trail_shutdown(); there are as
+ * many as configuration changes, which a program makes a handful of.
+ */
+void trail__conf_publish_locked(trail__conf *c) {
+  conf_compute_min(c);
+  trail__conf *old = conf_current;
+  TRAIL__STORE(&conf_current, c);
+  if (old != NULL) {
+    old->retired_next = conf_retired;
+    conf_retired = old;
+  }
+  trail__loggers_update_locked();
+}
+
+static int sink_in(const trail__conf *c, const trail__sink *s) {
+  for (size_t i = 0; i < c->nsinks; i++)
+    if (c->sinks[i] == s)
+      return 1;
+  return 0;
+}
+
+/* Moves the sinks of c that are not in keep to the retired list. */
+static void retire_sinks(const trail__conf *c, const trail__conf *keep) {
+  for (size_t i = 0; i < c->nsinks; i++) {
+    trail__sink *s = c->sinks[i];
+    if (s != &default_stdout && !sink_in(keep, s)) {
+      s->retired_next = sinks_retired;
+      sinks_retired = s;
+    }
+  }
+}
+
+void trail__conf_reset_locked(void) {
+  const trail__conf *cur = trail__conf_get();
+  retire_sinks(cur, &default_conf);
+  TRAIL__STORE(&conf_current, NULL);
+  if (cur != &default_conf)
+    free((void *)cur);
+  for (trail__conf *c = conf_retired, *n; c; c = n) {
+    n = c->retired_next;
+    free(c);
+  }
+  conf_retired = NULL;
+  for (trail__sink *s = sinks_retired, *n; s; s = n) {
+    n = s->retired_next;
+    sink_free(s);
+  }
+  sinks_retired = NULL;
+  trail__loggers_update_locked();
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+/*
+ * A write on a pipe whose reader is gone raises SIGPIPE, whose default
+ * action kills the process. A library must not change the process's signal
+ * dispositions, so the signal is blocked on this thread for the write and,
+ * if the write raised it, taken off the pending set before unblocking.
+ */
+static ssize_t write_guarded(int fd, const char *p, size_t n) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigset_t pending;
+  int was_pending = 0;
+  if (sigpending(&pending) == 0)
+    was_pending = sigismember(&pending, SIGPIPE);
+  ssize_t r = write(fd, p, n);
+  int saved = errno;
+  if (r < 0 && errno == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return r;
+}
+
+static ssize_t write_once(const trail__sink *s, const char *p, size_t n) {
+  if (s->is_socket)
+    return send(s->fd, p, n, MSG_NOSIGNAL);
+  if (s->guard_sigpipe)
+    return write_guarded(s->fd, p, n);
+  return write(s->fd, p, n);
+}
+
+/*
+ * One line, one write(2): on an O_APPEND file the kernel appends it whole,
+ * so lines of threads and processes sharing the file never interleave. A
+ * partial write (a signal, a full disk) is continued; EINTR retried; EAGAIN
+ * (a non-blocking descriptor) waits until writable. Any other error loses
+ * the line for this sink only and is counted.
+ */
+static void sink_write_fd(trail__sink *s, const char *p, size_t n) {
+  int locked = 0;
+  if (!s->is_regular && n > PIPE_BUF) {
+    pthread_mutex_lock(&s->lock);
+    locked = 1;
+  }
+  while (n > 0) {
+    ssize_t r = write_once(s, p, n);
+    if (r > 0) {
+      p += r;
+      n -= (size_t)r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+      if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+        continue;
+    }
+    trail__count_write_error();
+    break;
+  }
+  if (locked)
+    pthread_mutex_unlock(&s->lock);
+}
+
+void trail__sinks_write(const trail__conf *c, trail_level level,
+                        const char *line, size_t len) {
+  for (size_t i = 0; i < c->nsinks; i++) {
+    trail__sink *s = c->sinks[i];
+    if ((int)level < s->min)
+      continue;
+    if (s->kind == TRAIL__SINK_CALLBACK)
+      s->fn(s->user, level, line, len);
+    else
+      sink_write_fd(s, line, len);
+  }
+}
+
+/* ---- the public sink calls --------------------------------------------- */
+
+static int valid_min(trail_level min) {
+  return (int)min >= (int)TRAIL_LEVEL_TRACE && (int)min <= (int)TRAIL_LEVEL_OFF;
+}
+
+/* Adds s to a new snapshot; on failure s is freed. Returns its id. */
+static int add_sink(trail__sink *s) {
+  pthread_mutex_lock(&trail__lock);
+  trail__conf *c = trail__conf_copy_locked();
+  int rc;
+  if (c == NULL) {
+    rc = -ENOMEM;
+  } else if (c->nsinks == TRAIL__MAX_SINKS) {
+    free(c);
+    rc = -ENOSPC;
+  } else {
+    s->id = next_sink_id++;
+    c->sinks[c->nsinks++] = s;
+    trail__conf_publish_locked(c);
+    rc = s->id;
+  }
+  pthread_mutex_unlock(&trail__lock);
+  if (rc < 0)
+    sink_free(s);
+  return rc;
+}
+
+/*
+ * Makes s the only sink, in one snapshot: no event falls between the old
+ * output and the new one. On failure s is freed and nothing changes.
+ */
+int trail__sinks_replace(trail__sink *s) {
+  pthread_mutex_lock(&trail__lock);
+  trail__conf *c = trail__conf_copy_locked();
+  int rc = -ENOMEM;
+  if (c != NULL) {
+    trail__conf old = *c;
+    s->id = next_sink_id++;
+    c->sinks[0] = s;
+    c->nsinks = 1;
+    retire_sinks(&old, c);
+    trail__conf_publish_locked(c);
+    rc = s->id;
+  }
+  pthread_mutex_unlock(&trail__lock);
+  if (rc < 0)
+    sink_free(s);
+  return rc;
+}
+
+TRAIL_API int trail_sink_add_fd(int fd, trail_level min) {
+  if (fd < 0 || !valid_min(min))
+    return fd < 0 ? -EBADF : TRAIL_EINVAL_LEVEL;
+  if (fcntl(fd, F_GETFD) < 0)
+    return -errno;
+  trail__sink *s = sink_new(TRAIL__SINK_FD, fd, min);
+  return s ? add_sink(s) : -ENOMEM;
+}
+
+TRAIL_API int trail_sink_add_stdout(trail_level min) {
+  return trail_sink_add_fd(STDOUT_FILENO, min);
+}
+
+TRAIL_API int trail_sink_add_stderr(trail_level min) {
+  return trail_sink_add_fd(STDERR_FILENO, min);
+}
+
+TRAIL_API int trail_sink_add_file(const char *path, trail_level min) {
+  if (!valid_min(min))
+    return TRAIL_EINVAL_LEVEL;
+  trail__sink *s;
+  int rc = trail__sink_open_file(path, min, &s);
+  return rc < 0 ? rc : add_sink(s);
+}
+
+TRAIL_API int trail_sink_add_callback(trail_sink_fn fn, void *user,
+                                      trail_level min) {
+  if (fn == NULL)
+    return -EINVAL;
+  if (!valid_min(min))
+    return TRAIL_EINVAL_LEVEL;
+  trail__sink *s = sink_new(TRAIL__SINK_CALLBACK, -1, min);
+  if (s == NULL)
+    return -ENOMEM;
+  s->fn = fn;
+  s->user = user;
+  return add_sink(s);
+}
+
+/*
+ * Removing publishes a snapshot without the sink. The sink itself (and a
+ * file's descriptor) is kept until trail_shutdown(): a thread may be in the
+ * middle of writing to it, and closing a descriptor under a writer could
+ * send its line to whatever file next gets that number.
+ */
+TRAIL_API int trail_sink_remove(int id) {
+  pthread_mutex_lock(&trail__lock);
+  trail__conf *c = trail__conf_copy_locked();
+  int rc = TRAIL_ENOSINK;
+  if (c == NULL) {
+    rc = -ENOMEM;
+  } else {
+    for (size_t i = 0; i < c->nsinks; i++) {
+      if (c->sinks[i]->id == id && id >= 0) {
+        trail__sink *s = c->sinks[i];
+        memmove(&c->sinks[i], &c->sinks[i + 1],
+                (c->nsinks - i - 1) * sizeof c->sinks[0]);
+        c->nsinks--;
+        s->retired_next = sinks_retired;
+        sinks_retired = s;
+        rc = 0;
+        break;
+      }
+    }
+    if (rc == 0)
+      trail__conf_publish_locked(c);
+    else
+      free(c);
+  }
+  pthread_mutex_unlock(&trail__lock);
+  return rc;
+}
+
+TRAIL_API void trail_sinks_clear(void) {
+  pthread_mutex_lock(&trail__lock);
+  trail__conf *c = trail__conf_copy_locked();
+  if (c != NULL) {
+    trail__conf empty = *c;
+    c->nsinks = 0;
+    retire_sinks(&empty, c);
+    trail__conf_publish_locked(c);
+  }
+  pthread_mutex_unlock(&trail__lock);
+}
+
+/*
+ * Reopens every file sink by its path. The new descriptor is dup2()'d onto
+ * the old number, which the kernel does atomically: a concurrent write goes
+ * wholly to the old file or wholly to the new one, never to a closed fd.
+ * Returns 0, or the first error (the other sinks are still reopened).
+ */
+TRAIL_API int trail_reopen(void) {
+  int rc = 0;
+  pthread_mutex_lock(&trail__lock);
+  const trail__conf *c = trail__conf_get();
+  for (size_t i = 0; i < c->nsinks; i++) {
+    trail__sink *s = c->sinks[i];
+    if (s->kind != TRAIL__SINK_FILE)
+      continue;
+    int fd = open_log(s->path);
+    if (fd < 0) {
+      if (rc == 0)
+        rc = fd;
+      continue;
+    }
+    if (dup2(fd, s->fd) < 0 && rc == 0)
+      rc = -errno;
+    close(fd);
+    sink_classify(s);
+  }
+  pthread_mutex_unlock(&trail__lock);
+  return rc;
+}
