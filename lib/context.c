@@ -205,8 +205,8 @@ TRAIL_API int trail_ctx_add_fields(trail_ctx *ctx, const trail_field *fields,
   char tmp[TRAIL_CTX_FIELDS_SIZE + TRAIL__BUF_SLACK];
   trail__key keys[TRAIL_CTX_FIELDS_MAX];
   memcpy(tmp, ctx->fields_, ctx->fields_len_);
-  trail__buf b = {.data = tmp, .len = ctx->fields_len_,
-                  .limit = TRAIL_CTX_FIELDS_SIZE};
+  trail__buf b = {
+      .data = tmp, .len = ctx->fields_len_, .limit = TRAIL_CTX_FIELDS_SIZE};
   trail__keyset ks = {.keys = keys, .n = 0, .cap = TRAIL_CTX_FIELDS_MAX};
   ks.n = trail__ctx_keys(ctx, keys, TRAIL_CTX_FIELDS_MAX);
   for (size_t i = 0; i < nfields; i++)

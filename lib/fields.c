@@ -11,9 +11,9 @@ static const struct {
   const char *s;
   size_t n;
 } reserved[] = {
-    {"timestamp", 9}, {"level", 5},    {"logger", 6},   {"message", 7},
-    {"service", 7},   {"request_id", 10}, {"user_id", 7}, {"trace_id", 8},
-    {"span_id", 7},   {"caller", 6},   {"truncated", 9},
+    {"timestamp", 9}, {"level", 5},       {"logger", 6},    {"message", 7},
+    {"service", 7},   {"request_id", 10}, {"user_id", 7},   {"trace_id", 8},
+    {"span_id", 7},   {"caller", 6},      {"truncated", 9},
 };
 
 /*
@@ -35,7 +35,8 @@ static int key_taken(const trail__buf *b, const trail__keyset *ks,
   if (trail__key_reserved(k, len))
     return 1;
   for (size_t i = 0; i < ks->n; i++)
-    if (ks->keys[i].len == len && memcmp(b->data + ks->keys[i].off, k, len) == 0)
+    if (ks->keys[i].len == len &&
+        memcmp(b->data + ks->keys[i].off, k, len) == 0)
       return 1;
   return 0;
 }
@@ -114,7 +115,7 @@ refuse:
 int trail__copy_field(trail__buf *b, trail__keyset *ks, const char *seg,
                       trail__key key, size_t start, size_t end) {
   size_t at = b->len;
-  size_t head = key.off + key.len - start; /* ,"key */
+  size_t head = key.off + key.len - start;           /* ,"key */
   if (trail__buf_put(b, seg + start, head + 1) != 0) /* with its quote */
     goto refuse;
   if (make_unique(b, ks, at + (key.off - start)) != 0)

@@ -176,8 +176,7 @@ void trail__conf_set_service(trail__conf *c, const char *name, size_t len);
 void trail__sinks_write(const trail__conf *c, trail_level level,
                         const char *line, size_t len);
 /* Opens a file sink object (not yet published). */
-int trail__sink_open_file(const char *path, trail_level min,
-                          trail__sink **out);
+int trail__sink_open_file(const char *path, trail_level min, trail__sink **out);
 trail__sink *trail__sink_new_fd(int fd, trail_level min);
 /* Makes s the only sink; returns its id or a negative code (s freed). */
 int trail__sinks_replace(trail__sink *s);
@@ -194,8 +193,7 @@ void trail__count_dropped(void);
 /* ---- small helpers ----------------------------------------------------- */
 
 /* snprintf into a config error, if err is not NULL. */
-void trail__config_error(trail_config_error *err, int code,
-                         const char *source, const char *fmt, ...)
-    TRAIL__PRINTF(4, 5);
+void trail__config_error(trail_config_error *err, int code, const char *source,
+                         const char *fmt, ...) TRAIL__PRINTF(4, 5);
 
 #endif /* TRAIL_INTERNAL_H */

@@ -53,8 +53,7 @@ int trail__name_valid(const char *s, size_t len) {
     return 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ',' ||
-        c == '=')
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ',' || c == '=')
       return 0;
   }
   return 1;
@@ -130,7 +129,8 @@ int trail__level_spec_parse(const char *spec, trail__level_spec *out,
         }
         size_t i;
         for (i = 0; i < tmp.nrules; i++)
-          if (tmp.rules[i].len == nl && memcmp(tmp.rules[i].name, name, nl) == 0)
+          if (tmp.rules[i].len == nl &&
+              memcmp(tmp.rules[i].name, name, nl) == 0)
             break;
         if (i == tmp.nrules) {
           if (tmp.nrules == sizeof tmp.rules / sizeof tmp.rules[0]) {

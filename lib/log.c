@@ -245,7 +245,8 @@ static void logv(trail_logger *logger, trail_level level, const char *file,
     len = tls.fmt_cap - 1;
     /* Back off an incomplete UTF-8 sequence at the cut. */
     size_t k = len;
-    while (k > 0 && k > len - 4 && ((unsigned char)tls.fmt[k - 1] & 0xC0) == 0x80)
+    while (k > 0 && k > len - 4 &&
+           ((unsigned char)tls.fmt[k - 1] & 0xC0) == 0x80)
       k--;
     if (k > 0 && ((unsigned char)tls.fmt[k - 1] & 0x80)) {
       unsigned char lead = (unsigned char)tls.fmt[k - 1];

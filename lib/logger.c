@@ -68,9 +68,9 @@ void trail__loggers_update_locked(void) {
 void trail__loggers_apply_spec_locked(const trail__level_spec *spec) {
   trail__spec = *spec;
   for (trail_logger *lg = all_head; lg; lg = lg->all_next)
-    __atomic_store_n(&lg->level,
-                     (int)trail__level_spec_lookup(spec, lg->name, lg->name_len),
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(
+        &lg->level, (int)trail__level_spec_lookup(spec, lg->name, lg->name_len),
+        __ATOMIC_RELAXED);
   trail__loggers_update_locked();
 }
 
