@@ -7,6 +7,7 @@
 #define TRAIL_TEST_SUPPORT_H
 
 #include <setjmp.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +34,7 @@ static struct {
   int sink_id;
 } cap = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, -1};
 
-static void cap_sink(void *user, trail_level level, const char *line,
+static inline void cap_sink(void *user, trail_level level, const char *line,
                      size_t len) {
   (void)user;
   pthread_mutex_lock(&cap.lock);
@@ -50,7 +51,7 @@ static void cap_sink(void *user, trail_level level, const char *line,
   pthread_mutex_unlock(&cap.lock);
 }
 
-static void cap_clear(void) {
+static inline void cap_clear(void) {
   pthread_mutex_lock(&cap.lock);
   for (size_t i = 0; i < cap.n; i++)
     free(cap.lines[i].text);
@@ -59,7 +60,7 @@ static void cap_clear(void) {
 }
 
 /* Makes the capture sink the only sink, at min, with no lines kept yet. */
-static void cap_start(trail_level min) {
+static inline void cap_start(trail_level min) {
   cap_clear();
   trail_sinks_clear();
   cap.sink_id = trail_sink_add_callback(cap_sink, NULL, min);
@@ -67,7 +68,7 @@ static void cap_start(trail_level min) {
 }
 
 /* Back to the library defaults and no captured lines. */
-static void cap_stop(void) {
+static inline void cap_stop(void) {
   trail_shutdown();
   cap_clear();
   free(cap.lines);
@@ -75,14 +76,14 @@ static void cap_stop(void) {
   cap.cap = 0;
 }
 
-static size_t cap_count(void) {
+static inline size_t cap_count(void) {
   pthread_mutex_lock(&cap.lock);
   size_t n = cap.n;
   pthread_mutex_unlock(&cap.lock);
   return n;
 }
 
-static const char *cap_text(size_t i) {
+static inline const char *cap_text(size_t i) {
   assert_true(i < cap.n);
   return cap.lines[i].text;
 }
@@ -92,7 +93,7 @@ static const char *cap_text(size_t i) {
  * none before it, no raw control byte, no duplicate key) and returns it
  * parsed; the caller json_decref()s it.
  */
-static json_t *parse_line(const char *text, size_t len) {
+static inline json_t *parse_line(const char *text, size_t len) {
   assert_true(len > 2);
   assert_int_equal(text[len - 1], '\n');
   for (size_t i = 0; i + 1 < len; i++)
@@ -107,13 +108,13 @@ static json_t *parse_line(const char *text, size_t len) {
   return j;
 }
 
-static json_t *cap_json(size_t i) {
+static inline json_t *cap_json(size_t i) {
   assert_true(i < cap_count());
   return parse_line(cap.lines[i].text, cap.lines[i].len);
 }
 
 /* The line's key order: the contract's keys first, in their order. */
-static void assert_key_order(json_t *j) {
+static inline void assert_key_order(json_t *j) {
   static const char *const order[] = {
       "timestamp",  "level",   "logger",   "message", "service",
       "request_id", "user_id", "trace_id", "span_id", "caller"};
@@ -150,14 +151,14 @@ static void assert_key_order(json_t *j) {
       fail_msg("line lacks %s", order[i]);
 }
 
-static const char *jstr(json_t *j, const char *key) {
+static inline const char *jstr(json_t *j, const char *key) {
   json_t *v = json_object_get(j, key);
   if (v == NULL || !json_is_string(v))
     fail_msg("no string %s", key);
   return json_string_value(v);
 }
 
-static void assert_str_field(json_t *j, const char *key, const char *want) {
+static inline void assert_str_field(json_t *j, const char *key, const char *want) {
   assert_string_equal(jstr(j, key), want);
 }
 
