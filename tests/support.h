@@ -6,8 +6,8 @@
 #ifndef TRAIL_TEST_SUPPORT_H
 #define TRAIL_TEST_SUPPORT_H
 
-#include <setjmp.h>
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,7 +35,7 @@ static struct {
 } cap = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, -1};
 
 static inline void cap_sink(void *user, trail_level level, const char *line,
-                     size_t len) {
+                            size_t len) {
   (void)user;
   pthread_mutex_lock(&cap.lock);
   if (cap.n == cap.cap) {
@@ -158,7 +158,8 @@ static inline const char *jstr(json_t *j, const char *key) {
   return json_string_value(v);
 }
 
-static inline void assert_str_field(json_t *j, const char *key, const char *want) {
+static inline void assert_str_field(json_t *j, const char *key,
+                                    const char *want) {
   assert_string_equal(jstr(j, key), want);
 }
 

@@ -63,10 +63,12 @@ static void test_setters_validate(void **state) {
   assert_int_equal(trail_ctx_set_request_id(&c, long_id), 0);
   assert_string_equal(trail_ctx_request_id(&c), long_id);
 
-  assert_int_equal(trail_ctx_set_trace_id(&c, "4BF92F3577B34DA6A3CE929D0E0E4736"),
-                   TRAIL_EINVAL_ID);
-  assert_int_equal(trail_ctx_set_trace_id(&c, "00000000000000000000000000000000"),
-                   TRAIL_EINVAL_ID);
+  assert_int_equal(
+      trail_ctx_set_trace_id(&c, "4BF92F3577B34DA6A3CE929D0E0E4736"),
+      TRAIL_EINVAL_ID);
+  assert_int_equal(
+      trail_ctx_set_trace_id(&c, "00000000000000000000000000000000"),
+      TRAIL_EINVAL_ID);
   assert_int_equal(trail_ctx_set_trace_id(&c, "4bf92f35"), TRAIL_EINVAL_ID);
   assert_int_equal(trail_ctx_set_span_id(&c, "0000000000000000"),
                    TRAIL_EINVAL_ID);
@@ -178,9 +180,9 @@ static void test_bound_fields(void **state) {
   (void)state;
   trail_ctx c;
   trail_ctx_init(&c);
-  assert_int_equal(trail_ctx_bind(&c, TRAIL_STR("tenant", "acme"),
-                                  TRAIL_INT("shard", 3)),
-                   0);
+  assert_int_equal(
+      trail_ctx_bind(&c, TRAIL_STR("tenant", "acme"), TRAIL_INT("shard", 3)),
+      0);
   assert_int_equal(trail_ctx_bind(&c, TRAIL_STR("tenant", "again")), 0);
   trail_ctx *prev = trail_ctx_enter(&c);
   trail_info(NULL, "a", TRAIL_INT("own", 1));
