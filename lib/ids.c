@@ -1,0 +1,294 @@
+/*
+ * Ids and traceparent: request ids (UUID v4), W3C trace and span ids, the
+ * request-id check applied to incoming X-Request-ID values, and the W3C
+ * traceparent header, parsed and formatted.
+ *
+ * Randomness comes from the kernel on every call (getrandom(2)). Nothing is
+ * cached in the process, so a child made by fork() can never repeat the ids
+ * of its parent, and no lock is needed between threads.
+ */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* open(2), O_CLOEXEC and read(2) under -std=c11 */
+#endif
+
+#include "ids.h"
+
+#include <trail.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#define TRACE_ID_BYTES (TRAIL_TRACE_ID_LEN / 2)
+#define SPAN_ID_BYTES (TRAIL_SPAN_ID_LEN / 2)
+
+/* The offsets of the parts of a traceparent value. */
+#define TP_TRACE_AT 3
+#define TP_PARENT_AT (TP_TRACE_AT + TRAIL_TRACE_ID_LEN + 1)
+#define TP_FLAGS_AT (TP_PARENT_AT + TRAIL_SPAN_ID_LEN + 1)
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/*
+ * The last resort when the kernel has no getrandom(2), or a seccomp filter
+ * refuses it: the same pool through /dev/urandom.
+ */
+static int urandom_fill(unsigned char *p, size_t n) {
+  int fd;
+  do {
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    return -errno;
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      int err = r < 0 ? -errno : -EIO;
+      close(fd);
+      return err;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  close(fd);
+  return 0;
+}
+
+/* n bytes from the kernel's random pool; 0 or -errno. */
+static int random_fill(void *buf, size_t n) {
+  unsigned char *p = buf;
+  while (n > 0) {
+    ssize_t r = getrandom(p, n, 0);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == ENOSYS || errno == EPERM)
+        return urandom_fill(p, n);
+      return -errno;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+static void hex_encode(const unsigned char *in, size_t n, char *out) {
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = hex_digits[in[i] >> 4];
+    out[2 * i + 1] = hex_digits[in[i] & 0x0f];
+  }
+  out[2 * n] = '\0';
+}
+
+/* Lowercase hex only: W3C forbids uppercase in traceparent. */
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+/* Two lowercase hex digits at s into *out; 0, or -1 when either is not one. */
+static int hex_byte(const char *s, uint8_t *out) {
+  int hi = hex_value(s[0]);
+  int lo = hex_value(s[1]);
+  if (hi < 0 || lo < 0)
+    return -1;
+  *out = (uint8_t)(hi << 4 | lo);
+  return 0;
+}
+
+/*
+ * n random bytes, never all zero, as 2n hex digits and a NUL into buf. The
+ * W3C spec makes an all-zero trace-id or parent-id invalid, so such a draw
+ * (one in 2^64 at worst) is thrown away and drawn again rather than patched,
+ * which would bias the distribution.
+ */
+static int random_hex_id(char *buf, size_t size, size_t n) {
+  unsigned char raw[TRACE_ID_BYTES];
+  int zero;
+  if (buf == NULL || size < 2 * n + 1)
+    return -ENOSPC;
+  do {
+    int rc = random_fill(raw, n);
+    if (rc < 0)
+      return rc;
+    zero = 1;
+    for (size_t i = 0; i < n; i++)
+      zero &= raw[i] == 0;
+  } while (zero);
+  hex_encode(raw, n, buf);
+  return 0;
+}
+
+/*
+ * The W3C id rule: exactly want lowercase hex digits, at least one of them
+ * not '0'. Used both for traceparent parts and for ids set by the caller on
+ * a context, so that every id trail writes would also parse back.
+ */
+int trail__hex_id_valid(const char *s, size_t len, size_t want) {
+  int nonzero = 0;
+  if (s == NULL || len != want || want == 0)
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    if (hex_value(s[i]) < 0)
+      return 0;
+    nonzero |= s[i] != '0';
+  }
+  return nonzero;
+}
+
+/*
+ * Writes a new random (version 4) UUID, lowercase, 36 characters and a NUL,
+ * into buf. Returns 0, or -ENOSPC (buf untouched) when size < 37.
+ * Thread-safe and fork-safe: libuuid reads the kernel's random pool for
+ * every UUID. The request id is the one id a person copies out of a log line
+ * into a search box, so it keeps the form everyone recognises.
+ */
+TRAIL_API int trail_request_id_new(char *buf, size_t size) {
+  uuid_t u;
+  if (buf == NULL || size < TRAIL_UUID_LEN + 1)
+    return -ENOSPC;
+  uuid_generate_random(u);
+  uuid_unparse_lower(u, buf);
+  return 0;
+}
+
+/*
+ * Writes a new W3C trace-id, 16 random bytes as 32 lowercase hex digits and
+ * a NUL, never all zero, into buf. Returns 0, -ENOSPC (buf untouched) when
+ * size < 33, or -errno when the kernel gives no randomness. Thread-safe,
+ * fork-safe and async-signal-safe: every call asks the kernel (getrandom).
+ */
+TRAIL_API int trail_trace_id_new(char *buf, size_t size) {
+  return random_hex_id(buf, size, TRACE_ID_BYTES);
+}
+
+/*
+ * Writes a new W3C span id (parent-id), 8 random bytes as 16 lowercase hex
+ * digits and a NUL, never all zero, into buf. Returns 0, -ENOSPC (buf
+ * untouched) when size < 17, or -errno. Same safety as trail_trace_id_new().
+ */
+TRAIL_API int trail_span_id_new(char *buf, size_t size) {
+  return random_hex_id(buf, size, SPAN_ID_BYTES);
+}
+
+/*
+ * Checks a request id taken from outside (an X-Request-ID header): 0 when
+ * the len bytes at id are 1 to TRAIL_REQUEST_ID_MAX characters of
+ * [A-Za-z0-9._:-], else TRAIL_EINVAL_ID. len is the whole length: a NUL byte
+ * inside is an invalid character, not the end. The set is narrow on purpose:
+ * it holds every UUID, ULID and common vendor id, and keeps quotes,
+ * backslashes, spaces, CR/LF and non-ASCII (log and header injection) out of
+ * ids that are echoed into lines, responses and outgoing requests.
+ */
+TRAIL_API int trail_request_id_check(const char *id, size_t len) {
+  if (id == NULL || len == 0 || len > TRAIL_REQUEST_ID_MAX)
+    return TRAIL_EINVAL_ID;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)id[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+             c == '-';
+    if (!ok)
+      return TRAIL_EINVAL_ID;
+  }
+  return 0;
+}
+
+/*
+ * Parses a traceparent header value (W3C Trace Context Level 1):
+ * version "-" trace-id "-" parent-id "-" trace-flags, all lowercase hex.
+ * Returns 0 and fills *out, or TRAIL_EINVAL_TRACEPARENT and leaves *out
+ * untouched. len is the whole length; a NUL byte anywhere in it is invalid.
+ *
+ * Spaces and tabs around the value are HTTP optional whitespace and are
+ * ignored. Version "ff" is invalid. Version 00 is exactly 55 characters.
+ * A higher version is read the way the spec tells a version-00 reader to:
+ * the first four parts by the version-00 rules, then either the end or a
+ * '-' that starts parts this reader does not know. trace-id and parent-id
+ * must not be all zero; the flags byte is kept whole, unknown bits included,
+ * for the caller to pass on. Thread-safe and async-signal-safe.
+ */
+TRAIL_API int trail_traceparent_parse(const char *value, size_t len,
+                                      trail_traceparent *out) {
+  uint8_t version, flags;
+  if (value != NULL && len == TRAIL_NTS)
+    len = strlen(value);
+  if (value == NULL || out == NULL || memchr(value, '\0', len) != NULL)
+    return TRAIL_EINVAL_TRACEPARENT;
+  while (len > 0 && (value[0] == ' ' || value[0] == '\t')) {
+    value++;
+    len--;
+  }
+  while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+    len--;
+
+  if (len < TRAIL_TRACEPARENT_LEN)
+    return TRAIL_EINVAL_TRACEPARENT;
+  if (hex_byte(value, &version) < 0 || version == 0xff)
+    return TRAIL_EINVAL_TRACEPARENT;
+  if (value[TP_TRACE_AT - 1] != '-' || value[TP_PARENT_AT - 1] != '-' ||
+      value[TP_FLAGS_AT - 1] != '-')
+    return TRAIL_EINVAL_TRACEPARENT;
+  if (!trail__hex_id_valid(value + TP_TRACE_AT, TRAIL_TRACE_ID_LEN,
+                           TRAIL_TRACE_ID_LEN) ||
+      !trail__hex_id_valid(value + TP_PARENT_AT, TRAIL_SPAN_ID_LEN,
+                           TRAIL_SPAN_ID_LEN) ||
+      hex_byte(value + TP_FLAGS_AT, &flags) < 0)
+    return TRAIL_EINVAL_TRACEPARENT;
+  if (version == 0
+          ? len != TRAIL_TRACEPARENT_LEN
+          : len > TRAIL_TRACEPARENT_LEN && value[TRAIL_TRACEPARENT_LEN] != '-')
+    return TRAIL_EINVAL_TRACEPARENT;
+
+  out->version = version;
+  out->flags = flags;
+  memcpy(out->trace_id, value + TP_TRACE_AT, TRAIL_TRACE_ID_LEN);
+  out->trace_id[TRAIL_TRACE_ID_LEN] = '\0';
+  memcpy(out->parent_id, value + TP_PARENT_AT, TRAIL_SPAN_ID_LEN);
+  out->parent_id[TRAIL_SPAN_ID_LEN] = '\0';
+  return 0;
+}
+
+/*
+ * Writes tp as a version-00 traceparent, "00-<trace_id>-<parent_id>-<flags>"
+ * (55 characters) and a NUL, into buf. Returns 55; TRAIL_EINVAL_ID when
+ * tp's trace_id or parent_id is not a valid W3C id (checked first); or
+ * -ENOSPC when size < 56. buf is untouched on failure. tp->version is not
+ * used: version 00 is the only format this library knows how to write, and
+ * the spec asks a forwarder to send the version it understands.
+ * Thread-safe and async-signal-safe.
+ */
+TRAIL_API int trail_traceparent_format(const trail_traceparent *tp, char *buf,
+                                       size_t size) {
+  char *p = buf;
+  if (tp == NULL ||
+      !trail__hex_id_valid(tp->trace_id,
+                           strnlen(tp->trace_id, sizeof tp->trace_id),
+                           TRAIL_TRACE_ID_LEN) ||
+      !trail__hex_id_valid(tp->parent_id,
+                           strnlen(tp->parent_id, sizeof tp->parent_id),
+                           TRAIL_SPAN_ID_LEN))
+    return TRAIL_EINVAL_ID;
+  if (buf == NULL || size < TRAIL_TRACEPARENT_LEN + 1)
+    return -ENOSPC;
+  *p++ = '0';
+  *p++ = '0';
+  *p++ = '-';
+  memcpy(p, tp->trace_id, TRAIL_TRACE_ID_LEN);
+  p += TRAIL_TRACE_ID_LEN;
+  *p++ = '-';
+  memcpy(p, tp->parent_id, TRAIL_SPAN_ID_LEN);
+  p += TRAIL_SPAN_ID_LEN;
+  *p++ = '-';
+  hex_encode(&tp->flags, 1, p);
+  return TRAIL_TRACEPARENT_LEN;
+}
