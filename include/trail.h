@@ -382,6 +382,7 @@ TRAIL_API trail_ctx *trail_ctx_current(void);
 /* Ids and traceparent                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* The id makers return 0, or -ENOSPC when buf is too small (untouched). */
 /* A new UUID v4 (libuuid), lowercase: buf needs 37 bytes. */
 TRAIL_API int trail_request_id_new(char *buf, size_t size);
 /* 16 random bytes as 32 lowercase hex, never all zero: 33 bytes. */
@@ -398,7 +399,10 @@ typedef struct trail_traceparent {
   char parent_id[TRAIL_SPAN_ID_LEN + 1];
 } trail_traceparent;
 
-/* Parses a traceparent value by W3C Trace Context level 1 rules. */
+/*
+ * Parses a traceparent value by W3C Trace Context level 1 rules (len may be
+ * TRAIL_NTS). Returns 0, or TRAIL_EINVAL_TRACEPARENT with out untouched.
+ */
 TRAIL_API int trail_traceparent_parse(const char *value, size_t len,
                                       trail_traceparent *out);
 /* Formats version 00: writes 55 chars and a NUL; returns 55 or -ENOSPC. */

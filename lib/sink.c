@@ -221,6 +221,30 @@ void trail__conf_reset_locked(void) {
   trail__loggers_update_locked();
 }
 
+/*
+ * fork() copies a held mutex as held: a child forked while another thread
+ * reconfigures or writes a long line to a pipe would hang at its first log
+ * call. The handlers hold every lock across the fork, so the child starts
+ * with all of them free.
+ */
+static void fork_prepare(void) {
+  pthread_mutex_lock(&trail__lock);
+  const trail__conf *c = trail__conf_get();
+  for (size_t i = 0; i < c->nsinks; i++)
+    pthread_mutex_lock(&c->sinks[i]->lock);
+}
+
+static void fork_release(void) {
+  const trail__conf *c = trail__conf_get();
+  for (size_t i = c->nsinks; i > 0; i--)
+    pthread_mutex_unlock(&c->sinks[i - 1]->lock);
+  pthread_mutex_unlock(&trail__lock);
+}
+
+__attribute__((constructor)) static void register_fork_handlers(void) {
+  pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 /* ---- writing ----------------------------------------------------------- */
 
 /*
