@@ -216,6 +216,7 @@ TRAIL_API void trail_log(trail_logger *logger, trail_level level,
  * longer message is cut there, at a UTF-8 character boundary, and the line
  * is marked truncated like any other cut line.
  */
+TRAIL__PRINTF(5, 0)
 static void logv(trail_logger *logger, trail_level level, const char *file,
                  int line, const char *fmt, va_list ap) {
   if (logger == NULL)

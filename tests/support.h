@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <cmocka.h>
 
 #include "trail.h"
 
