@@ -476,7 +476,7 @@ typedef struct trail_counters {
   uint64_t bytes;                     /* bytes handed to sinks */
   uint64_t write_errors;              /* failed writes (any sink) */
   uint64_t truncated;                 /* lines cut to the maximum */
-  uint64_t dropped;                   /* events lost (async overflow) */
+  uint64_t dropped;                   /* events lost before any sink */
   uint64_t reserved[8];
 } trail_counters;
 

@@ -62,7 +62,7 @@ TRAIL_API void trail_ctx_init(trail_ctx *ctx) {
   trail_request_id_new(ctx->request_id_, sizeof ctx->request_id_);
   trail_trace_id_new(ctx->trace_id_, sizeof ctx->trace_id_);
   trail_span_id_new(ctx->span_id_, sizeof ctx->span_id_);
-  ctx->trace_flags_ = 0;
+  ctx->trace_flags_ = 1; /* sampled: this trace is recorded, in the logs */
   rebuild_ids(ctx);
 }
 
