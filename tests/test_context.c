@@ -40,6 +40,7 @@ static void test_init_makes_ids(void **state) {
   assert_true(is_hex(trail_ctx_span_id(&a), 16));
   assert_string_equal(trail_ctx_user_id(&a), "");
   assert_string_equal(trail_ctx_parent_span_id(&a), "");
+  assert_int_equal(trail_ctx_trace_flags(&a), 1);
   assert_string_not_equal(rid, trail_ctx_request_id(&b));
   assert_string_not_equal(trail_ctx_trace_id(&a), trail_ctx_trace_id(&b));
 }
