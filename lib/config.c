@@ -101,6 +101,18 @@ static void env_complain(const char *var, const char *value, const char *what,
           using);
 }
 
+/* What the output is now, for the message about a rejected TRAIL_OUTPUT. */
+static const char *current_output(void) {
+  const trail__conf *c = trail__conf_get();
+  if (c->nsinks == 1 && c->sinks[0]->kind == TRAIL__SINK_FD)
+    return c->sinks[0]->fd == 1   ? "stdout"
+           : c->sinks[0]->fd == 2 ? "stderr"
+                                  : "the current output";
+  if (c->nsinks == 1 && c->sinks[0]->kind == TRAIL__SINK_FILE)
+    return c->sinks[0]->path;
+  return "the current sinks";
+}
+
 static int parse_bool(const char *v, int *out) {
   static const char *const yes[] = {"1", "true", "yes", "on"};
   static const char *const no[] = {"0", "false", "no", "off"};
@@ -126,13 +138,15 @@ static int parse_size(const char *v, size_t *out) {
   unsigned long long n = strtoull(v, &end, 10);
   if (errno != 0)
     return -1;
-  if (*end == 'k' || *end == 'K') {
-    n *= 1024;
+  unsigned long long mul = 1;
+  if (*end == 'k' || *end == 'K')
+    mul = 1024;
+  else if (*end == 'm' || *end == 'M')
+    mul = 1024 * 1024;
+  if (mul != 1)
     end++;
-  } else if (*end == 'm' || *end == 'M') {
-    n *= 1024 * 1024;
-    end++;
-  }
+  if (__builtin_mul_overflow(n, mul, &n))
+    return -1;
   if (*end != '\0' || n > (unsigned long long)TRAIL__MAX_LINE_MAX * 2)
     return -1;
   *out = (size_t)n;
@@ -163,7 +177,10 @@ TRAIL_API int trail_config_from_env(void) {
   if ((v = getenv("TRAIL_LEVEL")) != NULL) {
     trail__level_spec spec;
     if (trail__level_spec_parse(v, &spec, &err, "TRAIL_LEVEL") != 0) {
-      env_complain("TRAIL_LEVEL", v, err.text, "\"info\"");
+      char using[32];
+      snprintf(using, sizeof using, "\"%s\"",
+               trail_level_name(trail_logger_level(NULL)));
+      env_complain("TRAIL_LEVEL", v, err.text, using);
       bad++;
     } else {
       pthread_mutex_lock(&trail__lock);
@@ -173,10 +190,10 @@ TRAIL_API int trail_config_from_env(void) {
   }
   if ((v = getenv("TRAIL_OUTPUT")) != NULL) {
     if (trail_output_set(v, &err) != 0) {
-      env_complain("TRAIL_OUTPUT", v,
-                   v[0] ? err.text
-                        : "empty value (accepted: stdout, stderr or a path)",
-                   "stdout");
+      char what[400];
+      snprintf(what, sizeof what, "%s (accepted: stdout, stderr or a path)",
+               v[0] ? err.text : "empty value");
+      env_complain("TRAIL_OUTPUT", v, what, current_output());
       bad++;
     }
   }
@@ -186,7 +203,8 @@ TRAIL_API int trail_config_from_env(void) {
       env_complain("TRAIL_CALLER", v,
                    "not a boolean (accepted: 1, 0, true, false, yes, no, on, "
                    "off)",
-                   "0");
+                   __atomic_load_n(&trail__caller_on, __ATOMIC_RELAXED) ? "1"
+                                                                        : "0");
       bad++;
     } else {
       trail_caller_set(on);
@@ -195,10 +213,12 @@ TRAIL_API int trail_config_from_env(void) {
   if ((v = getenv("TRAIL_MAX_LINE")) != NULL) {
     size_t n;
     if (parse_size(v, &n) != 0 || trail_max_line_set(n) != 0) {
+      char using[32];
+      snprintf(using, sizeof using, "%zu", trail_max_line());
       env_complain("TRAIL_MAX_LINE", v,
                    "not a size from 2048 to 16M (bytes, or with suffix k or "
                    "m)",
-                   "16384");
+                   using);
       bad++;
     }
   }

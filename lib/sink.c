@@ -30,12 +30,11 @@ static void sink_classify(trail__sink *s) {
     return;
   s->is_regular = S_ISREG(st.st_mode);
   s->is_socket = S_ISSOCK(st.st_mode);
-  if (S_ISFIFO(st.st_mode)) {
-    struct sigaction sa;
-    /* A program that already ignores SIGPIPE needs no guard per write. */
-    if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN)
-      s->guard_sigpipe = 1;
-  }
+  /*
+   * Every pipe is guarded, even when SIGPIPE is ignored now: the program may
+   * restore the default action later, and a write must never kill it.
+   */
+  s->guard_sigpipe = S_ISFIFO(st.st_mode);
 }
 
 static trail__sink *sink_new(int kind, int fd, trail_level min) {
@@ -485,10 +484,11 @@ TRAIL_API int trail_reopen(void) {
         rc = fd;
       continue;
     }
+    /* The path keeps its kind (a log file stays a regular file): the
+     * sink's write method, read by logging threads, is not changed. */
     if (dup2(fd, s->fd) < 0 && rc == 0)
       rc = -errno;
     close(fd);
-    sink_classify(s);
   }
   pthread_mutex_unlock(&trail__lock);
   return rc;
