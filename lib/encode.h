@@ -45,7 +45,10 @@ void trail__buf_put_unchecked(trail__buf *b, const char *s, size_t n);
  * maximal ill-formed subpart (Unicode ch. 3, "U+FFFD substitution of maximal
  * subparts"; Python's decode('utf-8', 'replace')).
  * Returns 0 when written whole, 1 when cut (truncated flag set), -1 when not
- * even "" fits (nothing written, truncated flag set).
+ * even "" fits (nothing written, truncated flag set). A cut falls between
+ * two characters or escapes, never inside one, and reads no input beyond
+ * the budget. n is a byte count (TRAIL_NTS is not understood here); a NULL
+ * s is the empty string.
  */
 int trail__put_string(trail__buf *b, const char *s, size_t n);
 
@@ -58,6 +61,12 @@ int trail__put_uint(trail__buf *b, uint64_t v);
  * JSON number: "12.5", "13", "-0", "1e+300", "5e-324"); NaN, +Inf and -Inf as
  * the JSON strings "NaN", "+Inf", "-Inf". Independent of the C locale.
  * -1 and nothing when no room.
+ *
+ * The digits are Python's repr() digits (the closest of the shortest); the
+ * text is positional from 1e-4 up to below 1e16 ("0.0001",
+ * "9007199254740992"), else one digit, the rest after a point and a signed
+ * exponent without zero padding ("1e+16", "1.5e-5"). Integral values have
+ * no ".0", so a JSON reader may take them for integers.
  */
 int trail__put_double(trail__buf *b, double v);
 /* The same text into out (at least 32 bytes), NUL-terminated; returns length.
@@ -71,9 +80,13 @@ int trail__put_bool(trail__buf *b, int v);
  * A jansson value, compact (no spaces), keys in the object's iteration order,
  * strings through trail__put_string, reals through trail__put_double, NULL as
  * null. Nesting deeper than TRAIL__JSON_MAX_DEPTH is replaced by the string
- * "[max depth]". When the value does not fit, as much as fits is kept and the
- * open arrays and objects are closed so the output stays valid JSON; the
- * truncated flag is set and 1 returned. 0 when whole; -1 when nothing fits.
+ * "[max depth]" (not a truncation). When the value does not fit, as much as
+ * fits is kept and the open arrays and objects are closed so the output
+ * stays valid JSON; the truncated flag is set and 1 returned. 0 when whole;
+ * -1 when nothing fits. What is kept is a prefix of the value: members in
+ * order, up to the first that does not fit, which is left out whole (with
+ * its comma, and its key) unless it is a string or a container, which is
+ * cut in turn. Keys are never cut.
  */
 int trail__put_json(trail__buf *b, const struct json_t *v);
 
