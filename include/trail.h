@@ -423,7 +423,11 @@ TRAIL_API int trail_traceparent_format(const trail_traceparent *tp, char *buf,
 TRAIL_API int trail_init(const char *service);
 /* Closes the sinks trail opened and returns to the defaults. */
 TRAIL_API void trail_shutdown(void);
-/* Everything logged so far is in the kernel (sync mode: already true). */
+/*
+ * Returns once everything this process logged before the call has been
+ * handed to the kernel (sync mode: already true; async: waits for the
+ * writer).
+ */
 TRAIL_API int trail_flush(void);
 /* Reopens every file sink by its path (after log rotation). */
 TRAIL_API int trail_reopen(void);
@@ -468,6 +472,33 @@ TRAIL_API int trail_sink_remove(int id);
 TRAIL_API void trail_sinks_clear(void);
 
 /* ------------------------------------------------------------------------ */
+/* Asynchronous writing                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* What a logging call does when the async queue is full. */
+typedef enum trail_overflow {
+  TRAIL_OVERFLOW_BLOCK = 0, /* wait for room: nothing is lost (default) */
+  TRAIL_OVERFLOW_DROP = 1   /* never wait: the event is dropped and counted */
+} trail_overflow;
+
+typedef struct trail_async_options {
+  size_t queue_size;       /* bytes; 0: 2 MiB. At least 4 maximum lines. */
+  trail_overflow overflow; /* TRAIL_OVERFLOW_BLOCK or TRAIL_OVERFLOW_DROP */
+  void *reserved[4];       /* must be zero */
+} trail_async_options;
+
+/*
+ * Starts the writer thread: from now on a logging call encodes its line and
+ * queues it; the writer drains the queue in large writes. NULL options: the
+ * defaults. Returns 0, -EALREADY when running, or a negative code.
+ * TRAIL_ASYNC=1 does the same from trail_init().
+ */
+TRAIL_API int trail_async_start(const trail_async_options *opts);
+/* Drains the queue, stops the writer and goes back to synchronous writes. */
+TRAIL_API int trail_async_stop(void);
+TRAIL_API bool trail_async_running(void);
+
+/* ------------------------------------------------------------------------ */
 /* Counters                                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -477,7 +508,8 @@ typedef struct trail_counters {
   uint64_t write_errors;              /* failed writes (any sink) */
   uint64_t truncated;                 /* lines cut to the maximum */
   uint64_t dropped;                   /* events lost before any sink */
-  uint64_t reserved[8];
+  uint64_t queue_high_water;          /* async: most bytes ever queued */
+  uint64_t reserved[7];
 } trail_counters;
 
 /* A snapshot of the process-wide counters, at any time, from any thread. */

@@ -147,10 +147,69 @@ static int parse_size(const char *v, size_t *out) {
     end++;
   if (__builtin_mul_overflow(n, mul, &n))
     return -1;
-  if (*end != '\0' || n > (unsigned long long)TRAIL__MAX_LINE_MAX * 2)
+  if (*end != '\0' || n > (1ull << 31))
     return -1;
   *out = (size_t)n;
   return 0;
+}
+
+/*
+ * TRAIL_ASYNC=1 starts the writer with TRAIL_ASYNC_OVERFLOW (block, drop)
+ * and TRAIL_ASYNC_QUEUE (bytes, k or m); a bad one is reported and its
+ * default used. Returns the number of variables rejected.
+ */
+static int async_from_env(void) {
+  int bad = 0;
+  const char *v = getenv("TRAIL_ASYNC");
+  int on = 0;
+  if (v == NULL)
+    return 0;
+  if (parse_bool(v, &on) != 0) {
+    env_complain("TRAIL_ASYNC", v,
+                 "not a boolean (accepted: 1, 0, true, false, yes, no, on, "
+                 "off)",
+                 "synchronous writes");
+    return 1;
+  }
+  if (!on)
+    return 0;
+  trail_async_options o = {.queue_size = 0, .overflow = TRAIL_OVERFLOW_BLOCK};
+  if ((v = getenv("TRAIL_ASYNC_OVERFLOW")) != NULL) {
+    if (strcasecmp(v, "drop") == 0)
+      o.overflow = TRAIL_OVERFLOW_DROP;
+    else if (strcasecmp(v, "block") != 0) {
+      env_complain("TRAIL_ASYNC_OVERFLOW", v,
+                   "unknown policy (accepted: block, drop)", "block");
+      bad++;
+    }
+  }
+  if ((v = getenv("TRAIL_ASYNC_QUEUE")) != NULL) {
+    size_t n;
+    if (parse_size(v, &n) != 0 || n == 0) {
+      env_complain("TRAIL_ASYNC_QUEUE", v,
+                   "not a size (bytes, or with suffix k or m)", "2m");
+      bad++;
+    } else {
+      o.queue_size = n;
+    }
+  }
+  int rc = trail_async_start(&o);
+  if (rc == TRAIL_ERANGE && o.queue_size != 0) {
+    env_complain("TRAIL_ASYNC_QUEUE", getenv("TRAIL_ASYNC_QUEUE"),
+                 "too small for 4 lines of the maximum length, or above 1g",
+                 "2m");
+    bad++;
+    o.queue_size = 0;
+    rc = trail_async_start(&o);
+  }
+  if (rc != 0 && rc != -EALREADY) {
+    fprintf(stderr,
+            "trail: TRAIL_ASYNC=1: cannot start the writer: %s; "
+            "using synchronous writes\n",
+            trail_strerror(rc));
+    bad++;
+  }
+  return bad;
 }
 
 /*
@@ -222,6 +281,7 @@ TRAIL_API int trail_config_from_env(void) {
       bad++;
     }
   }
+  bad += async_from_env();
   return bad;
 }
 
@@ -238,7 +298,7 @@ TRAIL_API int trail_init(const char *service) {
   return rc;
 }
 
-TRAIL_API int trail_flush(void) { return 0; }
+TRAIL_API int trail_flush(void) { return trail__async_flush(); }
 
 /*
  * Back to the state before any configuration: sinks trail opened are
@@ -246,6 +306,7 @@ TRAIL_API int trail_flush(void) { return 0; }
  * loggers stay valid. No other thread may log during this call.
  */
 TRAIL_API void trail_shutdown(void) {
+  trail_async_stop();
   pthread_mutex_lock(&trail__lock);
   trail__conf_reset_locked();
   trail__level_spec deflt = {.deflt = TRAIL_LEVEL_INFO};

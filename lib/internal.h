@@ -175,6 +175,9 @@ void trail__conf_set_service(trail__conf *c, const char *name, size_t len);
 /* Writes a finished line to every sink of c that takes level. */
 void trail__sinks_write(const trail__conf *c, trail_level level,
                         const char *line, size_t len);
+struct iovec;
+/* Writes cnt lines (one iovec each) to an fd sink; consumes iov. */
+void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt);
 /* Opens a file sink object (not yet published). */
 int trail__sink_open_file(const char *path, trail_level min, trail__sink **out);
 trail__sink *trail__sink_new_fd(int fd, trail_level min);
@@ -183,12 +186,28 @@ int trail__sinks_replace(trail__sink *s);
 /* Frees retired snapshots and sinks, closes owned fds (config lock held). */
 void trail__conf_reset_locked(void);
 
+/* ---- the async writer (async.c) ---------------------------------------- */
+
+enum {
+  TRAIL__ASYNC_OFF = 0,
+  TRAIL__ASYNC_QUEUED = 1,
+  TRAIL__ASYNC_DROPPED = 2
+};
+/* Queues a finished line when the writer runs; see the enum. */
+int trail__async_push(trail_level level, const char *line, size_t len);
+int trail__async_flush(void);
+uint64_t trail__async_high_water(void);
+/* Logs straight to the sinks, bypassing the queue (the writer's own lines). */
+void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
+                       const trail_field *fields, size_t nfields);
+
 /* ---- counters (counters.c) --------------------------------------------- */
 
 void trail__count_event(trail_level level, size_t bytes);
 void trail__count_write_error(void);
 void trail__count_truncated(void);
 void trail__count_dropped(void);
+void trail__count_high_water(uint64_t bytes);
 
 /* ---- small helpers ----------------------------------------------------- */
 

@@ -106,7 +106,8 @@ static void copy_bound(trail__buf *b, trail__keyset *ks, const char *seg,
 
 static void emit(trail_logger *lg, trail_level level, const char *file,
                  int line, const char *msg, size_t msg_len,
-                 const trail_field *fields, size_t nfields, int cut) {
+                 const trail_field *fields, size_t nfields, int cut,
+                 int direct) {
   const trail__conf *c = trail__conf_get();
   if ((int)level < c->min_level)
     return;
@@ -174,8 +175,21 @@ static void emit(trail_logger *lg, trail_level level, const char *file,
     trail__count_truncated();
   }
   trail__buf_put_unchecked(&b, "}\n", 2);
-  trail__sinks_write(c, level, b.data, b.len);
-  trail__count_event(level, b.len);
+  int r = direct ? TRAIL__ASYNC_OFF : trail__async_push(level, b.data, b.len);
+  if (r == TRAIL__ASYNC_OFF)
+    trail__sinks_write(c, level, b.data, b.len);
+  if (r != TRAIL__ASYNC_DROPPED)
+    trail__count_event(level, b.len);
+}
+
+/* The async writer's own lines: straight to the sinks, no context. */
+void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
+                       const trail_field *fields, size_t nfields) {
+  if (logger == NULL)
+    logger = trail__root();
+  if (!trail_enabled(logger, level))
+    return;
+  emit(logger, level, NULL, 0, msg, TRAIL_NTS, fields, nfields, 0, 1);
 }
 
 /* Levels outside trace..fatal are a caller's mistake: the nearest is used. */
@@ -202,7 +216,7 @@ TRAIL_API void trail__log(trail_logger *logger, trail_level level,
     return;
   if (nfields > 0 && fields == NULL)
     nfields = 0;
-  emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0);
+  emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0, 0);
 }
 
 TRAIL_API void trail_log(trail_logger *logger, trail_level level,
@@ -259,7 +273,7 @@ static void logv(trail_logger *logger, trail_level level, const char *file,
   } else {
     len = (size_t)n;
   }
-  emit(logger, level, file, line, tls.fmt, len, NULL, 0, cut);
+  emit(logger, level, file, line, tls.fmt, len, NULL, 0, cut, 0);
 }
 
 TRAIL_API void trail_logv(trail_logger *logger, trail_level level,

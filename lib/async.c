@@ -1,0 +1,371 @@
+/*
+ * The asynchronous writer: logging threads encode their line as in sync
+ * mode and copy it into a bounded ring of bytes; one writer thread takes
+ * everything queued at once and hands it to each sink in as few writev(2)
+ * calls as possible. What happens when the ring is full is the user's
+ * choice: wait for room (nothing lost) or drop and count; drops are written
+ * as a line of their own by the writer, never silent.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_QUEUE (2u * 1024 * 1024)
+#define SKIP UINT32_MAX /* a record that only pads to the end of the ring */
+#define BATCH_IOV 1024  /* IOV_MAX on Linux */
+
+/* A record: this header, then the line, padded to 8 bytes. */
+typedef struct rec {
+  uint32_t len;
+  uint32_t level;
+} rec;
+
+typedef struct async_state {
+  pthread_mutex_t lock;
+  pthread_cond_t not_empty; /* the writer waits here for lines */
+  pthread_cond_t not_full;  /* blocked producers wait here for room */
+  pthread_cond_t written;   /* trail_flush() waits here */
+  char *ring;
+  size_t cap;         /* bytes, a multiple of 8 */
+  uint64_t head;      /* bytes ever queued (producers advance it) */
+  uint64_t tail;      /* bytes ever written (the writer advances it) */
+  uint64_t high;      /* most bytes queued at once */
+  uint64_t dropped;   /* not yet reported in a line */
+  int writer_waiting; /* the writer sleeps on not_empty */
+  int producers_waiting;
+  int stopping;
+  trail_overflow overflow;
+  pthread_t thread;
+  struct async_state *retired_next;
+} async_state;
+
+static async_state *active;  /* non-NULL while the writer runs */
+static async_state *retired; /* stopped states, kept: see trail_async_stop */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static int atexit_registered;
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/*
+ * Room for a record of need bytes at the head, counting the padding record
+ * a wrap would need. Called with the lock held.
+ */
+static int has_room(const async_state *a, size_t need) {
+  size_t used = (size_t)(a->head - a->tail);
+  size_t at = (size_t)(a->head % a->cap);
+  size_t to_end = a->cap - at;
+  if (need > to_end)
+    need += to_end;
+  return used + need <= a->cap;
+}
+
+/*
+ * Queues one finished line: TRAIL__ASYNC_QUEUED, TRAIL__ASYNC_DROPPED (the
+ * drop policy, ring full), or TRAIL__ASYNC_OFF when the writer is stopping
+ * (the caller then writes the line itself: a stop never loses a line). With
+ * the block policy a full ring makes the caller wait for the writer; a line
+ * never waits for another thread's encoding, only for a memcpy.
+ */
+static int push(async_state *a, trail_level level, const char *line,
+                size_t len) {
+  size_t need = sizeof(rec) + pad8(len);
+  pthread_mutex_lock(&a->lock);
+  for (;;) {
+    if (a->stopping) {
+      pthread_mutex_unlock(&a->lock);
+      return TRAIL__ASYNC_OFF;
+    }
+    if (has_room(a, need))
+      break;
+    if (a->overflow == TRAIL_OVERFLOW_DROP) {
+      a->dropped++;
+      if (a->writer_waiting)
+        pthread_cond_signal(&a->not_empty);
+      pthread_mutex_unlock(&a->lock);
+      trail__count_dropped();
+      return TRAIL__ASYNC_DROPPED;
+    }
+    a->producers_waiting++;
+    pthread_cond_wait(&a->not_full, &a->lock);
+    a->producers_waiting--;
+  }
+  size_t at = (size_t)(a->head % a->cap);
+  if (need > a->cap - at) {
+    rec skip = {.len = SKIP, .level = 0};
+    memcpy(a->ring + at, &skip, sizeof skip);
+    a->head += a->cap - at;
+    at = 0;
+  }
+  rec r = {.len = (uint32_t)len, .level = (uint32_t)level};
+  memcpy(a->ring + at, &r, sizeof r);
+  memcpy(a->ring + at + sizeof r, line, len);
+  a->head += need;
+  uint64_t used = a->head - a->tail;
+  if (used > a->high)
+    a->high = used;
+  if (a->writer_waiting)
+    pthread_cond_signal(&a->not_empty);
+  pthread_mutex_unlock(&a->lock);
+  return TRAIL__ASYNC_QUEUED;
+}
+
+/*
+ * Writes the records in [from, to) to one fd sink: the lines it takes, as
+ * iovecs straight from the ring (no copy), up to IOV_MAX per writev.
+ */
+static void write_fd_sink(async_state *a, trail__sink *s, uint64_t from,
+                          uint64_t to) {
+  struct iovec iov[BATCH_IOV];
+  int n = 0;
+  while (from < to) {
+    size_t at = (size_t)(from % a->cap);
+    rec r;
+    memcpy(&r, a->ring + at, sizeof r);
+    if (r.len == SKIP) {
+      from += a->cap - at;
+      continue;
+    }
+    if ((int)r.level >= s->min) {
+      iov[n].iov_base = a->ring + at + sizeof r;
+      iov[n].iov_len = r.len;
+      if (++n == BATCH_IOV) {
+        trail__sink_writev(s, iov, n);
+        n = 0;
+      }
+    }
+    from += sizeof r + pad8(r.len);
+  }
+  if (n > 0)
+    trail__sink_writev(s, iov, n);
+}
+
+static void write_callback_sink(async_state *a, trail__sink *s, uint64_t from,
+                                uint64_t to) {
+  while (from < to) {
+    size_t at = (size_t)(from % a->cap);
+    rec r;
+    memcpy(&r, a->ring + at, sizeof r);
+    if (r.len == SKIP) {
+      from += a->cap - at;
+      continue;
+    }
+    if ((int)r.level >= s->min)
+      s->fn(s->user, (trail_level)r.level, a->ring + at + sizeof r, r.len);
+    from += sizeof r + pad8(r.len);
+  }
+}
+
+/* Says how many events were dropped since the last such line. */
+static void report_drops(uint64_t n) {
+  trail_field f[] = {TRAIL_UINT("dropped", n)};
+  trail__log_direct(trail_logger_get("trail"), TRAIL_LEVEL_WARN,
+                    "log events dropped: the async queue was full", f, 1);
+}
+
+/*
+ * The writer: takes everything queued, writes it outside the lock (the
+ * producers only touch the free part of the ring), then frees the space and
+ * wakes whoever waits for it. Exits when stopping and the ring is empty, so
+ * stopping drains.
+ */
+static void *writer_main(void *arg) {
+  async_state *a = arg;
+  pthread_mutex_lock(&a->lock);
+  for (;;) {
+    while (a->head == a->tail && a->dropped == 0 && !a->stopping) {
+      a->writer_waiting = 1;
+      pthread_cond_wait(&a->not_empty, &a->lock);
+      a->writer_waiting = 0;
+    }
+    if (a->head == a->tail && a->dropped == 0 && a->stopping)
+      break;
+    uint64_t from = a->tail, to = a->head, dropped = a->dropped;
+    a->dropped = 0;
+    pthread_mutex_unlock(&a->lock);
+
+    const trail__conf *c = trail__conf_get();
+    for (size_t i = 0; i < c->nsinks && from < to; i++) {
+      trail__sink *s = c->sinks[i];
+      if (s->kind == TRAIL__SINK_CALLBACK)
+        write_callback_sink(a, s, from, to);
+      else
+        write_fd_sink(a, s, from, to);
+    }
+    if (dropped > 0)
+      report_drops(dropped);
+
+    pthread_mutex_lock(&a->lock);
+    a->tail = to;
+    if (a->producers_waiting)
+      pthread_cond_broadcast(&a->not_full);
+    pthread_cond_broadcast(&a->written);
+  }
+  pthread_mutex_unlock(&a->lock);
+  return NULL;
+}
+
+/* The hand-off from the logging call; see push(). */
+int trail__async_push(trail_level level, const char *line, size_t len) {
+  async_state *a = TRAIL__LOAD(&active);
+  if (a == NULL)
+    return TRAIL__ASYNC_OFF;
+  return push(a, level, line, len);
+}
+
+static void stop_at_exit(void) { trail_async_stop(); }
+
+/*
+ * Starts the writer. Its thread blocks every signal, so that the program's
+ * handlers keep running on the program's own threads.
+ */
+TRAIL_API int trail_async_start(const trail_async_options *opts) {
+  size_t cap = opts && opts->queue_size ? opts->queue_size : DEFAULT_QUEUE;
+  trail_overflow ov = opts ? opts->overflow : TRAIL_OVERFLOW_BLOCK;
+  if (ov != TRAIL_OVERFLOW_BLOCK && ov != TRAIL_OVERFLOW_DROP)
+    return -EINVAL;
+  cap = pad8(cap);
+  if (cap < 4 * (trail_max_line() + sizeof(rec) + 8) || cap > (1u << 30))
+    return TRAIL_ERANGE;
+  pthread_mutex_lock(&start_lock);
+  if (active != NULL) {
+    pthread_mutex_unlock(&start_lock);
+    return -EALREADY;
+  }
+  async_state *a = calloc(1, sizeof *a);
+  char *ring = malloc(cap);
+  if (a == NULL || ring == NULL) {
+    free(a);
+    free(ring);
+    pthread_mutex_unlock(&start_lock);
+    return -ENOMEM;
+  }
+  a->ring = ring;
+  a->cap = cap;
+  a->overflow = ov;
+  pthread_mutex_init(&a->lock, NULL);
+  pthread_cond_init(&a->not_empty, NULL);
+  pthread_cond_init(&a->not_full, NULL);
+  pthread_cond_init(&a->written, NULL);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int rc = pthread_create(&a->thread, NULL, writer_main, a);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    free(ring);
+    free(a);
+    pthread_mutex_unlock(&start_lock);
+    return -rc;
+  }
+  TRAIL__STORE(&active, a);
+  if (!atexit_registered) {
+    atexit(stop_at_exit);
+    atexit_registered = 1;
+  }
+  pthread_mutex_unlock(&start_lock);
+  return 0;
+}
+
+/*
+ * Stops taking lines (new ones are written synchronously from now on),
+ * lets the writer drain what is queued, and joins it. No line queued before
+ * the call is lost.
+ */
+TRAIL_API int trail_async_stop(void) {
+  pthread_mutex_lock(&start_lock);
+  async_state *a = active;
+  if (a == NULL) {
+    pthread_mutex_unlock(&start_lock);
+    return 0;
+  }
+  pthread_mutex_lock(&a->lock);
+  a->stopping = 1;
+  pthread_cond_signal(&a->not_empty);
+  pthread_mutex_unlock(&a->lock);
+  pthread_join(a->thread, NULL);
+  TRAIL__STORE(&active, NULL);
+  trail__count_high_water(a->high);
+  /*
+   * A producer that loaded the pointer before it was cleared may still
+   * reach push(): it sees stopping, never touches the ring, and writes its
+   * line itself. So the ring can go, but the state (its mutex) is kept.
+   */
+  free(a->ring);
+  a->ring = NULL;
+  a->retired_next = retired;
+  retired = a;
+  pthread_mutex_unlock(&start_lock);
+  return 0;
+}
+
+TRAIL_API bool trail_async_running(void) {
+  return TRAIL__LOAD(&active) != NULL;
+}
+
+/* Waits until every line queued before the call has been written. */
+int trail__async_flush(void) {
+  async_state *a = TRAIL__LOAD(&active);
+  if (a == NULL)
+    return 0;
+  pthread_mutex_lock(&a->lock);
+  uint64_t target = a->head;
+  while (a->tail < target && !a->stopping)
+    pthread_cond_wait(&a->written, &a->lock);
+  pthread_mutex_unlock(&a->lock);
+  return 0;
+}
+
+/*
+ * fork(): the child has no writer thread. It takes the locks' state from
+ * the parent with every lock free (held across the fork by the prepare
+ * handler), drops the queued lines (the parent writes them) and logs
+ * synchronously from its first line on; trail_async_start() may start a
+ * writer of its own.
+ */
+static void fork_prepare(void) {
+  pthread_mutex_lock(&start_lock);
+  if (active != NULL)
+    pthread_mutex_lock(&active->lock);
+}
+
+static void fork_parent(void) {
+  if (active != NULL)
+    pthread_mutex_unlock(&active->lock);
+  pthread_mutex_unlock(&start_lock);
+}
+
+static void fork_child(void) {
+  async_state *a = active;
+  if (a != NULL) {
+    pthread_mutex_unlock(&a->lock);
+    active = NULL;
+    free(a->ring);
+    a->ring = NULL;
+    a->stopping = 1;
+    a->retired_next = retired;
+    retired = a;
+  }
+  pthread_mutex_unlock(&start_lock);
+}
+
+__attribute__((constructor)) static void register_fork_handlers(void) {
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* The queue's current high-water mark, for the counters. */
+uint64_t trail__async_high_water(void) {
+  async_state *a = TRAIL__LOAD(&active);
+  if (a == NULL)
+    return 0;
+  pthread_mutex_lock(&a->lock);
+  uint64_t h = a->high;
+  pthread_mutex_unlock(&a->lock);
+  return h;
+}

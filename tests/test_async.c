@@ -1,0 +1,318 @@
+/*
+ * The async writer (lib/async.c): nothing lost with the block policy, drops
+ * counted and reported with the drop policy, flush, stop, shutdown and
+ * fork. Synchronised with condition variables, never with sleeps.
+ */
+#include "support.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/trail-async-XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/app.log", dir);
+  trail_init("async-test");
+  trail_counters_reset();
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  cap_stop();
+  unlink(path);
+  rmdir(dir);
+  return 0;
+}
+
+/* Reads the file and checks every line; returns the number of lines. */
+static size_t check_file(const char *p, size_t *per_thread, size_t nthreads) {
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  char *line = NULL;
+  size_t cap_ = 0, n = 0;
+  ssize_t len;
+  while ((len = getline(&line, &cap_, f)) > 0) {
+    json_t *j = parse_line(line, (size_t)len);
+    assert_key_order(j);
+    json_t *t = json_object_get(j, "thread");
+    if (per_thread && t) {
+      json_int_t k = json_integer_value(t);
+      assert_true(k >= 0 && (size_t)k < nthreads);
+      per_thread[k]++;
+    }
+    json_decref(j);
+    n++;
+  }
+  free(line);
+  fclose(f);
+  return n;
+}
+
+typedef struct worker {
+  int id;
+  int lines;
+} worker;
+
+static void *log_lines(void *arg) {
+  worker *w = arg;
+  trail_ctx ctx;
+  trail_ctx_init(&ctx);
+  trail_ctx *prev = trail_ctx_enter(&ctx);
+  trail_logger *lg = trail_logger_get("orders");
+  for (int i = 0; i < w->lines; i++)
+    trail_info(lg, "request completed", TRAIL_INT("thread", w->id),
+               TRAIL_INT("seq", i), TRAIL_DOUBLE("duration_ms", 12.5 + i));
+  trail_ctx_leave(prev);
+  return NULL;
+}
+
+/* Four threads, the block policy, a small queue: every line arrives. */
+static void test_block_policy_loses_nothing(void **state) {
+  (void)state;
+  assert_int_equal(trail_output_set(path, NULL), 0);
+  trail_async_options o = {.queue_size = 128 * 1024,
+                           .overflow = TRAIL_OVERFLOW_BLOCK};
+  assert_int_equal(trail_async_start(&o), 0);
+  assert_true(trail_async_running());
+  assert_int_equal(trail_async_start(&o), -EALREADY);
+  pthread_t t[4];
+  worker w[4];
+  for (int i = 0; i < 4; i++) {
+    w[i] = (worker){.id = i, .lines = 25000};
+    pthread_create(&t[i], NULL, log_lines, &w[i]);
+  }
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  assert_int_equal(trail_flush(), 0);
+  size_t per[4] = {0};
+  assert_int_equal(check_file(path, per, 4), 100000);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(per[i], 25000);
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.dropped, 0);
+  assert_int_equal(c.events[TRAIL_LEVEL_INFO], 100000);
+  assert_true(c.queue_high_water > 0 && c.queue_high_water <= 128 * 1024);
+  assert_int_equal(trail_async_stop(), 0);
+  assert_false(trail_async_running());
+}
+
+/* A sink the test can hold shut: the writer stalls inside it. */
+static struct {
+  pthread_mutex_t m;
+  pthread_cond_t cv;
+  int open;
+  int entered;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static void gated_sink(void *user, trail_level level, const char *line,
+                       size_t len) {
+  pthread_mutex_lock(&gate.m);
+  gate.entered = 1;
+  pthread_cond_broadcast(&gate.cv);
+  while (!gate.open)
+    pthread_cond_wait(&gate.cv, &gate.m);
+  pthread_mutex_unlock(&gate.m);
+  cap_sink(user, level, line, len);
+}
+
+static void gate_reset(void) {
+  pthread_mutex_lock(&gate.m);
+  gate.open = 0;
+  gate.entered = 0;
+  pthread_mutex_unlock(&gate.m);
+}
+
+static void gate_wait_entered(void) {
+  pthread_mutex_lock(&gate.m);
+  while (!gate.entered)
+    pthread_cond_wait(&gate.cv, &gate.m);
+  pthread_mutex_unlock(&gate.m);
+}
+
+static void gate_open(void) {
+  pthread_mutex_lock(&gate.m);
+  gate.open = 1;
+  pthread_cond_broadcast(&gate.cv);
+  pthread_mutex_unlock(&gate.m);
+}
+
+/*
+ * The drop policy never blocks: with the writer stalled, a full queue drops
+ * events, counts them, and the writer then says so in a line of its own
+ * from logger "trail"; written + dropped = logged.
+ */
+static void test_drop_policy_counts_and_reports(void **state) {
+  (void)state;
+  cap_clear();
+  gate_reset();
+  trail_sinks_clear();
+  assert_true(trail_sink_add_callback(gated_sink, NULL, TRAIL_LEVEL_TRACE) >=
+              0);
+  trail_async_options o = {.queue_size = 80 * 1024,
+                           .overflow = TRAIL_OVERFLOW_DROP};
+  assert_int_equal(trail_async_start(&o), 0);
+  trail_info(NULL, "first");
+  gate_wait_entered(); /* the writer is now stuck in the sink */
+  trail_counters c;
+  int logged = 1;
+  do {
+    trail_info(NULL, "filler", TRAIL_INT("i", logged));
+    logged++;
+    trail_counters_get(&c);
+  } while (c.dropped < 100);
+  gate_open();
+  assert_int_equal(trail_flush(), 0);
+  assert_int_equal(trail_async_stop(), 0);
+  trail_counters_get(&c);
+
+  size_t fillers = 0, reported = 0, reports = 0;
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    if (strcmp(jstr(j, "logger"), "trail") == 0) {
+      assert_str_field(j, "level", "warn");
+      reported += (size_t)json_integer_value(json_object_get(j, "dropped"));
+      reports++;
+    } else if (strcmp(jstr(j, "message"), "filler") == 0) {
+      fillers++;
+    }
+    json_decref(j);
+  }
+  assert_true(reports >= 1);
+  assert_int_equal(reported, c.dropped);
+  assert_int_equal(fillers + 1 + c.dropped, (size_t)logged);
+}
+
+typedef struct blocked_producer {
+  int lines;
+} blocked_producer;
+
+static void *produce(void *arg) {
+  blocked_producer *p = arg;
+  for (int i = 0; i < p->lines; i++)
+    trail_info(NULL, "blocked", TRAIL_INT("i", i));
+  return NULL;
+}
+
+/* The block policy waits for room: far more lines than fit, none lost. */
+static void test_block_policy_waits(void **state) {
+  (void)state;
+  cap_clear();
+  gate_reset();
+  trail_sinks_clear();
+  assert_true(trail_sink_add_callback(gated_sink, NULL, TRAIL_LEVEL_TRACE) >=
+              0);
+  trail_async_options o = {.queue_size = 80 * 1024,
+                           .overflow = TRAIL_OVERFLOW_BLOCK};
+  assert_int_equal(trail_async_start(&o), 0);
+  blocked_producer p = {.lines = 5000}; /* ~1.3 MB of lines, 80 KiB queue */
+  pthread_t t;
+  pthread_create(&t, NULL, produce, &p);
+  gate_wait_entered();
+  gate_open();
+  pthread_join(t, NULL);
+  assert_int_equal(trail_flush(), 0);
+  assert_int_equal(cap_count(), 5000);
+  for (size_t i = 0; i < 5000; i++) {
+    json_t *j = cap_json(i);
+    assert_int_equal(json_integer_value(json_object_get(j, "i")), (int)i);
+    json_decref(j);
+  }
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.dropped, 0);
+  assert_int_equal(trail_async_stop(), 0);
+}
+
+/* Stopping and shutting down drain the queue; logging goes on in sync. */
+static void test_stop_and_shutdown_drain(void **state) {
+  (void)state;
+  assert_int_equal(trail_output_set(path, NULL), 0);
+  assert_int_equal(trail_async_start(NULL), 0);
+  for (int i = 0; i < 3000; i++)
+    trail_info(NULL, "before stop", TRAIL_INT("i", i));
+  assert_int_equal(trail_async_stop(), 0);
+  assert_int_equal(check_file(path, NULL, 0), 3000);
+  trail_info(NULL, "sync again");
+  assert_int_equal(check_file(path, NULL, 0), 3001);
+  assert_int_equal(trail_async_start(NULL), 0);
+  for (int i = 0; i < 3000; i++)
+    trail_info(NULL, "before shutdown", TRAIL_INT("i", i));
+  trail_shutdown();
+  assert_false(trail_async_running());
+  assert_int_equal(check_file(path, NULL, 0), 6001);
+}
+
+/*
+ * fork() while the writer runs: the child logs at once (synchronously),
+ * the parent's queued lines are written once, by the parent.
+ */
+static void test_fork_child_logs(void **state) {
+  (void)state;
+  assert_int_equal(trail_output_set(path, NULL), 0);
+  assert_int_equal(trail_async_start(NULL), 0);
+  for (int i = 0; i < 1000; i++)
+    trail_info(NULL, "parent", TRAIL_INT("i", i));
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    trail_info(NULL, "child");
+    if (trail_async_running())
+      _exit(2);
+    trail_flush();
+    _exit(0);
+  }
+  for (int i = 0; i < 1000; i++)
+    trail_info(NULL, "parent", TRAIL_INT("i", 1000 + i));
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(trail_async_stop(), 0);
+  assert_int_equal(check_file(path, NULL, 0), 2001);
+}
+
+/* Options are checked; TRAIL_ASYNC=1 starts the writer from trail_init. */
+static void test_options_and_env(void **state) {
+  (void)state;
+  trail_async_options bad = {.queue_size = 1024};
+  assert_int_equal(trail_async_start(&bad), TRAIL_ERANGE);
+  trail_async_options bad2 = {.overflow = (trail_overflow)7};
+  assert_int_equal(trail_async_start(&bad2), -EINVAL);
+  assert_false(trail_async_running());
+  setenv("TRAIL_ASYNC", "1", 1);
+  setenv("TRAIL_ASYNC_OVERFLOW", "drop", 1);
+  trail_init("env-async");
+  unsetenv("TRAIL_ASYNC");
+  unsetenv("TRAIL_ASYNC_OVERFLOW");
+  assert_true(trail_async_running());
+  cap_start(TRAIL_LEVEL_TRACE);
+  trail_info(NULL, "via env");
+  trail_flush();
+  assert_int_equal(cap_count(), 1);
+  json_t *j = cap_json(0);
+  assert_str_field(j, "service", "env-async");
+  json_decref(j);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_block_policy_loses_nothing, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_drop_policy_counts_and_reports,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_block_policy_waits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stop_and_shutdown_drain, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_options_and_env, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
