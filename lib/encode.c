@@ -185,8 +185,10 @@ int trail__put_string(trail__buf *b, const char *s, size_t n) {
     b->truncated = 1;
     return -1;
   }
-  if (p == NULL)
+  if (p == NULL) {
+    p = (const unsigned char *)"";
     n = 0;
+  }
   end = p + n;
   room -= 2; /* both quotes */
   o = b->data + b->len;
