@@ -8,9 +8,12 @@
  *   scripts/demo                         # the lines, as the service writes
  * them TRAIL_LEVEL=debug scripts/demo       # with the db queries
  *   TRAIL_CALLER=1 scripts/demo          # with file:line
+ *   scripts/demo --long                  # one more client, whose 20 KB
+ *                                        # User-Agent makes a cut line
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -124,7 +127,7 @@ static void serve(const request *rq) {
   trail_ctx_leave(prev);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   trail_init("orders-api");
   http_log = trail_logger_get("http");
   db_log = trail_logger_get("db");
@@ -148,6 +151,17 @@ int main(void) {
   };
   for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++)
     serve(&requests[i]);
+  if (argc > 1 && strcmp(argv[1], "--long") == 0) {
+    char *agent = malloc(20001);
+    if (agent != NULL) {
+      memset(agent, 'A', 20000);
+      agent[20000] = '\0';
+      request big = {"GET", "/api/orders/42", NULL, NULL, "user-4711", agent,
+                     NULL};
+      serve(&big);
+      free(agent);
+    }
+  }
 
   trail_counters c;
   trail_counters_get(&c);
