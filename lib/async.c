@@ -46,7 +46,8 @@ typedef struct async_state {
   struct async_state *retired_next;
 } async_state;
 
-static async_state *active;  /* non-NULL while the writer runs */
+static async_state *active;         /* non-NULL while the writer runs */
+static _Thread_local int on_writer; /* this thread is the writer */
 static async_state *retired; /* stopped states, kept: see trail_async_stop */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static int atexit_registered;
@@ -76,6 +77,13 @@ static int has_room(const async_state *a, size_t need) {
 static int push(async_state *a, trail_level level, const char *line,
                 size_t len) {
   size_t need = sizeof(rec) + pad8(len);
+  /*
+   * A line larger than a quarter of the ring (the maximum line was raised
+   * after the start) could wait forever for room: it is written by the
+   * caller instead, like a line logged while the writer stops.
+   */
+  if (need > a->cap / 4 || on_writer)
+    return TRAIL__ASYNC_OFF;
   pthread_mutex_lock(&a->lock);
   for (;;) {
     if (a->stopping) {
@@ -100,13 +108,13 @@ static int push(async_state *a, trail_level level, const char *line,
   if (need > a->cap - at) {
     rec skip = {.len = SKIP, .level = 0};
     memcpy(a->ring + at, &skip, sizeof skip);
-    a->head += a->cap - at;
+    TRAIL__STORE(&a->head, a->head + (a->cap - at));
     at = 0;
   }
   rec r = {.len = (uint32_t)len, .level = (uint32_t)level};
   memcpy(a->ring + at, &r, sizeof r);
   memcpy(a->ring + at + sizeof r, line, len);
-  a->head += need;
+  TRAIL__STORE(&a->head, a->head + need);
   uint64_t used = a->head - a->tail;
   if (used > a->high)
     a->high = used;
@@ -177,6 +185,7 @@ static void report_drops(uint64_t n) {
  */
 static void *writer_main(void *arg) {
   async_state *a = arg;
+  on_writer = 1;
   pthread_mutex_lock(&a->lock);
   for (;;) {
     while (a->head == a->tail && a->dropped == 0 && !a->stopping) {
@@ -202,7 +211,7 @@ static void *writer_main(void *arg) {
       report_drops(dropped);
 
     pthread_mutex_lock(&a->lock);
-    a->tail = to;
+    TRAIL__STORE(&a->tail, to);
     if (a->producers_waiting)
       pthread_cond_broadcast(&a->not_full);
     pthread_cond_broadcast(&a->written);
@@ -226,13 +235,18 @@ static void stop_at_exit(void) { trail_async_stop(); }
  * handlers keep running on the program's own threads.
  */
 TRAIL_API int trail_async_start(const trail_async_options *opts) {
-  size_t cap = opts && opts->queue_size ? opts->queue_size : DEFAULT_QUEUE;
+  size_t min = 4 * (trail_max_line() + sizeof(rec) + 8);
+  size_t cap = opts && opts->queue_size ? opts->queue_size
+               : DEFAULT_QUEUE > min    ? DEFAULT_QUEUE
+                                        : min;
   trail_overflow ov = opts ? opts->overflow : TRAIL_OVERFLOW_BLOCK;
   if (ov != TRAIL_OVERFLOW_BLOCK && ov != TRAIL_OVERFLOW_DROP)
     return -EINVAL;
   cap = pad8(cap);
-  if (cap < 4 * (trail_max_line() + sizeof(rec) + 8) || cap > (1u << 30))
+  if (cap < min || cap > (1u << 30))
     return TRAIL_ERANGE;
+  if (on_writer)
+    return -EDEADLK;
   pthread_mutex_lock(&start_lock);
   if (active != NULL) {
     pthread_mutex_unlock(&start_lock);
@@ -279,6 +293,8 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
  * the call is lost.
  */
 TRAIL_API int trail_async_stop(void) {
+  if (on_writer)
+    return -EDEADLK; /* a callback sink cannot stop the thread running it */
   pthread_mutex_lock(&start_lock);
   async_state *a = active;
   if (a == NULL) {
@@ -314,9 +330,12 @@ int trail__async_flush(void) {
   async_state *a = TRAIL__LOAD(&active);
   if (a == NULL)
     return 0;
+  if (on_writer)
+    return -EDEADLK; /* a callback sink cannot wait for itself */
   pthread_mutex_lock(&a->lock);
   uint64_t target = a->head;
-  while (a->tail < target && !a->stopping)
+  /* The writer only exits with the ring empty, so this always ends. */
+  while (a->tail < target)
     pthread_cond_wait(&a->written, &a->lock);
   pthread_mutex_unlock(&a->lock);
   return 0;
@@ -359,6 +378,16 @@ __attribute__((constructor)) static void register_fork_handlers(void) {
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+/* trail_counters_reset(): the mark starts again from what is queued now. */
+void trail__async_reset_high_water(void) {
+  async_state *a = TRAIL__LOAD(&active);
+  if (a == NULL)
+    return;
+  pthread_mutex_lock(&a->lock);
+  a->high = a->head - a->tail;
+  pthread_mutex_unlock(&a->lock);
+}
+
 /* The queue's current high-water mark, for the counters. */
 uint64_t trail__async_high_water(void) {
   async_state *a = TRAIL__LOAD(&active);
@@ -368,4 +397,53 @@ uint64_t trail__async_high_water(void) {
   uint64_t h = a->high;
   pthread_mutex_unlock(&a->lock);
   return h;
+}
+
+/* Writes all of buf to fd with write(2) only: async-signal-safe. */
+static void crash_write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = write(fd, p, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return;
+    p += r;
+    n -= (size_t)r;
+  }
+}
+
+/*
+ * From the crash handler: writes every line still in the ring to the
+ * descriptor sinks, with write(2) only and without the lock (the crashing
+ * thread may hold it). The writer thread keeps running meanwhile, so lines
+ * of the batch it is writing at that moment may appear twice; none that
+ * was queued is missing.
+ */
+void trail__async_crash_drain(void) {
+  async_state *a = TRAIL__LOAD(&active);
+  if (a == NULL || a->ring == NULL)
+    return;
+  uint64_t from = TRAIL__LOAD(&a->tail), to = TRAIL__LOAD(&a->head);
+  const trail__conf *c = trail__conf_get();
+  if (to - from > a->cap)
+    return; /* torn read: nothing trustworthy to write */
+  for (size_t i = 0; i < c->nsinks; i++) {
+    trail__sink *s = c->sinks[i];
+    if (s->kind == TRAIL__SINK_CALLBACK)
+      continue;
+    for (uint64_t p = from; p < to;) {
+      size_t at = (size_t)(p % a->cap);
+      rec r;
+      memcpy(&r, a->ring + at, sizeof r);
+      if (r.len == SKIP) {
+        p += a->cap - at;
+        continue;
+      }
+      if (r.len > a->cap)
+        break;
+      if ((int)r.level >= s->min)
+        crash_write_all(s->fd, a->ring + at + sizeof r, r.len);
+      p += sizeof r + pad8(r.len);
+    }
+  }
 }

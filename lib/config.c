@@ -196,7 +196,7 @@ static int async_from_env(void) {
   int rc = trail_async_start(&o);
   if (rc == TRAIL_ERANGE && o.queue_size != 0) {
     env_complain("TRAIL_ASYNC_QUEUE", getenv("TRAIL_ASYNC_QUEUE"),
-                 "too small for 4 lines of the maximum length, or above 1g",
+                 "too small for 4 lines of the maximum length, or above 1024m",
                  "2m");
     bad++;
     o.queue_size = 0;

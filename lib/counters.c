@@ -58,4 +58,5 @@ TRAIL_API void trail_counters_reset(void) {
   __atomic_store_n(&counters.truncated, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.dropped, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.high_water, 0, __ATOMIC_RELAXED);
+  trail__async_reset_high_water();
 }

@@ -196,7 +196,10 @@ enum {
 /* Queues a finished line when the writer runs; see the enum. */
 int trail__async_push(trail_level level, const char *line, size_t len);
 int trail__async_flush(void);
+/* The crash handler's drain: write(2) only, no lock. */
+void trail__async_crash_drain(void);
 uint64_t trail__async_high_water(void);
+void trail__async_reset_high_water(void);
 /* Logs straight to the sinks, bypassing the queue (the writer's own lines). */
 void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
                        const trail_field *fields, size_t nfields);

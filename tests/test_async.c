@@ -302,6 +302,52 @@ static void test_options_and_env(void **state) {
   json_decref(j);
 }
 
+/* A line larger than the queue can hold is written by the caller. */
+static void test_line_larger_than_queue(void **state) {
+  (void)state;
+  cap_start(TRAIL_LEVEL_TRACE);
+  trail_async_options o = {.queue_size = 80 * 1024};
+  assert_int_equal(trail_async_start(&o), 0);
+  assert_int_equal(trail_max_line_set(1024 * 1024), 0);
+  size_t n = 500 * 1024;
+  char *big = malloc(n + 1);
+  memset(big, 'x', n);
+  big[n] = '\0';
+  trail_info(NULL, "big", TRAIL_STR("v", big));
+  free(big);
+  assert_int_equal(trail_flush(), 0);
+  assert_int_equal(cap_count(), 1);
+  json_t *j = cap_json(0);
+  assert_int_equal(json_string_length(json_object_get(j, "v")), n);
+  json_decref(j);
+  assert_int_equal(trail_async_stop(), 0);
+}
+
+static int callback_flush_rc = 1, callback_stop_rc = 1;
+static void flushing_sink(void *user, trail_level level, const char *line,
+                          size_t len) {
+  callback_flush_rc = trail_flush();
+  callback_stop_rc = trail_async_stop();
+  cap_sink(user, level, line, len);
+}
+
+/* A callback sink that flushes or stops gets an error, not a deadlock. */
+static void test_callback_cannot_wait_for_itself(void **state) {
+  (void)state;
+  cap_clear();
+  trail_sinks_clear();
+  assert_true(trail_sink_add_callback(flushing_sink, NULL, TRAIL_LEVEL_TRACE) >=
+              0);
+  assert_int_equal(trail_async_start(NULL), 0);
+  trail_info(NULL, "m");
+  assert_int_equal(trail_flush(), 0);
+  assert_int_equal(cap_count(), 1);
+  assert_int_equal(callback_flush_rc, -EDEADLK);
+  assert_int_equal(callback_stop_rc, -EDEADLK);
+  assert_true(trail_async_running());
+  assert_int_equal(trail_async_stop(), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block_policy_loses_nothing, setup,
@@ -313,6 +359,10 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_options_and_env, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_line_larger_than_queue, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_callback_cannot_wait_for_itself,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
