@@ -415,10 +415,11 @@ TRAIL_API int trail_traceparent_format(const trail_traceparent *tp, char *buf,
 
 /*
  * Sets the service name and reads TRAIL_LEVEL, TRAIL_OUTPUT, TRAIL_SERVICE
- * (overrides the argument), TRAIL_CALLER and TRAIL_MAX_LINE. A bad variable
- * is reported on stderr and its default kept. NULL service: the program's
- * name. Returns 0, or a negative code when the service name is invalid.
- * Logging works without it (defaults: stdout, info, service = program name).
+ * (overrides the argument), TRAIL_CALLER, TRAIL_MAX_LINE and TRAIL_ASYNC
+ * (with TRAIL_ASYNC_OVERFLOW, TRAIL_ASYNC_QUEUE). A bad variable is reported
+ * on stderr and its default kept. NULL service: the program's name. Returns
+ * 0, or a negative code when the service name is invalid. Logging works
+ * without it (defaults: stdout, info, service = program name).
  */
 TRAIL_API int trail_init(const char *service);
 /* Closes the sinks trail opened and returns to the defaults. */
@@ -451,9 +452,10 @@ TRAIL_API int trail_config_from_env(void);
 /* ------------------------------------------------------------------------ */
 
 /*
- * A user sink: called once per line that passes its minimum level, on the
- * logging thread, with the whole line ("\n" included, not NUL-terminated).
- * It must be thread-safe and must not log.
+ * A user sink: called once per line that passes its minimum level, with the
+ * whole line ("\n" included, not NUL-terminated): on the logging thread in
+ * sync mode, on the writer thread in async mode. It must be thread-safe and
+ * must not log, flush or stop the writer.
  */
 typedef void (*trail_sink_fn)(void *user, trail_level level, const char *line,
                               size_t len);
@@ -497,6 +499,16 @@ TRAIL_API int trail_async_start(const trail_async_options *opts);
 /* Drains the queue, stops the writer and goes back to synchronous writes. */
 TRAIL_API int trail_async_stop(void);
 TRAIL_API bool trail_async_running(void);
+
+/*
+ * On SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT: writes what the async queue
+ * still holds and a "fatal" line naming the signal (and the crashing
+ * thread's request ids) to the descriptor sinks, with async-signal-safe
+ * calls only, then hands the signal back to its previous disposition.
+ * Returns 0, -EALREADY, or -errno.
+ */
+TRAIL_API int trail_crash_handler_install(void);
+TRAIL_API void trail_crash_handler_remove(void);
 
 /* ------------------------------------------------------------------------ */
 /* Counters                                                                 */
