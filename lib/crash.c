@@ -1,0 +1,162 @@
+/*
+ * The crash handler: on a fatal signal, write what the async queue still
+ * holds and one "fatal" line naming the signal, with async-signal-safe calls
+ * only, then let the signal take its course (the previous disposition runs,
+ * which by default ends the process with a core dump).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+#define NSIG_FATAL (sizeof fatal_signals / sizeof fatal_signals[0])
+
+static struct sigaction previous[NSIG_FATAL];
+static int installed;
+static volatile sig_atomic_t in_handler;
+
+/* An alternate stack, so that a stack overflow can still be reported. */
+static char alt_stack[64 * 1024];
+
+static const char *signal_name(int sig) {
+  switch (sig) {
+  case SIGSEGV:
+    return "SIGSEGV";
+  case SIGBUS:
+    return "SIGBUS";
+  case SIGILL:
+    return "SIGILL";
+  case SIGFPE:
+    return "SIGFPE";
+  case SIGABRT:
+    return "SIGABRT";
+  default:
+    return "signal";
+  }
+}
+
+/*
+ * Builds the fatal line in a static buffer with the encoder's pure
+ * functions (no allocation, no lock, no stdio) and the crashing thread's
+ * context, so the line says which request was being served.
+ */
+static size_t fatal_line(char *buf, size_t cap, int sig, void *addr) {
+  trail__buf b = {.data = buf, .len = 0, .limit = cap - 64};
+  char ts[TRAIL__TIMESTAMP_LEN];
+  trail__timestamp(ts);
+  trail__buf_put(&b, "{\"timestamp\":\"", 14);
+  trail__buf_put(&b, ts, sizeof ts);
+  trail__buf_put(
+      &b, "\",\"level\":\"fatal\",\"logger\":\"trail\",\"message\":\"", 46);
+  const char *name = signal_name(sig);
+  trail__buf_put(&b, "fatal signal ", 13);
+  trail__buf_put(&b, name, strlen(name));
+  trail__buf_put(&b, "\"", 1);
+  const trail__conf *c = trail__conf_get();
+  trail__buf_put(&b, c->service_seg, c->service_seg_len);
+  trail_ctx *ctx = trail__ctx_current();
+  if (ctx != NULL)
+    trail__buf_put(&b, ctx->ids_, ctx->ids_len_);
+  trail__buf_put(&b, ",\"signal\":\"", 11);
+  trail__buf_put(&b, name, strlen(name));
+  trail__buf_put(&b, "\",\"signo\":", 10);
+  trail__put_int(&b, sig);
+  if (sig != SIGABRT) {
+    trail__buf_put(&b, ",\"fault_addr\":", 14);
+    trail__put_uint(&b, (uint64_t)(uintptr_t)addr);
+  }
+  trail__buf_put_unchecked(&b, "}\n", 2);
+  return b.len;
+}
+
+static void handler(int sig, siginfo_t *info, void *uctx) {
+  (void)uctx;
+  int saved = errno;
+  if (!in_handler) {
+    in_handler = 1;
+    /* A reader gone from a pipe sink must not end us before the line. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_set, NULL);
+    trail__async_crash_drain();
+    static char line[2048];
+    size_t n = fatal_line(line, sizeof line, sig, info ? info->si_addr : NULL);
+    const trail__conf *c = trail__conf_get();
+    for (size_t i = 0; i < c->nsinks; i++) {
+      trail__sink *s = c->sinks[i];
+      if (s->kind == TRAIL__SINK_CALLBACK || TRAIL_LEVEL_FATAL < s->min)
+        continue;
+      const char *p = line;
+      size_t left = n;
+      while (left > 0) {
+        ssize_t r = write(s->fd, p, left);
+        if (r < 0 && errno == EINTR)
+          continue;
+        if (r <= 0)
+          break;
+        p += r;
+        left -= (size_t)r;
+      }
+    }
+  }
+  /*
+   * Give the signal back to whoever had it and deliver it again: it is
+   * blocked while this handler runs, so it arrives when the handler
+   * returns. A fault re-executes the faulting instruction anyway.
+   */
+  for (size_t i = 0; i < NSIG_FATAL; i++)
+    if (fatal_signals[i] == sig)
+      sigaction(sig, &previous[i], NULL);
+  raise(sig);
+  errno = saved;
+}
+
+/*
+ * Installs the handler for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT, on
+ * an alternate stack for the calling thread. Returns 0, -EALREADY, or
+ * -errno from sigaction.
+ */
+TRAIL_API int trail_crash_handler_install(void) {
+  pthread_mutex_lock(&trail__lock);
+  if (installed) {
+    pthread_mutex_unlock(&trail__lock);
+    return -EALREADY;
+  }
+  (void)trail__conf_get(); /* the defaults exist before any signal */
+  stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack};
+  sigaltstack(&ss, NULL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < NSIG_FATAL; i++) {
+    if (sigaction(fatal_signals[i], &sa, &previous[i]) != 0) {
+      int rc = -errno;
+      while (i-- > 0)
+        sigaction(fatal_signals[i], &previous[i], NULL);
+      pthread_mutex_unlock(&trail__lock);
+      return rc;
+    }
+  }
+  installed = 1;
+  pthread_mutex_unlock(&trail__lock);
+  return 0;
+}
+
+/* Puts back the dispositions that were there before the install. */
+TRAIL_API void trail_crash_handler_remove(void) {
+  pthread_mutex_lock(&trail__lock);
+  if (installed) {
+    for (size_t i = 0; i < NSIG_FATAL; i++)
+      sigaction(fatal_signals[i], &previous[i], NULL);
+    installed = 0;
+  }
+  pthread_mutex_unlock(&trail__lock);
+}

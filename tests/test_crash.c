@@ -1,0 +1,165 @@
+/*
+ * The crash handler (lib/crash.c): a child process crashes while lines sit
+ * in the async queue; the file must then hold every queued line and a fatal
+ * line naming the signal and the request, and the child must still die of
+ * that signal.
+ */
+#include "support.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64], path[128];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/trail-crash-XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/app.log", dir);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  unlink(path);
+  rmdir(dir);
+  return 0;
+}
+
+/* Holds the writer thread inside a callback sink, forever. */
+static pthread_mutex_t stall_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stall_cv = PTHREAD_COND_INITIALIZER;
+static int stalled;
+
+static void stall_sink(void *user, trail_level level, const char *line,
+                       size_t len) {
+  (void)user;
+  (void)level;
+  (void)line;
+  (void)len;
+  pthread_mutex_lock(&stall_m);
+  stalled = 1;
+  pthread_cond_broadcast(&stall_cv);
+  for (;;)
+    pthread_cond_wait(&stall_cv, &stall_m);
+}
+
+static void crash_by(int how) {
+  if (how == SIGSEGV) {
+    volatile int *p = NULL;
+    *p = 1;
+  } else if (how == SIGABRT) {
+    abort();
+  } else {
+    raise(how);
+  }
+}
+
+/* Runs the child; returns the signal that ended it. */
+static int run_child(int sig, int async) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    /* The test runner catches fatal signals itself: give them back their
+     * default action, which the handler must let take its course. */
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+      signal(sigs[i], SIG_DFL);
+    trail_init("crashy");
+    trail_sinks_clear();
+    /* the callback first: the writer stalls before the file gets a line */
+    if (async &&
+        trail_sink_add_callback(stall_sink, NULL, TRAIL_LEVEL_TRACE) < 0)
+      _exit(3);
+    if (trail_sink_add_file(path, TRAIL_LEVEL_TRACE) < 0)
+      _exit(3);
+    if (trail_crash_handler_install() != 0)
+      _exit(4);
+    if (trail_crash_handler_install() != -EALREADY)
+      _exit(5);
+    if (async && trail_async_start(NULL) != 0)
+      _exit(6);
+    trail_ctx ctx;
+    trail_ctx_init(&ctx);
+    trail_ctx_set_request_id(&ctx, "req-crash-1");
+    trail_ctx_enter(&ctx);
+    trail_info(NULL, "queued", TRAIL_INT("i", 0));
+    if (async) {
+      pthread_mutex_lock(&stall_m);
+      while (!stalled)
+        pthread_cond_wait(&stall_cv, &stall_m);
+      pthread_mutex_unlock(&stall_m);
+    }
+    for (int i = 1; i < 500; i++)
+      trail_info(NULL, "queued", TRAIL_INT("i", i));
+    crash_by(sig);
+    _exit(7);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (!WIFSIGNALED(status))
+    fail_msg("child exited with %d", WEXITSTATUS(status));
+  return WTERMSIG(status);
+}
+
+static void check_file(int sig, const char *name) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char *line = NULL;
+  size_t cap_ = 0;
+  ssize_t len;
+  int seen[500] = {0};
+  int fatal = 0;
+  while ((len = getline(&line, &cap_, f)) > 0) {
+    json_t *j = parse_line(line, (size_t)len);
+    assert_key_order(j);
+    if (strcmp(jstr(j, "level"), "fatal") == 0) {
+      assert_str_field(j, "logger", "trail");
+      assert_str_field(j, "signal", name);
+      assert_int_equal(json_integer_value(json_object_get(j, "signo")), sig);
+      assert_str_field(j, "request_id", "req-crash-1");
+      assert_str_field(j, "service", "crashy");
+      fatal++;
+    } else {
+      json_int_t i = json_integer_value(json_object_get(j, "i"));
+      assert_true(i >= 0 && i < 500);
+      seen[i]++;
+    }
+    json_decref(j);
+  }
+  free(line);
+  fclose(f);
+  assert_int_equal(fatal, 1);
+  for (int i = 0; i < 500; i++)
+    if (seen[i] < 1)
+      fail_msg("queued line %d is missing", i);
+}
+
+static void test_segv_async_drains_queue(void **state) {
+  (void)state;
+  assert_int_equal(run_child(SIGSEGV, 1), SIGSEGV);
+  check_file(SIGSEGV, "SIGSEGV");
+}
+
+static void test_abort_async(void **state) {
+  (void)state;
+  assert_int_equal(run_child(SIGABRT, 1), SIGABRT);
+  check_file(SIGABRT, "SIGABRT");
+}
+
+static void test_bus_sync(void **state) {
+  (void)state;
+  assert_int_equal(run_child(SIGBUS, 0), SIGBUS);
+  check_file(SIGBUS, "SIGBUS");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_segv_async_drains_queue, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_abort_async, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bus_sync, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
