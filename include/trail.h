@@ -63,7 +63,8 @@ enum trail_error {
   TRAIL_ETOOLONG = -30006,           /* value longer than its fixed storage */
   TRAIL_ENOSPACE = -30007,           /* fixed field storage is full */
   TRAIL_ENOSINK = -30008,            /* no sink with that id */
-  TRAIL_ERANGE = -30009              /* number outside the accepted range */
+  TRAIL_ERANGE = -30009,             /* number outside the accepted range */
+  TRAIL_EINVAL_TRACESTATE = -30010   /* tracestate not valid per W3C */
 };
 
 /* A static, never-NULL English description of any code, trail's or -errno. */
@@ -359,6 +360,19 @@ TRAIL_API const char *trail_ctx_span_id(const trail_ctx *ctx);
 TRAIL_API const char *trail_ctx_parent_span_id(const trail_ctx *ctx);
 TRAIL_API uint8_t trail_ctx_trace_flags(const trail_ctx *ctx);
 /*
+ * Keeps a W3C tracestate value for propagation (len may be TRAIL_NTS):
+ * list members "key=value" separated by commas and optional white space,
+ * keys and values as the W3C Trace Context spec defines them, at most 32
+ * members, no key twice, at most TRAIL_TRACESTATE_MAX bytes once empty
+ * members and white space are removed. TRAIL_EINVAL_TRACESTATE (context
+ * unchanged) otherwise. NULL or "" clears it.
+ */
+TRAIL_API int trail_ctx_set_tracestate(trail_ctx *ctx, const char *value,
+                                       size_t len);
+/* The kept tracestate, normalised ("" when none). */
+TRAIL_API const char *trail_ctx_tracestate(const trail_ctx *ctx);
+
+/*
  * Binds fields to the context: every line logged while it is current
  * carries them. TRAIL_ENOSPACE (context unchanged) when they do not fit.
  */
@@ -377,6 +391,37 @@ TRAIL_API int trail_ctx_add_fields(trail_ctx *ctx, const trail_field *fields,
 TRAIL_API trail_ctx *trail_ctx_enter(trail_ctx *ctx);
 TRAIL_API void trail_ctx_leave(trail_ctx *prev);
 TRAIL_API trail_ctx *trail_ctx_current(void);
+
+/*
+ * Logging with an explicit context, for deferred work that runs outside any
+ * request callback (a timer, a completion, a worker thread): the line
+ * carries ctx's ids whatever context is current, and the current one is
+ * left as it was. trail_ctx_info(ctx, logger, "message", fields...).
+ */
+TRAIL_API void trail_ctx_log(trail_ctx *ctx, trail_logger *logger,
+                             trail_level level, const char *msg,
+                             const trail_field *fields, size_t nfields);
+#define TRAIL__LOGC(lvl, cx, lg, ...)                                          \
+  do {                                                                         \
+    trail_logger *trail__lg = (lg);                                            \
+    if ((lvl) >= TRAIL_MIN_LEVEL && trail_enabled(trail__lg, (lvl))) {         \
+      trail_ctx *trail__prev = trail_ctx_enter(cx);                            \
+      TRAIL__EMIT((lvl), trail__lg, __VA_ARGS__, TRAIL__END);                  \
+      trail_ctx_leave(trail__prev);                                            \
+    }                                                                          \
+  } while (0)
+#define trail_ctx_trace(cx, lg, ...)                                           \
+  TRAIL__LOGC(TRAIL_LEVEL_TRACE, cx, lg, __VA_ARGS__)
+#define trail_ctx_debug(cx, lg, ...)                                           \
+  TRAIL__LOGC(TRAIL_LEVEL_DEBUG, cx, lg, __VA_ARGS__)
+#define trail_ctx_info(cx, lg, ...)                                            \
+  TRAIL__LOGC(TRAIL_LEVEL_INFO, cx, lg, __VA_ARGS__)
+#define trail_ctx_warn(cx, lg, ...)                                            \
+  TRAIL__LOGC(TRAIL_LEVEL_WARN, cx, lg, __VA_ARGS__)
+#define trail_ctx_error(cx, lg, ...)                                           \
+  TRAIL__LOGC(TRAIL_LEVEL_ERROR, cx, lg, __VA_ARGS__)
+#define trail_ctx_fatal(cx, lg, ...)                                           \
+  TRAIL__LOGC(TRAIL_LEVEL_FATAL, cx, lg, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* Ids and traceparent                                                      */

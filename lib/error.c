@@ -20,7 +20,8 @@
   X(TRAIL_ETOOLONG, "value longer than its fixed storage")                     \
   X(TRAIL_ENOSPACE, "fixed field storage is full")                             \
   X(TRAIL_ENOSINK, "no sink with that id")                                     \
-  X(TRAIL_ERANGE, "number outside the accepted range")
+  X(TRAIL_ERANGE, "number outside the accepted range")                         \
+  X(TRAIL_EINVAL_TRACESTATE, "tracestate value not valid per W3C")
 
 /*
  * A static description of code. trail's codes come from the table above;

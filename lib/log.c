@@ -219,6 +219,15 @@ TRAIL_API void trail__log(trail_logger *logger, trail_level level,
   emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0, 0);
 }
 
+/* The line carries ctx's ids; the current context is put back after. */
+TRAIL_API void trail_ctx_log(trail_ctx *ctx, trail_logger *logger,
+                             trail_level level, const char *msg,
+                             const trail_field *fields, size_t nfields) {
+  trail_ctx *prev = trail_ctx_enter(ctx);
+  trail__log(logger, level, NULL, 0, msg, fields, nfields);
+  trail_ctx_leave(prev);
+}
+
 TRAIL_API void trail_log(trail_logger *logger, trail_level level,
                          const char *msg, const trail_field *fields,
                          size_t nfields) {

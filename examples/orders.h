@@ -1,0 +1,161 @@
+/*
+ * The orders service's routes, shared by the example servers so that each
+ * example shows only its server's glue. Header-only: each example is one
+ * program.
+ *
+ *   GET  /api/orders/{id}   200 {"id":..,"state":"shipped"}; 404 for id 999;
+ *                           503 for id 7 (a pretend database timeout);
+ *                           ?sleep_ms=N waits N ms first (for tests)
+ *   POST /api/orders        JSON body read by jansson: 201 {"id":1001};
+ *                           400 on a body that is not a JSON object
+ *   GET  /healthz           200 "ok" (its access line is skipped)
+ *   anything else           404
+ *
+ * The handlers log through the "orders" and "db" loggers without passing
+ * any id around: the middleware has entered the request's context.
+ */
+#ifndef TRAIL_EXAMPLE_ORDERS_H
+#define TRAIL_EXAMPLE_ORDERS_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <trail.h>
+#include <trail/http.h>
+
+typedef struct orders_reply {
+  int status;
+  char body[256];
+  size_t len;
+  const char *content_type;
+} orders_reply;
+
+static const char *const orders_skip_paths[] = {"/healthz", NULL};
+
+/* The middleware configuration every example uses. */
+static inline void orders_http_config(trail_http_config *cfg) {
+  trail_http_config_init(cfg);
+  cfg->user_id_header = "X-User-ID";
+  cfg->skip_paths = orders_skip_paths;
+  cfg->slow_ms = 500;
+}
+
+static inline void orders_set(orders_reply *r, int status, const char *body) {
+  r->status = status;
+  r->content_type = "application/json";
+  r->len = (size_t)snprintf(r->body, sizeof r->body, "%s", body);
+}
+
+static inline void orders_sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+/*
+ * Handles one request. path may carry a query. body/body_len: the request
+ * body (POST). Runs with the request's context entered.
+ */
+static inline void orders_handle(const char *method, const char *path,
+                                 const char *body, size_t body_len,
+                                 orders_reply *out) {
+  trail_logger *log = trail_logger_get("orders");
+  trail_logger *db = trail_logger_get("db");
+  const char *q = strchr(path, '?');
+  size_t plen = q ? (size_t)(q - path) : strlen(path);
+  long id = 0;
+  char tail = 0;
+
+  if (strcmp(method, "GET") == 0 && plen == 8 &&
+      strncmp(path, "/healthz", 8) == 0) {
+    out->status = 200;
+    out->content_type = "text/plain";
+    out->len = (size_t)snprintf(out->body, sizeof out->body, "ok\n");
+    return;
+  }
+  if (strcmp(method, "GET") == 0 && plen > 12 &&
+      strncmp(path, "/api/orders/", 12) == 0 &&
+      sscanf(path + 12, "%ld%c", &id, &tail) >= 1 &&
+      (tail == 0 || tail == '?')) {
+    const char *s = q ? strstr(q, "sleep_ms=") : NULL;
+    if (s != NULL)
+      orders_sleep_ms(strtol(s + 9, NULL, 10));
+    trail_debug(db, "query", TRAIL_STR("table", "orders"), TRAIL_INT("id", id));
+    if (id == 7) {
+      trail_error(db, "query timed out", TRAIL_INT("timeout_ms", 250));
+      orders_set(out, 503, "{\"error\":\"database timeout\"}");
+      return;
+    }
+    if (id == 999) {
+      trail_warn(log, "order not found", TRAIL_INT("order_id", id));
+      orders_set(out, 404, "{\"error\":\"not found\"}");
+      return;
+    }
+    trail_info(log, "order loaded", TRAIL_INT("order_id", id),
+               TRAIL_STR("state", "shipped"));
+    out->status = 200;
+    out->content_type = "application/json";
+    out->len = (size_t)snprintf(out->body, sizeof out->body,
+                                "{\"id\":%ld,\"state\":\"shipped\"}", id);
+    return;
+  }
+  if (strcmp(method, "POST") == 0 && plen == 11 &&
+      strncmp(path, "/api/orders", 11) == 0) {
+    json_error_t err;
+    json_t *doc = json_loadb(body ? body : "", body_len, 0, &err);
+    if (doc == NULL || !json_is_object(doc)) {
+      trail_warn(log, "invalid order body", TRAIL_STR("error", err.text));
+      json_decref(doc);
+      orders_set(out, 400, "{\"error\":\"body must be a JSON object\"}");
+      return;
+    }
+    trail_info(log, "order created", TRAIL_INT("order_id", 1001),
+               TRAIL_JSON("order", doc));
+    json_decref(doc);
+    orders_set(out, 201, "{\"id\":1001}");
+    return;
+  }
+  trail_info(log, "no such route", TRAIL_STR("method", method));
+  orders_set(out, 404, "{\"error\":\"no such route\"}");
+}
+
+/* --port N (0: the kernel chooses; the "listening" line says which). */
+static inline int orders_port(int argc, char **argv) {
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp(argv[i], "--port") == 0)
+      return atoi(argv[i + 1]);
+  return 8080;
+}
+
+/*
+ * SIGINT and SIGTERM set a flag that the example's loop checks (or, for an
+ * event loop, a self-pipe the loop watches). stop_fd: -1 if unused.
+ */
+static volatile sig_atomic_t orders_stop;
+static int orders_stop_fd = -1;
+
+static inline void orders_on_signal(int sig) {
+  (void)sig;
+  orders_stop = 1;
+  if (orders_stop_fd >= 0) {
+    char c = 1;
+    ssize_t r = write(orders_stop_fd, &c, 1);
+    (void)r;
+  }
+}
+
+static inline void orders_install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = orders_on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+#endif /* TRAIL_EXAMPLE_ORDERS_H */
