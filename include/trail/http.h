@@ -66,8 +66,8 @@ typedef struct trail_http_request {
   char addr_[TRAIL_HTTP_ADDR_MAX + 1];
   char rid_in_[TRAIL_REQUEST_ID_MAX + 1]; /* the one X-Request-ID seen */
   char user_in_[TRAIL_USER_ID_MAX + 1];
-  char tp_in_[64];                       /* the one traceparent seen */
-  char ts_in_[TRAIL_TRACESTATE_MAX + 1]; /* tracestate values, joined */
+  char tp_in_[64];                           /* the one traceparent seen */
+  char ts_in_[2 * TRAIL_TRACESTATE_MAX + 1]; /* tracestate values, joined */
   uint16_t rid_count_, tp_count_, user_count_;
   uint8_t rid_bad_, tp_bad_, ts_bad_, user_bad_, path_cut_, agent_cut_;
   uint8_t state_; /* 0 new, 1 begun, 2 headers done, 3 ended */

@@ -1,0 +1,165 @@
+/*
+ * W3C tracestate: validation and normalisation of the vendor list a trace
+ * carries, kept in the request context for propagation.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_MEMBERS 32
+
+static int lcalpha(unsigned char c) { return c >= 'a' && c <= 'z'; }
+static int digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int key_char(unsigned char c) {
+  return lcalpha(c) || digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+}
+
+/*
+ * key = simple-key / multi-tenant-key
+ * simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+ * multi-tenant-key = tenant-id "@" system-id
+ * tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/"
+ * ) system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+ */
+static int key_valid(const char *k, size_t n) {
+  const char *at = memchr(k, '@', n);
+  if (at == NULL) {
+    if (n < 1 || n > 256 || !lcalpha((unsigned char)k[0]))
+      return 0;
+    for (size_t i = 1; i < n; i++)
+      if (!key_char((unsigned char)k[i]))
+        return 0;
+    return 1;
+  }
+  size_t tn = (size_t)(at - k), sn = n - tn - 1;
+  if (tn < 1 || tn > 241 || sn < 1 || sn > 14)
+    return 0;
+  if (!lcalpha((unsigned char)k[0]) && !digit((unsigned char)k[0]))
+    return 0;
+  for (size_t i = 1; i < tn; i++)
+    if (!key_char((unsigned char)k[i]))
+      return 0;
+  if (!lcalpha((unsigned char)at[1]))
+    return 0;
+  for (size_t i = 2; i <= sn; i++)
+    if (!key_char((unsigned char)at[i]))
+      return 0;
+  return 1;
+}
+
+/*
+ * value = 0*255(chr) nblk-chr
+ * nblk-chr = %x21-2B / %x2D-3C / %x3E-7E ; chr = %x20 / nblk-chr
+ */
+static int value_valid(const char *v, size_t n) {
+  if (n < 1 || n > 256)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c < 0x20 || c > 0x7e || c == ',' || c == '=')
+      return 0;
+  }
+  return v[n - 1] != ' ';
+}
+
+static int ows(char c) { return c == ' ' || c == '\t'; }
+
+typedef struct member {
+  const char *p; /* key=value, white space trimmed */
+  size_t n;
+  size_t klen;
+} member;
+
+/*
+ * Validates the whole list before anything is kept: a list with one bad
+ * member, more than 32 members or a key twice is dropped whole, as the spec
+ * asks of a vendor that cannot vouch for what it would pass on. A valid
+ * list longer than TRAIL_TRACESTATE_MAX is shortened the spec's way:
+ * members over 128 characters go first, then members from the end.
+ */
+TRAIL_API int trail_ctx_set_tracestate(trail_ctx *ctx, const char *value,
+                                       size_t len) {
+  if (ctx == NULL)
+    return TRAIL_EINVAL_TRACESTATE;
+  if (value == NULL) {
+    ctx->tracestate_[0] = '\0';
+    return 0;
+  }
+  if (len == TRAIL_NTS)
+    len = strlen(value);
+  member m[MAX_MEMBERS];
+  size_t nm = 0;
+  const char *p = value, *end = value + len;
+  while (p <= end) {
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *stop = comma ? comma : end;
+    const char *a = p, *b = stop;
+    while (a < b && ows(*a))
+      a++;
+    while (b > a && ows(b[-1]))
+      b--;
+    if (a < b) {
+      const char *eq = memchr(a, '=', (size_t)(b - a));
+      if (eq == NULL || nm == MAX_MEMBERS || !key_valid(a, (size_t)(eq - a)) ||
+          !value_valid(eq + 1, (size_t)(b - eq - 1)))
+        return TRAIL_EINVAL_TRACESTATE;
+      for (size_t i = 0; i < nm; i++)
+        if (m[i].klen == (size_t)(eq - a) && memcmp(m[i].p, a, m[i].klen) == 0)
+          return TRAIL_EINVAL_TRACESTATE;
+      m[nm].p = a;
+      m[nm].n = (size_t)(b - a);
+      m[nm].klen = (size_t)(eq - a);
+      nm++;
+    }
+    if (comma == NULL)
+      break;
+    p = comma + 1;
+  }
+  /* Shorten to the storage, the spec's way. */
+  int keep[MAX_MEMBERS];
+  for (size_t i = 0; i < nm; i++)
+    keep[i] = 1;
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t k = 0; k < nm; k++) {
+      size_t total = 0, kept = 0;
+      for (size_t i = 0; i < nm; i++)
+        if (keep[i]) {
+          total += m[i].n;
+          kept++;
+        }
+      if (kept > 1)
+        total += kept - 1;
+      if (total <= TRAIL_TRACESTATE_MAX)
+        break;
+      /* pass 0: the first long member; pass 1: the last member kept */
+      size_t drop = nm;
+      for (size_t i = 0; i < nm; i++)
+        if (keep[i] && (pass == 1 || m[i].n > 128)) {
+          drop = i;
+          if (pass == 0)
+            break;
+        }
+      if (drop == nm)
+        break;
+      keep[drop] = 0;
+    }
+  }
+  char out[TRAIL_TRACESTATE_MAX + 1];
+  size_t o = 0;
+  for (size_t i = 0; i < nm; i++) {
+    if (!keep[i])
+      continue;
+    if (o > 0)
+      out[o++] = ',';
+    memcpy(out + o, m[i].p, m[i].n);
+    o += m[i].n;
+  }
+  out[o] = '\0';
+  memcpy(ctx->tracestate_, out, o + 1);
+  return 0;
+}
+
+TRAIL_API const char *trail_ctx_tracestate(const trail_ctx *ctx) {
+  return ctx ? ctx->tracestate_ : "";
+}
