@@ -1,0 +1,304 @@
+/*
+ * The middleware core (lib/http.c) without a server: ids from headers, the
+ * W3C rules, the access line's fields and level, skipped paths, and the
+ * outgoing headers.
+ */
+#include "support.h"
+
+#include "trail/http.h"
+
+static const char *tp_in =
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+static int setup(void **state) {
+  (void)state;
+  trail_init("mw-test");
+  cap_start(TRAIL_LEVEL_TRACE);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  cap_stop();
+  return 0;
+}
+
+typedef struct hdr {
+  const char *name, *value;
+} hdr;
+
+static void run(trail_http_request *r, const trail_http_config *cfg,
+                const char *method, const char *path, const hdr *h, size_t n) {
+  trail_http_begin(r, cfg, method, path, TRAIL_NTS, "127.0.0.1");
+  for (size_t i = 0; i < n; i++)
+    trail_http_header(r, h[i].name, TRAIL_NTS, h[i].value, TRAIL_NTS);
+  trail_http_headers_done(r);
+}
+
+static json_t *access_line(void) {
+  for (size_t i = cap_count(); i > 0; i--) {
+    json_t *j = cap_json(i - 1);
+    if (strcmp(jstr(j, "message"), "request completed") == 0)
+      return j;
+    json_decref(j);
+  }
+  fail_msg("no access line");
+  return NULL;
+}
+
+/* A request with the usual headers: ids kept, trace continued, line right. */
+static void test_continued_request(void **state) {
+  (void)state;
+  trail_http_config cfg;
+  trail_http_config_init(&cfg);
+  cfg.user_id_header = "X-User-ID";
+  hdr h[] = {{"X-Request-ID", "req-1"},
+             {"TraceParent", tp_in}, /* names are case-insensitive */
+             {"tracestate", "congo=t61rcWkgMzE"},
+             {"tracestate", " rojo=00f067aa0ba902b7 "},
+             {"User-Agent", "curl/7.88.1"},
+             {"x-user-id", "user-4711"}};
+  trail_http_request r;
+  run(&r, &cfg, "GET", "/api/orders/42?token=secret", h, 6);
+  trail_ctx *ctx = trail_http_ctx(&r);
+  assert_string_equal(trail_http_request_id(&r), "req-1");
+  assert_string_equal(trail_ctx_trace_id(ctx),
+                      "4bf92f3577b34da6a3ce929d0e0e4736");
+  assert_string_equal(trail_ctx_parent_span_id(ctx), "00f067aa0ba902b7");
+  assert_string_not_equal(trail_ctx_span_id(ctx), "00f067aa0ba902b7");
+  assert_string_equal(trail_ctx_tracestate(ctx),
+                      "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  assert_string_equal(trail_ctx_user_id(ctx), "user-4711");
+
+  trail_ctx *prev = trail_ctx_enter(ctx);
+  trail_info(trail_logger_get("orders"), "order loaded");
+  trail_ctx_leave(prev);
+  trail_http_end(&r, 200, 512);
+  trail_http_end(&r, 500, 1); /* a second end does nothing */
+  assert_int_equal(cap_count(), 2);
+
+  json_t *j = access_line();
+  assert_key_order(j);
+  assert_str_field(j, "logger", "http");
+  assert_str_field(j, "level", "info");
+  assert_str_field(j, "request_id", "req-1");
+  assert_str_field(j, "user_id", "user-4711");
+  assert_str_field(j, "trace_id", "4bf92f3577b34da6a3ce929d0e0e4736");
+  assert_str_field(j, "span_id", trail_ctx_span_id(ctx));
+  assert_str_field(j, "method", "GET");
+  assert_str_field(j, "path", "/api/orders/42");
+  assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
+  assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 512);
+  assert_true(json_is_number(json_object_get(j, "duration_ms")));
+  assert_str_field(j, "remote_addr", "127.0.0.1");
+  assert_str_field(j, "user_agent", "curl/7.88.1");
+  assert_str_field(j, "parent_span_id", "00f067aa0ba902b7");
+  json_decref(j);
+}
+
+/* What replaces a rejected or missing header. */
+static void test_rejections(void **state) {
+  (void)state;
+  static const struct {
+    hdr h[3];
+    size_t n;
+    int rid_kept, trace_kept, ts_kept;
+  } cases[] = {
+      {{{"X-Request-ID", "bad id"}}, 1, 0, 0, 0},
+      {{{"X-Request-ID", "a\r\nb"}}, 1, 0, 0, 0},
+      {{{"X-Request-ID", "\xc3\xa9t\xc3\xa9"}}, 1, 0, 0, 0},
+      {{{"X-Request-ID", "one"}, {"X-Request-ID", "two"}}, 2, 0, 0, 0},
+      {{{"traceparent",
+         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        {"traceparent",
+         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}},
+       2,
+       0,
+       0,
+       0},
+      {{{"traceparent",
+         "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"},
+        {"tracestate", "foo=1"}},
+       2,
+       0,
+       0,
+       0},
+      {{{"tracestate", "foo=1"}}, 1, 0, 0, 0},
+      {{{"traceparent",
+         "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future-part-"
+         "that-is-longer-than-the-copy"},
+        {"tracestate", "foo=1"}},
+       2,
+       0,
+       1,
+       1},
+      {{{"traceparent",
+         "  00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\t"},
+        {"tracestate", "Foo=1"}},
+       2,
+       0,
+       1,
+       0},
+  };
+  trail_logger_set_level(trail_logger_get("http"), TRAIL_LEVEL_DEBUG);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    trail_http_request r;
+    run(&r, NULL, "GET", "/x", cases[i].h, cases[i].n);
+    trail_ctx *c = trail_http_ctx(&r);
+    const char *rid = trail_http_request_id(&r);
+    if (cases[i].rid_kept)
+      assert_string_equal(rid, cases[i].h[0].value);
+    else
+      assert_int_equal(strlen(rid), 36); /* a new UUID */
+    int kept =
+        strcmp(trail_ctx_trace_id(c), "4bf92f3577b34da6a3ce929d0e0e4736") == 0;
+    if (kept != cases[i].trace_kept)
+      fail_msg("case %zu: trace kept %d", i, kept);
+    assert_int_equal(trail_ctx_tracestate(c)[0] != '\0', cases[i].ts_kept);
+    trail_http_end(&r, 200, 0);
+  }
+  /* every rejection was said, at debug, with the request's id */
+  size_t debug = 0;
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    if (strcmp(jstr(j, "message"), "request header rejected") == 0) {
+      assert_str_field(j, "level", "debug");
+      assert_non_null(json_object_get(j, "request_id"));
+      debug++;
+    }
+    json_decref(j);
+  }
+  assert_true(debug >= 8);
+  trail_logger_set_level(trail_logger_get("http"), TRAIL_LEVEL_INFO);
+}
+
+/* Hostile values: huge, many, control bytes. Lines stay valid. */
+static void test_hostile_headers(void **state) {
+  (void)state;
+  size_t n = 64 * 1024;
+  char *huge = malloc(n + 1);
+  memset(huge, 'a', n);
+  huge[n] = '\0';
+  trail_http_request r;
+  trail_http_begin(&r, NULL, "GET\r\n", huge, TRAIL_NTS, "::1");
+  trail_http_header(&r, "X-Request-ID", TRAIL_NTS, huge, TRAIL_NTS);
+  trail_http_header(&r, "traceparent", TRAIL_NTS, huge, TRAIL_NTS);
+  trail_http_header(&r, "User-Agent", TRAIL_NTS,
+                    "evil\n{\"level\":\"x\"}\x1b[31m", TRAIL_NTS);
+  for (int i = 0; i < 100; i++)
+    trail_http_header(&r, "tracestate", TRAIL_NTS, huge, TRAIL_NTS);
+  trail_http_headers_done(&r);
+  trail_http_end(&r, 200, 0);
+  free(huge);
+  json_t *j = access_line();
+  assert_key_order(j);
+  assert_int_equal(strlen(jstr(j, "request_id")), 36);
+  assert_str_field(j, "user_agent", "evil\n{\"level\":\"x\"}\x1b[31m");
+  assert_true(json_is_true(json_object_get(j, "path_cut")));
+  assert_int_equal(json_string_length(json_object_get(j, "path")),
+                   TRAIL_HTTP_PATH_MAX);
+  json_decref(j);
+}
+
+/* Levels: 2xx info, 4xx warn, 5xx error, slow warn; skipped paths. */
+static void test_levels_and_skip(void **state) {
+  (void)state;
+  static const char *const skip[] = {"/healthz", NULL};
+  trail_http_config cfg;
+  trail_http_config_init(&cfg);
+  cfg.skip_paths = skip;
+  static const struct {
+    int status;
+    const char *level;
+  } cases[] = {{101, "info"}, {200, "info"},  {302, "info"}, {404, "warn"},
+               {499, "warn"}, {500, "error"}, {503, "error"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cap_clear();
+    trail_http_request r;
+    run(&r, &cfg, "GET", "/a", NULL, 0);
+    trail_http_end(&r, cases[i].status, 1);
+    json_t *j = access_line();
+    assert_str_field(j, "level", cases[i].level);
+    assert_int_equal(json_object_get(j, "client_gone") != NULL,
+                     cases[i].status == TRAIL_HTTP_CLIENT_GONE);
+    json_decref(j);
+  }
+  cap_clear();
+  trail_http_request r;
+  run(&r, &cfg, "GET", "/healthz?full=1", NULL, 0);
+  trail_http_end(&r, 200, 3);
+  assert_int_equal(cap_count(), 0);
+
+  /* slow: a threshold below any real duration */
+  cfg.slow_ms = 1e-9;
+  run(&r, &cfg, "GET", "/slow", NULL, 0);
+  trail_http_end(&r, 200, 3);
+  json_t *j = access_line();
+  assert_str_field(j, "level", "warn");
+  json_decref(j);
+
+  /* the query is kept when configured */
+  cfg.slow_ms = 0;
+  cfg.log_query = true;
+  cap_clear();
+  run(&r, &cfg, "GET", "/q?a=1", NULL, 0);
+  trail_http_end(&r, 200, 3);
+  j = access_line();
+  assert_str_field(j, "path", "/q?a=1");
+  json_decref(j);
+}
+
+/* end without headers_done (the client left early) still writes a line. */
+static void test_end_without_headers_done(void **state) {
+  (void)state;
+  trail_http_request r;
+  trail_http_begin(&r, NULL, "POST", "/api/orders", TRAIL_NTS, NULL);
+  trail_http_header(&r, "X-Request-ID", TRAIL_NTS, "early", TRAIL_NTS);
+  trail_http_end(&r, TRAIL_HTTP_CLIENT_GONE, 0);
+  json_t *j = access_line();
+  assert_str_field(j, "request_id", "early");
+  assert_null(json_object_get(j, "remote_addr"));
+  json_decref(j);
+}
+
+/* The headers of an outgoing call: same trace, a new span as parent. */
+static void test_outgoing(void **state) {
+  (void)state;
+  hdr h[] = {{"X-Request-ID", "req-9"},
+             {"traceparent", tp_in},
+             {"tracestate", "rojo=1"}};
+  trail_http_request r;
+  run(&r, NULL, "GET", "/", h, 3);
+  trail_http_outgoing a, b;
+  assert_int_equal(trail_http_outgoing_make(trail_http_ctx(&r), &a), 0);
+  assert_int_equal(trail_http_outgoing_make(trail_http_ctx(&r), &b), 0);
+  assert_int_equal(strlen(a.traceparent), 55);
+  assert_memory_equal(a.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-",
+                      36);
+  assert_memory_equal(a.traceparent + 36, a.span_id, 16);
+  assert_string_equal(a.traceparent + 52, "-01");
+  assert_string_not_equal(a.span_id, b.span_id); /* a span per call */
+  assert_string_not_equal(a.span_id, trail_ctx_span_id(trail_http_ctx(&r)));
+  assert_string_equal(a.tracestate, "rojo=1");
+  assert_string_equal(a.request_id, "req-9");
+  /* NULL: the current context */
+  trail_ctx *prev = trail_ctx_enter(trail_http_ctx(&r));
+  assert_int_equal(trail_http_outgoing_make(NULL, &b), 0);
+  trail_ctx_leave(prev);
+  assert_memory_equal(b.traceparent, a.traceparent, 36);
+  assert_int_equal(trail_http_outgoing_make(NULL, &b), TRAIL_EINVAL_ID);
+  trail_http_end(&r, 200, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_continued_request, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rejections, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostile_headers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_levels_and_skip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_end_without_headers_done, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_outgoing, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
