@@ -304,6 +304,37 @@ static void test_copy(void **state) {
   json_decref(j);
 }
 
+/*
+ * Deferred work logs with an explicit context: its line carries that
+ * context's ids whatever is current, and the current one stays current.
+ */
+static void test_explicit_context(void **state) {
+  (void)state;
+  trail_ctx req, other;
+  trail_ctx_init(&req);
+  trail_ctx_init(&other);
+  trail_ctx *prev = trail_ctx_enter(&other);
+  trail_ctx_info(&req, trail_logger_get("timer"), "deferred",
+                 TRAIL_INT("n", 1));
+  trail_ctx_debug(&req, NULL, "not enabled, not written");
+  trail_ctx_log(&req, NULL, TRAIL_LEVEL_WARN, "by function", NULL, 0);
+  assert_ptr_equal(trail_ctx_current(), &other);
+  trail_info(NULL, "current");
+  trail_ctx_leave(prev);
+  assert_int_equal(cap_count(), 3);
+  json_t *j = cap_json(0);
+  assert_str_field(j, "request_id", trail_ctx_request_id(&req));
+  assert_str_field(j, "logger", "timer");
+  json_decref(j);
+  j = cap_json(1);
+  assert_str_field(j, "request_id", trail_ctx_request_id(&req));
+  assert_str_field(j, "level", "warn");
+  json_decref(j);
+  j = cap_json(2);
+  assert_str_field(j, "request_id", trail_ctx_request_id(&other));
+  json_decref(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_init_makes_ids, setup, teardown),
@@ -317,6 +348,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_interleaved_requests, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_explicit_context, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
