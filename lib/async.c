@@ -46,8 +46,8 @@ typedef struct async_state {
   struct async_state *retired_next;
 } async_state;
 
-static async_state *active;         /* non-NULL while the writer runs */
-static _Thread_local int on_writer; /* this thread is the writer */
+static async_state *active;      /* non-NULL while the writer runs */
+static TRAIL__TLS int on_writer; /* this thread is the writer */
 static async_state *retired; /* stopped states, kept: see trail_async_stop */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static int atexit_registered;

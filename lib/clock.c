@@ -35,8 +35,8 @@ static void put2(char *p, unsigned v) {
  * a second, so each thread keeps the last one it formatted and only writes
  * the six digits of microseconds otherwise.
  */
-static _Thread_local int64_t cached_sec = INT64_MIN;
-static _Thread_local char cached_prefix[19];
+static TRAIL__TLS int64_t cached_sec = INT64_MIN;
+static TRAIL__TLS char cached_prefix[19];
 
 static void format_prefix(char out[19], int64_t sec) {
   int64_t days = sec / 86400;

@@ -10,7 +10,7 @@
 #include "ids.h"
 #include "internal.h"
 
-static _Thread_local trail_ctx *current;
+static TRAIL__TLS trail_ctx *current;
 
 /*
  * Re-encodes the context keys into ids_ after any id changed. The order is

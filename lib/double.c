@@ -838,6 +838,48 @@ static int shortest_decimal(uint64_t bits, char *d, int *decpt) {
   return n;
 }
 
+/*
+ * The fast path for the doubles logs are full of (12.5, 0.25, 13.49, 1042):
+ * few significant digits and a moderate magnitude. For k = 0, 1, 2, ...
+ * take m = round(a * 10^k); when m / 10^k (an exact m below 2^53 divided
+ * by an exact power of ten, so one correctly rounded division: the same
+ * value strtod gives for "m e-k") is a again, m e-k reads back to a. The
+ * first k that works gives the fewest digits; with m below 10^15 no other
+ * candidate of that length can read back too (the double's rounding
+ * interval, scaled by 10^k, is narrower than 1), so this is the very
+ * result of the general algorithm, found in a few multiplications.
+ * Returns 0 when the value is not of that kind.
+ */
+static int short_decimal(double a, char *d, int *decpt) {
+  static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4,
+                                 1e5, 1e6, 1e7, 1e8, 1e9};
+  if (!(a >= 1e-3 && a < 1e15))
+    return 0;
+  for (int k = 0; k < 10; k++) {
+    double scaled = a * pow10[k];
+    if (scaled >= 1e15)
+      return 0;
+    uint64_t m = (uint64_t)(scaled + 0.5);
+    if (m == 0 || (double)m / pow10[k] != a)
+      continue;
+    char tmp[20];
+    int n = 0, e = -k;
+    while (m % 10 == 0) {
+      m /= 10;
+      e++;
+    }
+    do {
+      tmp[n++] = (char)('0' + m % 10);
+      m /= 10;
+    } while (m != 0);
+    for (int i = 0; i < n; i++)
+      d[i] = tmp[n - 1 - i];
+    *decpt = n + e;
+    return n;
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Text                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -913,7 +955,9 @@ size_t trail__format_double(double v, char *out) {
     d[0] = '0';
     return layout(out, neg, d, 1, 1);
   }
-  n = shortest_decimal(bits & ~SIGN_BIT, d, &decpt);
+  n = short_decimal(neg ? -v : v, d, &decpt);
+  if (n == 0)
+    n = shortest_decimal(bits & ~SIGN_BIT, d, &decpt);
   return layout(out, neg, d, n, decpt);
 }
 

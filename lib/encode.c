@@ -17,38 +17,11 @@
 /* Raw bytes                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Free content bytes left in b; 0 when the buffer is already past its limit. */
-static size_t room_left(const trail__buf *b) {
-  return b->len < b->limit ? b->limit - b->len : 0;
-}
-
 /*
- * Appends n bytes of ready-made JSON text, or nothing at all: when the bytes
- * do not fit in what is left of the budget the buffer is unchanged except
- * for its truncated flag, and -1 is returned. Numbers and literals go
- * through here, because half a number is a different number.
+ * trail__buf_put() and trail__buf_put_unchecked() are static inline in
+ * encode.h: they run a dozen times per line, on pieces of a few bytes.
  */
-int trail__buf_put(trail__buf *b, const char *s, size_t n) {
-  if (n > room_left(b)) {
-    b->truncated = 1;
-    return -1;
-  }
-  if (n)
-    memcpy(b->data + b->len, s, n);
-  b->len += n;
-  return 0;
-}
-
-/*
- * Appends n bytes without looking at the limit. For the caller that has
- * reserved the room beforehand, typically the closing bytes of a line, which
- * live in the TRAIL__BUF_SLACK bytes behind the limit.
- */
-void trail__buf_put_unchecked(trail__buf *b, const char *s, size_t n) {
-  if (n)
-    memcpy(b->data + b->len, s, n);
-  b->len += n;
-}
+#define room_left trail__buf_room
 
 /* ------------------------------------------------------------------------ */
 /* Strings                                                                  */
@@ -57,9 +30,63 @@ void trail__buf_put_unchecked(trail__buf *b, const char *s, size_t n) {
 static const char hex_digits[] = "0123456789abcdef";
 
 /* 1 for the bytes that go out as they come: printable ASCII but '"', '\\'. */
-static int is_plain(unsigned char c) {
-  return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
+#define P4 1, 1, 1, 1
+#define P16 P4, P4, P4, P4
+static const unsigned char plain_table[256] = {
+    /* 0x00..0x1f: controls */
+    [0x20] = 1,
+    [0x21] = 1, /* '"' (0x22) is not plain */
+    [0x23] = 1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x23..0x2f */
+    [0x30] = P16,
+    [0x40] = P16,
+    [0x50] = 1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x50..0x5b */
+    [0x5d] = 1,
+    1,
+    1, /* '\\' (0x5c) is not plain */
+    [0x60] = P16,
+    [0x70] = 1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* DEL is not */
+};
+#undef P16
+#undef P4
+
+static int is_plain(unsigned char c) { return plain_table[c]; }
 
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
@@ -81,21 +108,6 @@ static int word_has_special(uint64_t x) {
   uint64_t zq = (q - ONES) & ~q & HIGHS;    /* a byte equal to '"' */
   uint64_t zbs = (bs - ONES) & ~bs & HIGHS; /* a byte equal to '\\' */
   return (ctl | del | zq | zbs) != 0;
-}
-
-/* How many of the first n bytes at p are plain, eight at a time. */
-static size_t plain_prefix(const unsigned char *p, size_t n) {
-  size_t i = 0;
-  while (n - i >= 8) {
-    uint64_t x;
-    memcpy(&x, p + i, sizeof x);
-    if (word_has_special(x))
-      break;
-    i += 8;
-  }
-  while (i < n && is_plain(p[i]))
-    i++;
-  return i;
 }
 
 /*
@@ -196,16 +208,66 @@ int trail__put_string(trail__buf *b, const char *s, size_t n) {
 
   while (p < end) {
     size_t avail = (size_t)(end - p);
-    size_t run = plain_prefix(p, avail < room ? avail : room);
+    size_t lim = avail < room ? avail : room;
+    size_t run = 0;
 
-    if (run) {
-      memcpy(o, p, run);
-      o += run;
-      p += run;
-      room -= run;
-      if (p == end)
+    /*
+     * Plain ASCII is checked and copied a word at a time, with no call:
+     * a word is stored whole before it is known how much of it counts,
+     * which the buffer's slack beyond its limit makes safe.
+     */
+    while (lim - run >= 8) {
+      uint64_t x;
+      memcpy(&x, p + run, sizeof x);
+      if (word_has_special(x))
         break;
+      memcpy(o + run, &x, sizeof x);
+      run += 8;
     }
+    if (run < lim && lim - run < 8) {
+      /*
+       * The last 1..7 bytes, in one word too: read as the final eight bytes
+       * of the input when there are eight (overlapping what was checked),
+       * else assembled from 4-, 2- and 1-byte loads padded with a plain
+       * byte, so that nothing past the input is read.
+       */
+      uint64_t x;
+      size_t r = lim - run;
+      if (lim >= 8) {
+        memcpy(&x, p + lim - 8, sizeof x);
+        if (!word_has_special(x)) {
+          memcpy(o + lim - 8, &x, sizeof x);
+          run = lim;
+        }
+      } else {
+        unsigned char w[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
+        size_t at = 0;
+        if (r & 4) {
+          memcpy(w, p + run, 4);
+          at = 4;
+        }
+        if (r & 2) {
+          memcpy(w + at, p + run + at, 2);
+          at += 2;
+        }
+        if (r & 1)
+          w[at] = p[run + at];
+        memcpy(&x, w, sizeof x);
+        if (!word_has_special(x)) {
+          memcpy(o + run, &x, sizeof x);
+          run = lim;
+        }
+      }
+    }
+    while (run < lim && plain_table[p[run]]) {
+      o[run] = (char)p[run];
+      run++;
+    }
+    o += run;
+    p += run;
+    room -= run;
+    if (p == end)
+      break;
 
     unsigned char c = *p;
     if (c < 0x80) {

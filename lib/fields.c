@@ -7,37 +7,50 @@
 
 #include "internal.h"
 
-static const struct {
-  const char *s;
-  size_t n;
-} reserved[] = {
-    {"timestamp", 9}, {"level", 5},       {"logger", 6},    {"message", 7},
-    {"service", 7},   {"request_id", 10}, {"user_id", 7},   {"trace_id", 8},
-    {"span_id", 7},   {"caller", 6},      {"truncated", 9},
-};
-
 /*
  * Reserved keys are the contract's own; a field may never take one, whether
  * or not this line carries it (a line without user_id must not get a
  * "user_id" field that a query would take for the context's).
  */
 int trail__key_reserved(const char *k, size_t len) {
-  if (len < 5 || len > 10)
+  const char *want;
+  switch (len) {
+  case 5:
+    want = "level";
+    break;
+  case 6:
+    want = k[0] == 'l' ? "logger" : "caller";
+    break;
+  case 7:
+    want = k[0] == 'm'   ? "message"
+           : k[0] == 'u' ? "user_id"
+           : k[1] == 'e' ? "service"
+                         : "span_id";
+    break;
+  case 8:
+    want = "trace_id";
+    break;
+  case 9:
+    want = k[1] == 'i' ? "timestamp" : "truncated";
+    break;
+  case 10:
+    want = "request_id";
+    break;
+  default:
     return 0;
-  for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-    if (reserved[i].n == len && memcmp(reserved[i].s, k, len) == 0)
-      return 1;
-  return 0;
+  }
+  return memcmp(k, want, len) == 0;
 }
 
 static int key_taken(const trail__buf *b, const trail__keyset *ks,
                      const char *k, size_t len) {
   if (trail__key_reserved(k, len))
     return 1;
-  for (size_t i = 0; i < ks->n; i++)
-    if (ks->keys[i].len == len &&
-        memcmp(b->data + ks->keys[i].off, k, len) == 0)
+  for (size_t i = 0; i < ks->n; i++) {
+    const char *o = b->data + ks->keys[i].off;
+    if (ks->keys[i].len == len && o[0] == k[0] && memcmp(o, k, len) == 0)
       return 1;
+  }
   return 0;
 }
 

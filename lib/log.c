@@ -22,7 +22,7 @@ typedef struct tls_state {
   int registered;
 } tls_state;
 
-static _Thread_local tls_state tls;
+static TRAIL__TLS tls_state tls;
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 

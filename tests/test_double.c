@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -410,6 +411,48 @@ static void slow_shortest(double v, uint64_t *digits, int *e) {
   }
 }
 
+/*
+ * The range of the fast path (1e-3 up to 1e15): a million decimals of up to
+ * 15 digits come back as exactly their digits, and for each its two
+ * neighbouring doubles (which are not short decimals, so they go through
+ * the general algorithm) still read back and have no shorter form.
+ */
+static void test_fast_path_range(void **state) {
+  char text[48], out[32], why[160];
+  (void)state;
+  for (int i = 0; i < 1000000; i++) {
+    int k = 1 + (int)(rng() % 15);
+    uint64_t d = 0;
+    for (int j = 0; j < k; j++)
+      d = d * 10 + rng() % 10;
+    if (d == 0)
+      d = 3;
+    while (d % 10 == 0)
+      d /= 10;
+    int digits = 0;
+    for (uint64_t t = d; t; t /= 10)
+      digits++;
+    /* v = d e e, kept within [1e-3, 1e15) */
+    int e = -3 - digits + 1 + (int)(rng() % (uint64_t)(18 - 0));
+    if (e + digits > 15)
+      e = 15 - digits;
+    snprintf(text, sizeof text, "%" PRIu64 "e%d", d, e);
+    double v = strtod(text, NULL);
+    trail__format_double(v, out);
+    uint64_t got;
+    int got_e;
+    decompose(out, &got, &got_e);
+    if (got != d || got_e != e)
+      fail_msg("%s: printed as %s", text, out);
+    if (i % 4 == 0) {
+      double nb[2] = {nextafter(v, 0), nextafter(v, INFINITY)};
+      for (int n = 0; n < 2; n++)
+        if (!check_one(nb[n], why, sizeof why))
+          fail_msg("%s", why);
+    }
+  }
+}
+
 static void test_matches_slow_search(void **state) {
   char out[32];
   (void)state;
@@ -539,6 +582,7 @@ int main(void) {
       cmocka_unit_test(test_random_round_trip),
       cmocka_unit_test(test_powers_of_two),
       cmocka_unit_test(test_short_decimals_come_back),
+      cmocka_unit_test(test_fast_path_range),
       cmocka_unit_test(test_matches_slow_search),
       cmocka_unit_test(test_put_double),
       cmocka_unit_test(test_comma_locale),

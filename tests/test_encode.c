@@ -33,12 +33,16 @@
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* A buffer over exactly limit bytes of heap, so a write past it is caught. */
+/*
+ * A buffer over exactly limit bytes of heap plus the 8 bytes of scratch the
+ * encoder may use past the limit (encode.h), so that any write further is
+ * caught by the sanitizers.
+ */
 static trail__buf buf_new(size_t limit) {
   trail__buf b = {0};
-  b.data = malloc(limit ? limit : 1);
+  b.data = malloc(limit + TRAIL__BUF_SCRATCH);
   assert_non_null(b.data);
-  memset(b.data, 0xaa, limit ? limit : 1);
+  memset(b.data, 0xaa, limit + TRAIL__BUF_SCRATCH);
   b.limit = limit;
   return b;
 }

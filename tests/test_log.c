@@ -401,6 +401,27 @@ static void test_bad_arguments(void **state) {
   json_decref(j);
 }
 
+/* Each reserved key, and only those, is renamed. */
+static void test_reserved_keys(void **state) {
+  (void)state;
+  static const char *const reserved[] = {
+      "timestamp", "level",    "logger",  "message", "service",  "request_id",
+      "user_id",   "trace_id", "span_id", "caller",  "truncated"};
+  static const char *const near[] = {
+      "timestamps", "levels", "Level",  "loggers",  "span_ix", "user_ix",
+      "servic",     "trace",  "callee", "truncate", "request"};
+  for (size_t i = 0; i < 11; i++) {
+    cap_clear();
+    trail_info(NULL, "m", TRAIL_STR(reserved[i], "x"), TRAIL_STR(near[i], "y"));
+    json_t *j = cap_json(0);
+    char renamed[32];
+    snprintf(renamed, sizeof renamed, "_%s", reserved[i]);
+    assert_str_field(j, renamed, "x");
+    assert_str_field(j, near[i], "y");
+    json_decref(j);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_contract_line, setup, teardown),
@@ -409,6 +430,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_disabled_level_skips_arguments,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_rename_rule, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reserved_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_field_kinds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hostile_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_printf_variants, setup, teardown),
