@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -20,6 +21,19 @@
 #define DEFAULT_QUEUE (2u * 1024 * 1024)
 #define SKIP UINT32_MAX /* a record that only pads to the end of the ring */
 #define BATCH_IOV 1024  /* IOV_MAX on Linux */
+
+/*
+ * How the writer waits for lines. Waking a thread costs a system call and
+ * a context switch; paid for every line, that is more than writing it. So
+ * while lines keep coming the writer naps (NAP_NS at most) and producers
+ * wake it only when the ring is a quarter full or someone flushes; after
+ * IDLE_NAPS naps in a row with nothing to do it sleeps, and the next line
+ * wakes it at once. A line thus reaches the kernel within NAP_NS while the
+ * service is busy, and at once after a quiet spell.
+ */
+#define NAP_NS 1000000L /* 1 ms */
+#define IDLE_NAPS 100
+enum { WRITER_BUSY = 0, WRITER_NAPPING = 1, WRITER_SLEEPING = 2 };
 
 /* A record: this header, then the line, padded to 8 bytes. */
 typedef struct rec {
@@ -38,7 +52,8 @@ typedef struct async_state {
   uint64_t tail;      /* bytes ever written (the writer advances it) */
   uint64_t high;      /* most bytes queued at once */
   uint64_t dropped;   /* not yet reported in a line */
-  int writer_waiting; /* the writer sleeps on not_empty */
+  int writer_waiting; /* the writer waits on not_empty: NAPPING/SLEEPING */
+  int idle_naps;      /* naps in a row that found nothing */
   int producers_waiting;
   int stopping;
   trail_overflow overflow;
@@ -94,13 +109,15 @@ static int push(async_state *a, trail_level level, const char *line,
       break;
     if (a->overflow == TRAIL_OVERFLOW_DROP) {
       a->dropped++;
-      if (a->writer_waiting)
+      if (a->writer_waiting != WRITER_BUSY)
         pthread_cond_signal(&a->not_empty);
       pthread_mutex_unlock(&a->lock);
       trail__count_dropped();
       return TRAIL__ASYNC_DROPPED;
     }
     a->producers_waiting++;
+    if (a->writer_waiting != WRITER_BUSY)
+      pthread_cond_signal(&a->not_empty);
     pthread_cond_wait(&a->not_full, &a->lock);
     a->producers_waiting--;
   }
@@ -118,7 +135,8 @@ static int push(async_state *a, trail_level level, const char *line,
   uint64_t used = a->head - a->tail;
   if (used > a->high)
     a->high = used;
-  if (a->writer_waiting)
+  if (a->writer_waiting == WRITER_SLEEPING ||
+      (a->writer_waiting == WRITER_NAPPING && used >= a->cap / 4))
     pthread_cond_signal(&a->not_empty);
   pthread_mutex_unlock(&a->lock);
   return TRAIL__ASYNC_QUEUED;
@@ -189,10 +207,25 @@ static void *writer_main(void *arg) {
   pthread_mutex_lock(&a->lock);
   for (;;) {
     while (a->head == a->tail && a->dropped == 0 && !a->stopping) {
-      a->writer_waiting = 1;
-      pthread_cond_wait(&a->not_empty, &a->lock);
-      a->writer_waiting = 0;
+      if (a->idle_naps < IDLE_NAPS) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += NAP_NS;
+        if (until.tv_nsec >= 1000000000L) {
+          until.tv_sec++;
+          until.tv_nsec -= 1000000000L;
+        }
+        a->writer_waiting = WRITER_NAPPING;
+        pthread_cond_timedwait(&a->not_empty, &a->lock, &until);
+        if (a->head == a->tail)
+          a->idle_naps++;
+      } else {
+        a->writer_waiting = WRITER_SLEEPING;
+        pthread_cond_wait(&a->not_empty, &a->lock);
+      }
+      a->writer_waiting = WRITER_BUSY;
     }
+    a->idle_naps = 0;
     if (a->head == a->tail && a->dropped == 0 && a->stopping)
       break;
     uint64_t from = a->tail, to = a->head, dropped = a->dropped;
@@ -264,7 +297,11 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   a->cap = cap;
   a->overflow = ov;
   pthread_mutex_init(&a->lock, NULL);
-  pthread_cond_init(&a->not_empty, NULL);
+  pthread_condattr_t mono;
+  pthread_condattr_init(&mono);
+  pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+  pthread_cond_init(&a->not_empty, &mono);
+  pthread_condattr_destroy(&mono);
   pthread_cond_init(&a->not_full, NULL);
   pthread_cond_init(&a->written, NULL);
   sigset_t all, old;
@@ -335,6 +372,8 @@ int trail__async_flush(void) {
   pthread_mutex_lock(&a->lock);
   uint64_t target = a->head;
   /* The writer only exits with the ring empty, so this always ends. */
+  if (a->tail < target && a->writer_waiting != WRITER_BUSY)
+    pthread_cond_signal(&a->not_empty);
   while (a->tail < target)
     pthread_cond_wait(&a->written, &a->lock);
   pthread_mutex_unlock(&a->lock);
