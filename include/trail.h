@@ -131,7 +131,8 @@ typedef enum trail_field_kind {
 typedef struct trail_field {
   const char *key;
   trail_field_kind kind;
-  size_t len; /* TRAIL_FIELD_STR only: byte length, or TRAIL_NTS */
+  uint32_t klen; /* strlen(key) when known at compile time, else 0 */
+  size_t len;    /* TRAIL_FIELD_STR only: byte length, or TRAIL_NTS */
   union {
     const char *s;
     int64_t i;
@@ -142,30 +143,58 @@ typedef struct trail_field {
   } v;
 } trail_field;
 
+/*
+ * Private: the length of a string literal, folded by the compiler, so that
+ * a field whose key or value is a literal costs no strlen() per event;
+ * otherwise (a runtime string, or NULL) the "unknown" value.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define TRAIL__CLEN(s_, unknown_)                                              \
+  (__builtin_constant_p(__builtin_strlen((uintptr_t)(s_) ? (s_) : ""))         \
+       ? __builtin_strlen((uintptr_t)(s_) ? (s_) : "")                         \
+       : (unknown_))
+#else
+#define TRAIL__CLEN(s_, unknown_) (unknown_)
+#endif
+#define TRAIL__KLEN(key_) ((uint32_t)TRAIL__CLEN(key_, 0))
+
 #define TRAIL_STR(key_, str_)                                                  \
   ((trail_field){.key = (key_),                                                \
                  .kind = TRAIL_FIELD_STR,                                      \
-                 .len = TRAIL_NTS,                                             \
+                 .klen = TRAIL__KLEN(key_),                                    \
+                 .len = TRAIL__CLEN(str_, TRAIL_NTS),                          \
                  .v.s = (str_)})
 #define TRAIL_STRN(key_, str_, len_)                                           \
   ((trail_field){.key = (key_),                                                \
                  .kind = TRAIL_FIELD_STR,                                      \
+                 .klen = TRAIL__KLEN(key_),                                    \
                  .len = (size_t)(len_),                                        \
                  .v.s = (str_)})
 #define TRAIL_INT(key_, val_)                                                  \
-  ((trail_field){                                                              \
-      .key = (key_), .kind = TRAIL_FIELD_INT, .v.i = (int64_t)(val_)})
+  ((trail_field){.key = (key_),                                                \
+                 .kind = TRAIL_FIELD_INT,                                      \
+                 .klen = TRAIL__KLEN(key_),                                    \
+                 .v.i = (int64_t)(val_)})
 #define TRAIL_UINT(key_, val_)                                                 \
-  ((trail_field){                                                              \
-      .key = (key_), .kind = TRAIL_FIELD_UINT, .v.u = (uint64_t)(val_)})
+  ((trail_field){.key = (key_),                                                \
+                 .kind = TRAIL_FIELD_UINT,                                     \
+                 .klen = TRAIL__KLEN(key_),                                    \
+                 .v.u = (uint64_t)(val_)})
 #define TRAIL_DOUBLE(key_, val_)                                               \
-  ((trail_field){                                                              \
-      .key = (key_), .kind = TRAIL_FIELD_DOUBLE, .v.d = (double)(val_)})
+  ((trail_field){.key = (key_),                                                \
+                 .kind = TRAIL_FIELD_DOUBLE,                                   \
+                 .klen = TRAIL__KLEN(key_),                                    \
+                 .v.d = (double)(val_)})
 #define TRAIL_BOOL(key_, val_)                                                 \
-  ((trail_field){                                                              \
-      .key = (key_), .kind = TRAIL_FIELD_BOOL, .v.b = (val_) ? 1 : 0})
+  ((trail_field){.key = (key_),                                                \
+                 .kind = TRAIL_FIELD_BOOL,                                     \
+                 .klen = TRAIL__KLEN(key_),                                    \
+                 .v.b = (val_) ? 1 : 0})
 #define TRAIL_JSON(key_, val_)                                                 \
-  ((trail_field){.key = (key_), .kind = TRAIL_FIELD_JSON, .v.j = (val_)})
+  ((trail_field){.key = (key_),                                                \
+                 .kind = TRAIL_FIELD_JSON,                                     \
+                 .klen = TRAIL__KLEN(key_),                                    \
+                 .v.j = (val_)})
 
 /* ------------------------------------------------------------------------ */
 /* Loggers                                                                  */

@@ -1,23 +1,101 @@
 /*
  * Process-wide counters: what was written, what failed, what was cut.
- * Relaxed atomic adds: each is exact, and a snapshot may be a moment old.
+ *
+ * The per-event counters (lines by level, bytes) are kept per thread: an
+ * atomic add on a cache line that every logging thread shares costs more
+ * than encoding a field, while a thread's own block is a plain load and
+ * store (relaxed atomics, so a reader on another thread sees a value, never
+ * a torn one). A reader sums the blocks of living threads and what exited
+ * threads left behind. The rare counters (errors, cuts, drops) stay global.
  */
+#define _GNU_SOURCE
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-static struct {
+typedef struct thread_block {
   uint64_t events[TRAIL_LEVEL_COUNT];
   uint64_t bytes;
+  struct thread_block *next, *prev;
+} thread_block;
+
+static struct {
   uint64_t write_errors;
   uint64_t truncated;
   uint64_t dropped;
   uint64_t high_water;
 } counters;
 
+static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
+static thread_block *blocks;  /* living threads' blocks */
+static thread_block departed; /* sums of exited threads */
+static thread_block base;     /* totals at the last reset */
+static TRAIL__TLS thread_block *mine;
+static pthread_key_t block_key;
+static pthread_once_t block_once = PTHREAD_ONCE_INIT;
+
+static void add_block(thread_block *to, const thread_block *from) {
+  for (int i = 0; i < TRAIL_LEVEL_COUNT; i++)
+    to->events[i] += TRAIL__LOAD_RELAXED(&from->events[i]);
+  to->bytes += TRAIL__LOAD_RELAXED(&from->bytes);
+}
+
+/* A thread exits: its counts move to the departed sums. */
+static void block_release(void *p) {
+  thread_block *b = p;
+  pthread_mutex_lock(&blocks_lock);
+  add_block(&departed, b);
+  if (b->prev)
+    b->prev->next = b->next;
+  else
+    blocks = b->next;
+  if (b->next)
+    b->next->prev = b->prev;
+  pthread_mutex_unlock(&blocks_lock);
+  free(b);
+}
+
+static void block_key_make(void) {
+  pthread_key_create(&block_key, block_release);
+}
+
+/* The calling thread's block, made on its first line. */
+static thread_block *my_block(void) {
+  if (mine != NULL)
+    return mine;
+  pthread_once(&block_once, block_key_make);
+  thread_block *b = calloc(1, sizeof *b);
+  if (b == NULL)
+    return NULL;
+  pthread_mutex_lock(&blocks_lock);
+  b->next = blocks;
+  if (blocks)
+    blocks->prev = b;
+  blocks = b;
+  pthread_mutex_unlock(&blocks_lock);
+  pthread_setspecific(block_key, b);
+  mine = b;
+  return b;
+}
+
+static void bump(uint64_t *p, uint64_t v) {
+  __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v,
+                   __ATOMIC_RELAXED);
+}
+
 void trail__count_event(trail_level level, size_t bytes) {
-  TRAIL__ADD(&counters.events[level], 1);
-  TRAIL__ADD(&counters.bytes, (uint64_t)bytes);
+  thread_block *b = my_block();
+  if (b == NULL) {
+    /* No block (out of memory): count in the departed sums, locked. */
+    pthread_mutex_lock(&blocks_lock);
+    departed.events[level]++;
+    departed.bytes += bytes;
+    pthread_mutex_unlock(&blocks_lock);
+    return;
+  }
+  bump(&b->events[level], 1);
+  bump(&b->bytes, (uint64_t)bytes);
 }
 
 void trail__count_write_error(void) { TRAIL__ADD(&counters.write_errors, 1); }
@@ -34,14 +112,27 @@ void trail__count_high_water(uint64_t bytes) {
   }
 }
 
+static void totals(thread_block *t) {
+  memset(t, 0, sizeof *t);
+  pthread_mutex_lock(&blocks_lock);
+  add_block(t, &departed);
+  for (thread_block *b = blocks; b; b = b->next)
+    add_block(t, b);
+  pthread_mutex_unlock(&blocks_lock);
+}
+
 /* A snapshot of every counter; callable from any thread at any time. */
 TRAIL_API void trail_counters_get(trail_counters *out) {
   if (out == NULL)
     return;
   memset(out, 0, sizeof *out);
+  thread_block t;
+  totals(&t);
+  pthread_mutex_lock(&blocks_lock);
   for (int i = 0; i < TRAIL_LEVEL_COUNT; i++)
-    out->events[i] = TRAIL__LOAD_RELAXED(&counters.events[i]);
-  out->bytes = TRAIL__LOAD_RELAXED(&counters.bytes);
+    out->events[i] = t.events[i] - base.events[i];
+  out->bytes = t.bytes - base.bytes;
+  pthread_mutex_unlock(&blocks_lock);
   out->write_errors = TRAIL__LOAD_RELAXED(&counters.write_errors);
   out->truncated = TRAIL__LOAD_RELAXED(&counters.truncated);
   out->dropped = TRAIL__LOAD_RELAXED(&counters.dropped);
@@ -49,11 +140,17 @@ TRAIL_API void trail_counters_get(trail_counters *out) {
   out->queue_high_water = TRAIL__LOAD_RELAXED(&counters.high_water);
 }
 
-/* Sets every counter to zero (tests, or a process that reports deltas). */
+/*
+ * Sets every counter to zero (tests, or a process that reports deltas).
+ * The per-thread counts are not written by another thread: the totals at
+ * this moment become the base that later snapshots subtract.
+ */
 TRAIL_API void trail_counters_reset(void) {
-  for (int i = 0; i < TRAIL_LEVEL_COUNT; i++)
-    __atomic_store_n(&counters.events[i], 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&counters.bytes, 0, __ATOMIC_RELAXED);
+  thread_block t;
+  totals(&t);
+  pthread_mutex_lock(&blocks_lock);
+  base = t;
+  pthread_mutex_unlock(&blocks_lock);
   __atomic_store_n(&counters.write_errors, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.truncated, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.dropped, 0, __ATOMIC_RELAXED);

@@ -860,7 +860,10 @@ static int short_decimal(double a, char *d, int *decpt) {
     if (scaled >= 1e15)
       return 0;
     uint64_t m = (uint64_t)(scaled + 0.5);
-    if (m == 0 || (double)m / pow10[k] != a)
+    /* Far from an integer: not this k (and no division to find out). */
+    double gap = scaled - (double)m;
+    if (m == 0 || gap > scaled * 1e-12 || -gap > scaled * 1e-12 ||
+        (double)m / pow10[k] != a)
       continue;
     char tmp[20];
     int n = 0, e = -k;
@@ -896,17 +899,17 @@ static size_t layout(char *out, int neg, const char *d, int n, int decpt) {
       *o++ = '.';
       for (int i = decpt; i < 0; i++)
         *o++ = '0';
-      memcpy(o, d, (size_t)n);
-      o += n;
+      for (int i = 0; i < n; i++)
+        *o++ = d[i];
     } else if (decpt < n) {
-      memcpy(o, d, (size_t)decpt);
-      o += decpt;
+      for (int i = 0; i < decpt; i++)
+        *o++ = d[i];
       *o++ = '.';
-      memcpy(o, d + decpt, (size_t)(n - decpt));
-      o += n - decpt;
+      for (int i = decpt; i < n; i++)
+        *o++ = d[i];
     } else {
-      memcpy(o, d, (size_t)n);
-      o += n;
+      for (int i = 0; i < n; i++)
+        *o++ = d[i];
       for (int i = n; i < decpt; i++)
         *o++ = '0';
     }
@@ -915,8 +918,8 @@ static size_t layout(char *out, int neg, const char *d, int n, int decpt) {
     *o++ = d[0];
     if (n > 1) {
       *o++ = '.';
-      memcpy(o, d + 1, (size_t)(n - 1));
-      o += n - 1;
+      for (int i = 1; i < n; i++)
+        *o++ = d[i];
     }
     *o++ = 'e';
     *o++ = e < 0 ? '-' : '+';

@@ -39,7 +39,10 @@ int trail__key_reserved(const char *k, size_t len) {
   default:
     return 0;
   }
-  return memcmp(k, want, len) == 0;
+  for (size_t i = 0; i < len; i++)
+    if (k[i] != want[i])
+      return 0;
+  return 1;
 }
 
 static int key_taken(const trail__buf *b, const trail__keyset *ks,
@@ -48,7 +51,13 @@ static int key_taken(const trail__buf *b, const trail__keyset *ks,
     return 1;
   for (size_t i = 0; i < ks->n; i++) {
     const char *o = b->data + ks->keys[i].off;
-    if (ks->keys[i].len == len && o[0] == k[0] && memcmp(o, k, len) == 0)
+    if (ks->keys[i].len != len || o[0] != k[0])
+      continue;
+    /* Keys are short: a plain loop beats a call to memcmp. */
+    size_t j = 1;
+    while (j < len && o[j] == k[j])
+      j++;
+    if (j == len)
       return 1;
   }
   return 0;
@@ -104,9 +113,9 @@ static int put_value(trail__buf *b, const trail_field *f) {
 int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f) {
   size_t start = b->len;
   const char *key = f->key ? f->key : "_";
+  size_t klen = f->key && f->klen ? f->klen : strlen(key);
   int saved = b->truncated;
-  if (trail__buf_put(b, ",", 1) != 0 ||
-      trail__put_string(b, key, strlen(key)) != 0 ||
+  if (trail__buf_put(b, ",", 1) != 0 || trail__put_string(b, key, klen) != 0 ||
       make_unique(b, ks, start + 2) != 0 || trail__buf_put(b, ":", 1) != 0)
     goto refuse;
   int r = put_value(b, f);

@@ -340,6 +340,17 @@ void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
 }
 
 static void sink_write_fd(trail__sink *s, const char *p, size_t n) {
+  /* The common case in one call: a whole line to a file or a short one to
+   * a pipe that needs no SIGPIPE guard, written at once. */
+  if ((s->is_regular || n <= PIPE_BUF) && !s->guard_sigpipe && !s->is_socket) {
+    ssize_t r = write(s->fd, p, n);
+    if (r == (ssize_t)n)
+      return;
+    if (r > 0) { /* the rest, the careful way */
+      p += r;
+      n -= (size_t)r;
+    }
+  }
   struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
   trail__sink_writev(s, &iov, 1);
 }
