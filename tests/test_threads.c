@@ -196,6 +196,7 @@ static void test_threads_one_file(void **state) {
   tmp_path(path, sizeof path, "threads.log");
   trail_config_error err;
   assert_int_equal(trail_output_set(path, &err), 0);
+  trail_counters_reset();
   pthread_barrier_t start;
   pthread_barrier_init(&start, NULL, FILE_THREADS);
   worker w[FILE_THREADS];
@@ -211,6 +212,12 @@ static void test_threads_one_file(void **state) {
   for (int t = 0; t < FILE_THREADS; t++)
     assert_int_equal(pthread_join(th[t], NULL), 0);
   pthread_barrier_destroy(&start);
+  /* The per-thread counters of threads that have exited are all there. */
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.events[TRAIL_LEVEL_INFO],
+                   (uint64_t)FILE_THREADS * FILE_LINES);
+  assert_int_equal(c.write_errors, 0);
   for (int t = 0; t < FILE_THREADS; t++) {
     assert_int_equal(w[t].failed, 0);
     for (int k = 0; k < t; k++)
