@@ -238,6 +238,19 @@ TRAIL_API const char *trail_logger_name(const trail_logger *logger);
 /* Sets the logger's own minimum level (NULL: root). Takes effect at once. */
 TRAIL_API int trail_logger_set_level(trail_logger *logger, trail_level level);
 TRAIL_API trail_level trail_logger_level(const trail_logger *logger);
+/*
+ * Flood control for one logger (NULL: root): of the events with one message
+ * (the format, for the f variants) in one second, the first `first` are
+ * written, then every `thereafter`-th (0: none more); the others are
+ * counted in `suppressed` and reported by a warn line "log events
+ * suppressed by sampling" with field "suppressed" before the logger's next
+ * written event (and at trail_flush()). fatal is never sampled. first 0
+ * turns sampling off. Children get their parent's setting.
+ */
+TRAIL_API int trail_logger_set_sampling(trail_logger *logger, uint32_t first,
+                                        uint32_t thereafter);
+/* The same for every logger, now and made later (TRAIL_SAMPLING=N,M). */
+TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter);
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                  */
@@ -513,6 +526,15 @@ TRAIL_API const char *trail_service(void);
 TRAIL_API int trail_levels_set(const char *spec, trail_config_error *err);
 /* "stdout", "stderr" or a file path: replaces every sink by this one. */
 TRAIL_API int trail_output_set(const char *spec, trail_config_error *err);
+/*
+ * The sensitive keys whose values are written as "[REDACTED]": a comma-
+ * separated list, matched case-insensitively against field keys (event,
+ * logger-bound, context-bound) and the keys of objects inside json_t
+ * values. NULL: the default list (password, passwd, secret, token, api_key,
+ * authorization, cookie, set-cookie); "": none. At most 32 keys of at most
+ * 63 bytes. TRAIL_REDACT does the same from the environment.
+ */
+TRAIL_API int trail_redact_set(const char *list, trail_config_error *err);
 /* Adds "caller":"file.c:42" to every line when on. */
 TRAIL_API void trail_caller_set(bool on);
 /* The maximum line length in bytes, "\n" included: 2048 .. 16 MiB. */
@@ -595,7 +617,8 @@ typedef struct trail_counters {
   uint64_t truncated;                 /* lines cut to the maximum */
   uint64_t dropped;                   /* events lost before any sink */
   uint64_t queue_high_water;          /* async: most bytes ever queued */
-  uint64_t reserved[7];
+  uint64_t suppressed;                /* events held back by sampling */
+  uint64_t reserved[6];
 } trail_counters;
 
 /* A snapshot of the process-wide counters, at any time, from any thread. */

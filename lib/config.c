@@ -281,6 +281,30 @@ TRAIL_API int trail_config_from_env(void) {
       bad++;
     }
   }
+  if ((v = getenv("TRAIL_SAMPLING")) != NULL) {
+    unsigned long first = 0, after = 0;
+    char *end;
+    errno = 0;
+    first = strtoul(v, &end, 10);
+    if (end != v && *end == ',')
+      after = strtoul(end + 1, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || first > UINT32_MAX ||
+        after > UINT32_MAX || v[0] == '-') {
+      env_complain("TRAIL_SAMPLING", v,
+                   "not FIRST or FIRST,THEREAFTER (events per second and "
+                   "message: e.g. 100,100; 0 turns sampling off)",
+                   "no sampling");
+      bad++;
+    } else {
+      trail_sampling_set((uint32_t)first, (uint32_t)after);
+    }
+  }
+  if ((v = getenv("TRAIL_REDACT")) != NULL) {
+    if (trail_redact_set(v, &err) != 0) {
+      env_complain("TRAIL_REDACT", v, err.text, "the current keys");
+      bad++;
+    }
+  }
   bad += async_from_env();
   return bad;
 }
@@ -298,7 +322,10 @@ TRAIL_API int trail_init(const char *service) {
   return rc;
 }
 
-TRAIL_API int trail_flush(void) { return trail__async_flush(); }
+TRAIL_API int trail_flush(void) {
+  trail__sample_report_all();
+  return trail__async_flush();
+}
 
 /*
  * Back to the state before any configuration: sinks trail opened are
@@ -306,6 +333,8 @@ TRAIL_API int trail_flush(void) { return trail__async_flush(); }
  * loggers stay valid. No other thread may log during this call.
  */
 TRAIL_API void trail_shutdown(void) {
+  trail__sample_report_all();
+  trail_sampling_set(0, 0);
   trail_async_stop();
   pthread_mutex_lock(&trail__lock);
   trail__conf_reset_locked();

@@ -25,6 +25,7 @@ static struct {
   uint64_t truncated;
   uint64_t dropped;
   uint64_t high_water;
+  uint64_t suppressed;
 } counters;
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -104,6 +105,8 @@ void trail__count_truncated(void) { TRAIL__ADD(&counters.truncated, 1); }
 
 void trail__count_dropped(void) { TRAIL__ADD(&counters.dropped, 1); }
 
+void trail__count_suppressed(void) { TRAIL__ADD(&counters.suppressed, 1); }
+
 void trail__count_high_water(uint64_t bytes) {
   uint64_t cur = TRAIL__LOAD_RELAXED(&counters.high_water);
   while (bytes > cur &&
@@ -136,6 +139,7 @@ TRAIL_API void trail_counters_get(trail_counters *out) {
   out->write_errors = TRAIL__LOAD_RELAXED(&counters.write_errors);
   out->truncated = TRAIL__LOAD_RELAXED(&counters.truncated);
   out->dropped = TRAIL__LOAD_RELAXED(&counters.dropped);
+  out->suppressed = TRAIL__LOAD_RELAXED(&counters.suppressed);
   trail__count_high_water(trail__async_high_water());
   out->queue_high_water = TRAIL__LOAD_RELAXED(&counters.high_water);
 }
@@ -154,6 +158,7 @@ TRAIL_API void trail_counters_reset(void) {
   __atomic_store_n(&counters.write_errors, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.truncated, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.dropped, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&counters.suppressed, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.high_water, 0, __ATOMIC_RELAXED);
   trail__async_reset_high_water();
 }

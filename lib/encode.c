@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "encode.h"
+#include "internal.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -471,7 +472,9 @@ static int put_object(trail__buf *b, json_t *v, int depth) {
     if (r == 0)
       r = trail__buf_put(b, ":", 1);
     if (r == 0)
-      r = put_value(b, json_object_iter_value(it), depth + 1);
+      r = trail__redacted(key, klen)
+              ? trail__buf_put(b, TRAIL__REDACTED, sizeof TRAIL__REDACTED - 1)
+              : put_value(b, json_object_iter_value(it), depth + 1);
     if (r < 0)
       b->len = mark;
     if (r != 0) {

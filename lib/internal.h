@@ -13,6 +13,8 @@
 #include "trail.h"
 
 #define TRAIL__NAME_MAX 128
+#define TRAIL__REDACT_MAX 32   /* sensitive keys */
+#define TRAIL__REDACT_TEXT 512 /* their bytes */
 #define TRAIL__MAX_SINKS 16
 #define TRAIL__MAX_LINE_DEFAULT 16384
 #define TRAIL__MAX_LINE_MIN 2048
@@ -89,6 +91,16 @@ int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f);
 int trail__copy_field(trail__buf *b, trail__keyset *ks, const char *seg,
                       trail__key key, size_t start, size_t end);
 
+/* ---- redaction (redact.c) --------------------------------------------- */
+
+/* 1 when the field key k[0..len) is a sensitive key (case-insensitive). */
+int trail__redacted(const char *k, size_t len);
+/* Parses "password,token,..." into c; < 0 with err filled on a bad list. */
+struct trail__conf;
+int trail__redact_parse(struct trail__conf *c, const char *list,
+                        trail_config_error *err, const char *source);
+#define TRAIL__REDACTED "\"[REDACTED]\""
+
 /* ---- clock (clock.c) --------------------------------------------------- */
 
 #define TRAIL__TIMESTAMP_LEN 27 /* 2026-11-27T06:22:38.123456Z */
@@ -100,8 +112,11 @@ void trail__timestamp_at(char out[TRAIL__TIMESTAMP_LEN], int64_t sec,
 
 /* ---- loggers (logger.c) ------------------------------------------------ */
 
+typedef struct trail__sampler trail__sampler;
+
 struct trail_logger {
   struct trail__logger_head head; /* must stay first */
+  trail__sampler *sampler;        /* flood control, NULL when off */
   int level;                      /* the logger's own minimum */
   int registered;                 /* owned by the registry */
   size_t name_len;
@@ -123,6 +138,25 @@ void trail__loggers_update_locked(void);
 void trail__loggers_apply_spec_locked(const trail__level_spec *spec);
 /* The spec in force, for loggers made later (config lock held). */
 extern trail__level_spec trail__spec;
+
+/* ---- sampling (sample.c) ---------------------------------------------- */
+
+/* 1 when the event passes the logger's sampler (or it has none). */
+int trail__sample(trail_logger *lg, trail_level level, const char *msg);
+/* The suppressed events not yet reported, and resets that count. */
+uint64_t trail__sample_take(trail_logger *lg);
+trail__sampler *trail__sampler_new(uint32_t first, uint32_t thereafter);
+void trail__sampler_free(trail__sampler *s);
+uint32_t trail__sampler_first(const trail__sampler *s);
+uint32_t trail__sampler_thereafter(const trail__sampler *s);
+/* Writes lg's report line: n events suppressed since the last one. */
+void trail__sample_report(trail_logger *lg, uint64_t n);
+/* Writes the pending suppression reports of every logger. */
+void trail__sample_report_all(void);
+/* TRAIL_SAMPLING: the sampling new loggers get (first 0: none). */
+extern uint32_t trail__sampling_first, trail__sampling_thereafter;
+/* The sampler's clock, in seconds (tests replace it). */
+extern uint64_t (*trail__sample_clock)(void);
 
 /* ---- context (context.c) ----------------------------------------------- */
 
@@ -165,6 +199,12 @@ typedef struct trail__conf {
   size_t service_seg_len;
   char service_seg[TRAIL__NAME_MAX + 16]; /* ,"service":"name" */
   char service[TRAIL__NAME_MAX + 1];
+  /* redaction: keys (lowercase) in redact_text, NUL-separated */
+  uint64_t redact_lens; /* bit n set: some key has length n (n < 64) */
+  uint8_t nredact;
+  uint16_t redact_off[TRAIL__REDACT_MAX];
+  uint8_t redact_len[TRAIL__REDACT_MAX];
+  char redact_text[TRAIL__REDACT_TEXT];
   struct trail__conf *retired_next;
 } trail__conf;
 
@@ -219,6 +259,7 @@ void trail__count_write_error(void);
 void trail__count_truncated(void);
 void trail__count_dropped(void);
 void trail__count_high_water(uint64_t bytes);
+void trail__count_suppressed(void);
 
 /* ---- small helpers ----------------------------------------------------- */
 

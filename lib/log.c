@@ -192,6 +192,27 @@ void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
   emit(logger, level, NULL, 0, msg, TRAIL_NTS, fields, nfields, 0, 1);
 }
 
+/* The report of suppressed events, a line of its own on the same logger. */
+void trail__sample_report(trail_logger *lg, uint64_t n) {
+  trail_field f[] = {TRAIL_UINT("suppressed", n)};
+  emit(lg, TRAIL_LEVEL_WARN, NULL, 0, "log events suppressed by sampling",
+       TRAIL_NTS, f, 1, 0, 0);
+}
+
+/*
+ * Flood control: the event passes its logger's sampler, and what was held
+ * back before it is reported first, so the report precedes the lines that
+ * follow the flood.
+ */
+static int sampled(trail_logger *lg, trail_level level, const char *key) {
+  if (!trail__sample(lg, level, key))
+    return 0;
+  uint64_t n = trail__sample_take(lg);
+  if (n > 0)
+    trail__sample_report(lg, n);
+  return 1;
+}
+
 /* Levels outside trace..fatal are a caller's mistake: the nearest is used. */
 static trail_level clamp_level(trail_level level) {
   if ((int)level < (int)TRAIL_LEVEL_TRACE)
@@ -216,6 +237,9 @@ TRAIL_API void trail__log(trail_logger *logger, trail_level level,
     return;
   if (nfields > 0 && fields == NULL)
     nfields = 0;
+  if (TRAIL__LOAD_RELAXED(&logger->sampler) != NULL &&
+      !sampled(logger, level, msg))
+    return;
   emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0, 0);
 }
 
@@ -246,6 +270,9 @@ static void logv(trail_logger *logger, trail_level level, const char *file,
     logger = trail__root();
   level = clamp_level(level);
   if (!trail_enabled(logger, level))
+    return;
+  if (TRAIL__LOAD_RELAXED(&logger->sampler) != NULL &&
+      !sampled(logger, level, fmt))
     return;
   size_t max = trail_max_line();
   if (tls.fmt_cap < max) {

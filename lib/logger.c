@@ -11,6 +11,7 @@
 
 pthread_mutex_t trail__lock = PTHREAD_MUTEX_INITIALIZER;
 trail__level_spec trail__spec = {.deflt = TRAIL_LEVEL_INFO};
+uint32_t trail__sampling_first, trail__sampling_thereafter;
 
 static trail_logger root_logger = {
     .head = {.threshold = TRAIL_LEVEL_INFO},
@@ -112,6 +113,9 @@ TRAIL_API trail_logger *trail_logger_get(const char *name) {
     set_name(&n->logger, name, len);
     n->logger.registered = 1;
     n->logger.level = trail__level_spec_lookup(&trail__spec, name, len);
+    if (trail__sampling_first > 0)
+      n->logger.sampler =
+          trail__sampler_new(trail__sampling_first, trail__sampling_thereafter);
     update_threshold(&n->logger, trail__conf_get()->min_level);
     n->next = registry;
     registry = n;
@@ -171,6 +175,10 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
   set_name(lg, parent->name, parent->name_len);
   pthread_mutex_lock(&trail__lock);
   lg->level = __atomic_load_n(&parent->level, __ATOMIC_RELAXED);
+  if (parent->sampler != NULL)
+    lg->sampler =
+        trail__sampler_new(trail__sampler_first(parent->sampler),
+                           trail__sampler_thereafter(parent->sampler));
   update_threshold(lg, trail__conf_get()->min_level);
   link_logger(lg);
   pthread_mutex_unlock(&trail__lock);
@@ -186,6 +194,7 @@ TRAIL_API void trail_logger_free(trail_logger *logger) {
   pthread_mutex_unlock(&trail__lock);
   free(logger->fields);
   free(logger->keys);
+  trail__sampler_free(logger->sampler);
   free(logger);
 }
 
@@ -210,4 +219,41 @@ TRAIL_API trail_level trail_logger_level(const trail_logger *logger) {
   if (logger == NULL)
     logger = &root_logger;
   return (trail_level)__atomic_load_n(&logger->level, __ATOMIC_RELAXED);
+}
+
+/*
+ * Sets sampling on every logger and on those made later. Registry loggers
+ * and children alike: a flood does not care which kind of logger it uses.
+ */
+TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter) {
+  pthread_mutex_lock(&trail__lock);
+  trail__sampling_first = first;
+  trail__sampling_thereafter = thereafter;
+  trail_logger *all[256];
+  size_t n = 0;
+  trail_logger *lg = all_head;
+  int rc = 0;
+  while (lg != NULL) {
+    /* The per-logger call takes the lock: collect a batch, then apply. */
+    for (n = 0; lg != NULL && n < 256; lg = lg->all_next)
+      all[n++] = lg;
+    pthread_mutex_unlock(&trail__lock);
+    for (size_t i = 0; i < n; i++)
+      if (trail_logger_set_sampling(all[i], first, thereafter) != 0)
+        rc = -ENOMEM;
+    pthread_mutex_lock(&trail__lock);
+  }
+  pthread_mutex_unlock(&trail__lock);
+  return rc;
+}
+
+/* Writes every logger's pending suppression report (trail_flush). */
+void trail__sample_report_all(void) {
+  pthread_mutex_lock(&trail__lock);
+  for (trail_logger *lg = all_head; lg; lg = lg->all_next) {
+    uint64_t n = trail__sample_take(lg);
+    if (n > 0)
+      trail__sample_report(lg, n);
+  }
+  pthread_mutex_unlock(&trail__lock);
 }

@@ -143,6 +143,7 @@ static void make_default(void) {
   default_conf.sinks[0] = &default_stdout;
   conf_compute_min(&default_conf);
   default_service(&default_conf);
+  trail__redact_parse(&default_conf, NULL, NULL, NULL);
 }
 
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;

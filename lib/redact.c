@@ -1,0 +1,111 @@
+/*
+ * Redaction: the values of sensitive keys (passwords, tokens, cookies) are
+ * written as "[REDACTED]", whoever logs them and however deep in a json_t.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static const char default_list[] =
+    "password,passwd,secret,token,api_key,authorization,cookie,set-cookie";
+
+/*
+ * Parses a comma-separated list of keys into c (NULL: the default list;
+ * "": none). Keys are kept lowercase; white space around them is ignored.
+ * The whole list is rejected on a bad key, as TRAIL_LEVEL is.
+ */
+int trail__redact_parse(struct trail__conf *c, const char *list,
+                        trail_config_error *err, const char *source) {
+  char text[TRAIL__REDACT_TEXT];
+  uint16_t off[TRAIL__REDACT_MAX];
+  uint8_t len[TRAIL__REDACT_MAX];
+  size_t n = 0, used = 0;
+  uint64_t lens = 0;
+  if (list == NULL)
+    list = default_list;
+  for (const char *p = list;;) {
+    const char *comma = strchr(p, ',');
+    size_t k = comma ? (size_t)(comma - p) : strlen(p);
+    const char *key = p;
+    while (k > 0 && isspace((unsigned char)*key)) {
+      key++;
+      k--;
+    }
+    while (k > 0 && isspace((unsigned char)key[k - 1]))
+      k--;
+    if (k > 0) {
+      if (k > 63 || n == TRAIL__REDACT_MAX || used + k + 1 > sizeof text) {
+        trail__config_error(err, TRAIL_EINVAL_SPEC, source,
+                            "at most %d keys of at most 63 bytes each",
+                            TRAIL__REDACT_MAX);
+        return TRAIL_EINVAL_SPEC;
+      }
+      for (size_t i = 0; i < k; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+          trail__config_error(err, TRAIL_EINVAL_SPEC, source,
+                              "invalid key \"%.*s\" (printable ASCII, no "
+                              "space, quote or backslash)",
+                              (int)k, key);
+          return TRAIL_EINVAL_SPEC;
+        }
+        text[used + i] = (char)tolower(ch);
+      }
+      text[used + k] = '\0';
+      off[n] = (uint16_t)used;
+      len[n] = (uint8_t)k;
+      lens |= UINT64_C(1) << k;
+      used += k + 1;
+      n++;
+    }
+    if (comma == NULL)
+      break;
+    p = comma + 1;
+  }
+  memcpy(c->redact_text, text, used);
+  memcpy(c->redact_off, off, n * sizeof off[0]);
+  memcpy(c->redact_len, len, n);
+  c->nredact = (uint8_t)n;
+  c->redact_lens = lens;
+  return 0;
+}
+
+/*
+ * Called for every field key: the length mask rejects almost every key
+ * with one test, so a line without sensitive keys pays next to nothing.
+ */
+int trail__redacted(const char *k, size_t len) {
+  const trail__conf *c = trail__conf_get();
+  if (len >= 64 || !(c->redact_lens & (UINT64_C(1) << len)))
+    return 0;
+  for (size_t i = 0; i < c->nredact; i++)
+    if (c->redact_len[i] == len &&
+        strncasecmp(k, c->redact_text + c->redact_off[i], len) == 0)
+      return 1;
+  return 0;
+}
+
+/*
+ * Sets the sensitive keys: "password,token,..." (NULL: the default list,
+ * "": none). Matched case-insensitively against field keys, bound fields
+ * and the keys of objects inside json_t values.
+ */
+TRAIL_API int trail_redact_set(const char *list, trail_config_error *err) {
+  pthread_mutex_lock(&trail__lock);
+  trail__conf *c = trail__conf_copy_locked();
+  int rc = -ENOMEM;
+  if (c != NULL) {
+    rc = trail__redact_parse(c, list, err, "trail_redact_set");
+    if (rc == 0)
+      trail__conf_publish_locked(c);
+    else
+      free(c);
+  }
+  pthread_mutex_unlock(&trail__lock);
+  return rc;
+}

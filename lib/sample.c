@@ -1,0 +1,130 @@
+/*
+ * Flood control: opt-in sampling per logger and message. Of the events a
+ * logger writes with one message in one second, the first `first` pass,
+ * then every `thereafter`-th; the rest are suppressed, counted, and
+ * reported in a line of their own, so that a hot error loop cannot drown
+ * the disk or Loki and yet nothing disappears without a trace.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define SLOTS 64 /* messages tracked per logger; collisions share a slot */
+
+typedef struct slot {
+  uint64_t sec;   /* the second this slot counts */
+  uint64_t hash;  /* the message it counts */
+  uint64_t count; /* events so far in that second */
+} slot;
+
+struct trail__sampler {
+  uint32_t first;
+  uint32_t thereafter;
+  uint64_t suppressed; /* since the last report */
+  struct trail__sampler *retired_next;
+  slot slots[SLOTS];
+};
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = UINT64_C(14695981039346656037);
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= UINT64_C(1099511628211);
+  }
+  return h;
+}
+
+/*
+ * The coarse clock is enough to tell seconds apart and costs a few
+ * nanoseconds from the vDSO.
+ */
+static uint64_t now_sec(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec;
+}
+
+/* The clock, replaceable by tests that must not depend on real seconds. */
+uint64_t (*trail__sample_clock)(void) = now_sec;
+
+/*
+ * 1 when the event passes. Races between threads on one slot only blur
+ * the count by an event or two at a second's edge: each count is an atomic
+ * add, and a slot changing second or message is reset by whoever sees it.
+ */
+int trail__sample(trail_logger *lg, trail_level level, const char *msg) {
+  trail__sampler *s = TRAIL__LOAD(&lg->sampler);
+  if (s == NULL || level == TRAIL_LEVEL_FATAL)
+    return 1;
+  uint64_t h = fnv1a(msg ? msg : "");
+  slot *sl = &s->slots[h % SLOTS];
+  uint64_t sec = trail__sample_clock();
+  if (TRAIL__LOAD_RELAXED(&sl->sec) != sec ||
+      TRAIL__LOAD_RELAXED(&sl->hash) != h) {
+    __atomic_store_n(&sl->count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->hash, h, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->sec, sec, __ATOMIC_RELAXED);
+  }
+  uint64_t n = __atomic_add_fetch(&sl->count, 1, __ATOMIC_RELAXED);
+  if (n <= s->first)
+    return 1;
+  if (s->thereafter != 0 && (n - s->first) % s->thereafter == 0)
+    return 1;
+  TRAIL__ADD(&s->suppressed, 1);
+  trail__count_suppressed();
+  return 0;
+}
+
+/* Takes the count of suppressed events not yet reported (0 if none). */
+uint64_t trail__sample_take(trail_logger *lg) {
+  trail__sampler *s = TRAIL__LOAD(&lg->sampler);
+  if (s == NULL || TRAIL__LOAD_RELAXED(&s->suppressed) == 0)
+    return 0;
+  return __atomic_exchange_n(&s->suppressed, 0, __ATOMIC_RELAXED);
+}
+
+trail__sampler *trail__sampler_new(uint32_t first, uint32_t thereafter) {
+  trail__sampler *s = calloc(1, sizeof *s);
+  if (s != NULL) {
+    s->first = first;
+    s->thereafter = thereafter;
+  }
+  return s;
+}
+
+static trail__sampler *retired; /* replaced samplers: a thread may hold one */
+
+/*
+ * Turns sampling on for one logger (first > 0) or off (first == 0). A
+ * replaced sampler is kept, not freed, because another thread may be
+ * counting in it: a few hundred bytes per change of a start-up setting.
+ */
+TRAIL_API int trail_logger_set_sampling(trail_logger *logger, uint32_t first,
+                                        uint32_t thereafter) {
+  if (logger == NULL)
+    logger = trail__root();
+  trail__sampler *s = NULL;
+  if (first > 0 && (s = trail__sampler_new(first, thereafter)) == NULL)
+    return -ENOMEM;
+  pthread_mutex_lock(&trail__lock);
+  trail__sampler *old = logger->sampler;
+  TRAIL__STORE(&logger->sampler, s);
+  if (old != NULL) {
+    old->retired_next = retired;
+    retired = old;
+  }
+  pthread_mutex_unlock(&trail__lock);
+  return 0;
+}
+
+/* A child's sampler goes with the child (nobody else can hold it). */
+void trail__sampler_free(trail__sampler *s) { free(s); }
+
+uint32_t trail__sampler_first(const trail__sampler *s) { return s->first; }
+uint32_t trail__sampler_thereafter(const trail__sampler *s) {
+  return s->thereafter;
+}

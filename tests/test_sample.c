@@ -1,0 +1,165 @@
+/*
+ * Flood control (lib/sample.c): the first N events per second and message,
+ * then every Mth; the rest counted and reported in a line of their own.
+ * The sampler's clock is replaced, so no test depends on real seconds.
+ */
+#include "support.h"
+
+#include "internal.h"
+
+static uint64_t fake_sec = 1000;
+static uint64_t fake_clock(void) { return fake_sec; }
+
+static int setup(void **state) {
+  (void)state;
+  trail_init("sample-test");
+  cap_start(TRAIL_LEVEL_TRACE);
+  trail__sample_clock = fake_clock;
+  trail_counters_reset();
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  cap_stop();
+  return 0;
+}
+
+static size_t count_msg(const char *msg) {
+  size_t n = 0;
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    if (strcmp(jstr(j, "message"), msg) == 0)
+      n++;
+    json_decref(j);
+  }
+  return n;
+}
+
+/* 1000 events in one second: 10 + every 100th pass; 981 reported. */
+static void test_first_then_every(void **state) {
+  (void)state;
+  trail_logger *lg = trail_logger_get("hot");
+  assert_int_equal(trail_logger_set_sampling(lg, 10, 100), 0);
+  for (int i = 0; i < 1000; i++)
+    trail_error(lg, "db down", TRAIL_INT("i", i));
+  assert_int_equal(count_msg("db down"), 19);
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.suppressed, 981);
+  assert_int_equal(count_msg("log events suppressed by sampling"), 9);
+
+  /* Another message passes, after the report of what is pending. */
+  cap_clear();
+  trail_error(lg, "other");
+  assert_int_equal(cap_count(), 2);
+  json_t *j = cap_json(0);
+  assert_str_field(j, "message", "log events suppressed by sampling");
+  assert_str_field(j, "logger", "hot");
+  assert_str_field(j, "level", "warn");
+  json_decref(j);
+
+  /* every report together accounts for every suppressed event */
+  trail_logger_set_sampling(lg, 0, 0);
+}
+
+/* Reports add up to the counter, with flush writing the last one. */
+static void test_reports_add_up(void **state) {
+  (void)state;
+  trail_logger *lg = trail_logger_get("hot2");
+  assert_int_equal(trail_logger_set_sampling(lg, 3, 0), 0);
+  for (int i = 0; i < 500; i++)
+    trail_warn(lg, "retrying");
+  assert_int_equal(trail_flush(), 0);
+  uint64_t reported = 0;
+  size_t passed = 0;
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    if (strcmp(jstr(j, "message"), "retrying") == 0)
+      passed++;
+    else
+      reported +=
+          (uint64_t)json_integer_value(json_object_get(j, "suppressed"));
+    json_decref(j);
+  }
+  assert_int_equal(passed, 3);
+  assert_int_equal(reported, 497);
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.suppressed, 497);
+  trail_logger_set_sampling(lg, 0, 0);
+}
+
+/* A new second starts a new count; messages count apart; fatal passes. */
+static void test_seconds_messages_fatal(void **state) {
+  (void)state;
+  trail_logger *lg = trail_logger_get("hot3");
+  trail_logger_set_sampling(lg, 2, 0);
+  for (int i = 0; i < 5; i++) {
+    trail_info(lg, "a");
+    trail_info(lg, "b");
+    trail_fatal(lg, "c");
+  }
+  assert_int_equal(count_msg("a"), 2);
+  assert_int_equal(count_msg("b"), 2);
+  assert_int_equal(count_msg("c"), 5);
+  fake_sec++;
+  for (int i = 0; i < 5; i++)
+    trail_info(lg, "a");
+  assert_int_equal(count_msg("a"), 4);
+  /* the f variants sample by their format */
+  for (int i = 0; i < 5; i++)
+    trail_infof(lg, "request %d failed", i);
+  assert_int_equal(cap_count() - count_msg("a") - count_msg("b") -
+                       count_msg("c") -
+                       count_msg("log events suppressed by sampling"),
+                   2);
+  trail_logger_set_sampling(lg, 0, 0);
+}
+
+/* Children inherit; trail_sampling_set reaches every logger; off again. */
+static void test_inherit_and_global(void **state) {
+  (void)state;
+  assert_int_equal(trail_sampling_set(1, 0), 0);
+  trail_logger *lg = trail_logger_get("hot4");
+  trail_logger *child = trail_logger_child(lg, TRAIL_STR("k", "v"));
+  for (int i = 0; i < 4; i++) {
+    trail_info(NULL, "root");
+    trail_info(child, "child");
+  }
+  assert_int_equal(count_msg("root"), 1);
+  assert_int_equal(count_msg("child"), 1);
+  trail_logger_free(child);
+  assert_int_equal(trail_sampling_set(0, 0), 0);
+  cap_clear();
+  for (int i = 0; i < 4; i++)
+    trail_info(NULL, "root");
+  /* the first line is the report of what the last round held back */
+  assert_int_equal(count_msg("root"), 4);
+}
+
+/* TRAIL_SAMPLING from the environment, and a bad value. */
+static void test_env(void **state) {
+  (void)state;
+  setenv("TRAIL_SAMPLING", "2,0", 1);
+  trail_config_from_env();
+  for (int i = 0; i < 5; i++)
+    trail_info(trail_logger_get("envlg"), "e");
+  assert_int_equal(count_msg("e"), 2);
+  setenv("TRAIL_SAMPLING", "lots", 1);
+  assert_int_equal(trail_config_from_env(), 1);
+  unsetenv("TRAIL_SAMPLING");
+  trail_sampling_set(0, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_first_then_every, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reports_add_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seconds_messages_fatal, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_inherit_and_global, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_env, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
