@@ -348,6 +348,75 @@ static void test_callback_cannot_wait_for_itself(void **state) {
   assert_int_equal(trail_async_stop(), 0);
 }
 
+/*
+ * A full pipe nobody reads: the writer is stuck in write(2), the ring fills,
+ * and with the drop policy no logging call waits; once the pipe is drained
+ * every line that was queued arrives, and queued + dropped = logged.
+ */
+typedef struct pipe_reader {
+  int fd;
+  char *data;
+  size_t len, cap;
+} pipe_reader;
+
+static void *read_pipe(void *arg) {
+  pipe_reader *r = arg;
+  ssize_t n;
+  for (;;) {
+    if (r->cap - r->len < 65536) {
+      r->cap = r->cap ? 2 * r->cap : 1 << 20;
+      r->data = realloc(r->data, r->cap);
+    }
+    n = read(r->fd, r->data + r->len, r->cap - r->len);
+    if (n <= 0)
+      break;
+    r->len += (size_t)n;
+  }
+  return NULL;
+}
+
+static void test_full_pipe_drop_policy_holds(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  trail_sinks_clear();
+  assert_true(trail_sink_add_fd(fds[1], TRAIL_LEVEL_TRACE) >= 0);
+  trail_async_options o = {.queue_size = 80 * 1024,
+                           .overflow = TRAIL_OVERFLOW_DROP};
+  assert_int_equal(trail_async_start(&o), 0);
+  const int n = 20000; /* ~6 MB of lines: far more than pipe and ring */
+  for (int i = 0; i < n; i++)
+    trail_info(NULL, "into a full pipe", TRAIL_INT("i", i));
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_true(c.dropped > 0);
+  pipe_reader r = {.fd = fds[0]};
+  pthread_t t;
+  pthread_create(&t, NULL, read_pipe, &r);
+  assert_int_equal(trail_async_stop(), 0);
+  trail_sinks_clear();
+  close(fds[1]);
+  pthread_join(t, NULL);
+  close(fds[0]);
+  trail_counters_get(&c);
+  /* every line was written or dropped, and every drop was reported */
+  size_t written = 0, reported = 0;
+  for (char *p = r.data, *end = r.data + r.len; p < end;) {
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    assert_non_null(nl);
+    json_t *j = parse_line(p, (size_t)(nl - p + 1));
+    if (strcmp(jstr(j, "logger"), "trail") == 0)
+      reported += (size_t)json_integer_value(json_object_get(j, "dropped"));
+    else
+      written++;
+    json_decref(j);
+    p = nl + 1;
+  }
+  free(r.data);
+  assert_int_equal(written + c.dropped, (size_t)n);
+  assert_int_equal(reported, c.dropped);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block_policy_loses_nothing, setup,
@@ -363,6 +432,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_callback_cannot_wait_for_itself,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_full_pipe_drop_policy_holds, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

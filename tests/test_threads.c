@@ -238,10 +238,10 @@ static void test_threads_one_file(void **state) {
 /* ---- many processes, one file ------------------------------------------- */
 
 #define PROCS 4
-#define PROC_THREADS 4
-#define PROC_LINES 5000
+#define PROC_THREADS 8
+#define PROC_LINES 4000
 
-/* A child's part: its own output_set on the path, 4 threads, exit status. */
+/* A child's part: its own output_set on the path, 8 threads, exit status. */
 static int proc_child(int p, const char *path) {
   if (trail_output_set(path, NULL) != 0)
     return 10;
@@ -299,8 +299,8 @@ static void check_proc_line(json_t *j, void *arg) {
 }
 
 /*
- * 4 processes x 4 threads x 5,000 lines, each process opening the file
- * itself (O_APPEND): exactly 80,000 whole lines, each (process, thread,
+ * 4 processes x 8 threads x 4,000 lines, each process opening the file
+ * itself (O_APPEND): exactly 128,000 whole lines, each (process, thread,
  * seq) once, each with its own request's ids.
  */
 static void test_processes_one_file(void **state) {
