@@ -624,6 +624,15 @@ typedef struct trail_counters {
 /* A snapshot of the process-wide counters, at any time, from any thread. */
 TRAIL_API void trail_counters_get(trail_counters *out);
 TRAIL_API void trail_counters_reset(void);
+/*
+ * The counters in the Prometheus text exposition format, for /metrics:
+ * trail_log_lines_total{service,level}, trail_log_bytes_total,
+ * trail_log_write_errors_total, trail_log_truncated_total,
+ * trail_log_dropped_total, trail_log_suppressed_total and the gauge
+ * trail_log_queue_high_water_bytes. Writes at most size bytes (NUL
+ * included) and returns the length the whole text needs, like snprintf.
+ */
+TRAIL_API size_t trail_metrics_render(char *buf, size_t size);
 
 #ifdef __cplusplus
 }
