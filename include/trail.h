@@ -405,9 +405,10 @@ TRAIL_API uint8_t trail_ctx_trace_flags(const trail_ctx *ctx);
  * Keeps a W3C tracestate value for propagation (len may be TRAIL_NTS):
  * list members "key=value" separated by commas and optional white space,
  * keys and values as the W3C Trace Context spec defines them, at most 32
- * members, no key twice, at most TRAIL_TRACESTATE_MAX bytes once empty
- * members and white space are removed. TRAIL_EINVAL_TRACESTATE (context
- * unchanged) otherwise. NULL or "" clears it.
+ * members, no key twice; TRAIL_EINVAL_TRACESTATE (context unchanged)
+ * otherwise. Empty members and white space are removed; a list longer than
+ * TRAIL_TRACESTATE_MAX is shortened the spec's way (members over 128 bytes
+ * first, then from the end). NULL or "" clears it.
  */
 TRAIL_API int trail_ctx_set_tracestate(trail_ctx *ctx, const char *value,
                                        size_t len);
@@ -502,8 +503,9 @@ TRAIL_API int trail_traceparent_format(const trail_traceparent *tp, char *buf,
 
 /*
  * Sets the service name and reads TRAIL_LEVEL, TRAIL_OUTPUT, TRAIL_SERVICE
- * (overrides the argument), TRAIL_CALLER, TRAIL_MAX_LINE and TRAIL_ASYNC
- * (with TRAIL_ASYNC_OVERFLOW, TRAIL_ASYNC_QUEUE). A bad variable is reported
+ * (overrides the argument), TRAIL_CALLER, TRAIL_MAX_LINE, TRAIL_SAMPLING,
+ * TRAIL_REDACT and TRAIL_ASYNC (with TRAIL_ASYNC_OVERFLOW,
+ * TRAIL_ASYNC_QUEUE). A bad variable is reported
  * on stderr and its default kept. NULL service: the program's name. Returns
  * 0, or a negative code when the service name is invalid. Logging works
  * without it (defaults: stdout, info, service = program name).

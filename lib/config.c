@@ -283,17 +283,22 @@ TRAIL_API int trail_config_from_env(void) {
   }
   if ((v = getenv("TRAIL_SAMPLING")) != NULL) {
     unsigned long first = 0, after = 0;
-    char *end;
+    char *end = (char *)v;
+    int ok = v[0] >= '0' && v[0] <= '9';
     errno = 0;
-    first = strtoul(v, &end, 10);
-    if (end != v && *end == ',')
-      after = strtoul(end + 1, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || first > UINT32_MAX ||
-        after > UINT32_MAX || v[0] == '-') {
+    if (ok)
+      first = strtoul(v, &end, 10);
+    if (ok && *end == ',') {
+      ok = end[1] >= '0' && end[1] <= '9';
+      if (ok)
+        after = strtoul(end + 1, &end, 10);
+    }
+    if (!ok || errno != 0 || *end != '\0' || first > UINT32_MAX ||
+        after > UINT32_MAX) {
       env_complain("TRAIL_SAMPLING", v,
                    "not FIRST or FIRST,THEREAFTER (events per second and "
                    "message: e.g. 100,100; 0 turns sampling off)",
-                   "no sampling");
+                   "the current sampling");
       bad++;
     } else {
       trail_sampling_set((uint32_t)first, (uint32_t)after);
@@ -336,6 +341,9 @@ TRAIL_API void trail_shutdown(void) {
   trail__sample_report_all();
   trail_sampling_set(0, 0);
   trail_async_stop();
+  pthread_mutex_lock(&trail__lock);
+  trail__samplers_free_retired_locked();
+  pthread_mutex_unlock(&trail__lock);
   pthread_mutex_lock(&trail__lock);
   trail__conf_reset_locked();
   trail__level_spec deflt = {.deflt = TRAIL_LEVEL_INFO};

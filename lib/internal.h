@@ -147,6 +147,9 @@ int trail__sample(trail_logger *lg, trail_level level, const char *msg);
 uint64_t trail__sample_take(trail_logger *lg);
 trail__sampler *trail__sampler_new(uint32_t first, uint32_t thereafter);
 void trail__sampler_free(trail__sampler *s);
+/* Replaces lg's sampler; returns the old one's unreported count. */
+uint64_t trail__sampler_set_locked(trail_logger *lg, trail__sampler *s);
+void trail__samplers_free_retired_locked(void);
 uint32_t trail__sampler_first(const trail__sampler *s);
 uint32_t trail__sampler_thereafter(const trail__sampler *s);
 /* Writes lg's report line: n events suppressed since the last one. */

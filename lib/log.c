@@ -193,10 +193,24 @@ void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
 }
 
 /* The report of suppressed events, a line of its own on the same logger. */
+/*
+ * It is written whatever the logger's level, at warn or at the lowest level
+ * any sink takes if that is higher, so that some sink always gets it; and
+ * with no request's ids, since it speaks of many events, not of the one
+ * whose thread happens to write it.
+ */
 void trail__sample_report(trail_logger *lg, uint64_t n) {
   trail_field f[] = {TRAIL_UINT("suppressed", n)};
-  emit(lg, TRAIL_LEVEL_WARN, NULL, 0, "log events suppressed by sampling",
-       TRAIL_NTS, f, 1, 0, 0);
+  const trail__conf *c = trail__conf_get();
+  if (c->min_level > TRAIL_LEVEL_FATAL)
+    return; /* no sink at all: counted in suppressed, nowhere to write */
+  trail_level level = c->min_level > TRAIL_LEVEL_WARN
+                          ? (trail_level)c->min_level
+                          : TRAIL_LEVEL_WARN;
+  trail_ctx *prev = trail_ctx_enter(NULL);
+  emit(lg, level, NULL, 0, "log events suppressed by sampling", TRAIL_NTS, f, 1,
+       0, 0);
+  trail_ctx_leave(prev);
 }
 
 /*

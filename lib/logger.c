@@ -189,6 +189,9 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
 TRAIL_API void trail_logger_free(trail_logger *logger) {
   if (logger == NULL || logger->registered)
     return;
+  uint64_t pending = trail__sample_take(logger);
+  if (pending > 0)
+    trail__sample_report(logger, pending);
   pthread_mutex_lock(&trail__lock);
   unlink_logger(logger);
   pthread_mutex_unlock(&trail__lock);
@@ -224,24 +227,23 @@ TRAIL_API trail_level trail_logger_level(const trail_logger *logger) {
 /*
  * Sets sampling on every logger and on those made later. Registry loggers
  * and children alike: a flood does not care which kind of logger it uses.
+ * Everything happens under the lock, so no logger can be freed meanwhile;
+ * the counts the old settings held back are reported after.
  */
 TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter) {
+  int rc = 0;
   pthread_mutex_lock(&trail__lock);
   trail__sampling_first = first;
   trail__sampling_thereafter = thereafter;
-  trail_logger *all[256];
-  size_t n = 0;
-  trail_logger *lg = all_head;
-  int rc = 0;
-  while (lg != NULL) {
-    /* The per-logger call takes the lock: collect a batch, then apply. */
-    for (n = 0; lg != NULL && n < 256; lg = lg->all_next)
-      all[n++] = lg;
-    pthread_mutex_unlock(&trail__lock);
-    for (size_t i = 0; i < n; i++)
-      if (trail_logger_set_sampling(all[i], first, thereafter) != 0)
-        rc = -ENOMEM;
-    pthread_mutex_lock(&trail__lock);
+  for (trail_logger *lg = all_head; lg; lg = lg->all_next) {
+    trail__sampler *s = NULL;
+    if (first > 0 && (s = trail__sampler_new(first, thereafter)) == NULL) {
+      rc = -ENOMEM;
+      continue;
+    }
+    uint64_t pending = trail__sampler_set_locked(lg, s);
+    if (pending > 0)
+      trail__sample_report(lg, pending);
   }
   pthread_mutex_unlock(&trail__lock);
   return rc;

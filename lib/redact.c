@@ -39,10 +39,16 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
     while (k > 0 && isspace((unsigned char)key[k - 1]))
       k--;
     if (k > 0) {
-      if (k > 63 || n == TRAIL__REDACT_MAX || used + k + 1 > sizeof text) {
+      if (k > 63) {
         trail__config_error(err, TRAIL_EINVAL_SPEC, source,
-                            "at most %d keys of at most 63 bytes each",
-                            TRAIL__REDACT_MAX);
+                            "key \"%.20s...\" is longer than 63 bytes", key);
+        return TRAIL_EINVAL_SPEC;
+      }
+      if (n == TRAIL__REDACT_MAX || used + k + 1 > sizeof text) {
+        trail__config_error(err, TRAIL_EINVAL_SPEC, source,
+                            "more than %d keys or %d bytes of keys in all "
+                            "(at \"%.*s\")",
+                            TRAIL__REDACT_MAX, TRAIL__REDACT_TEXT, (int)k, key);
         return TRAIL_EINVAL_SPEC;
       }
       for (size_t i = 0; i < k; i++) {

@@ -55,6 +55,8 @@ uint64_t (*trail__sample_clock)(void) = now_sec;
  * 1 when the event passes. Races between threads on one slot only blur
  * the count by an event or two at a second's edge: each count is an atomic
  * add, and a slot changing second or message is reset by whoever sees it.
+ * Two messages that hash to one slot take turns resetting it, which lets
+ * more of them through, never fewer.
  */
 int trail__sample(trail_logger *lg, trail_level level, const char *msg) {
   trail__sampler *s = TRAIL__LOAD(&lg->sampler);
@@ -99,9 +101,34 @@ trail__sampler *trail__sampler_new(uint32_t first, uint32_t thereafter) {
 static trail__sampler *retired; /* replaced samplers: a thread may hold one */
 
 /*
- * Turns sampling on for one logger (first > 0) or off (first == 0). A
- * replaced sampler is kept, not freed, because another thread may be
- * counting in it: a few hundred bytes per change of a start-up setting.
+ * Replaces lg's sampler (config lock held). What the old one held back and
+ * did not yet report is returned, for the caller to report once the lock
+ * is released: a change of setting never makes suppressed events vanish.
+ * The old sampler is kept, not freed, because another thread may still be
+ * counting in it; trail_shutdown() frees them.
+ */
+uint64_t trail__sampler_set_locked(trail_logger *lg, trail__sampler *s) {
+  trail__sampler *old = lg->sampler;
+  TRAIL__STORE(&lg->sampler, s);
+  if (old == NULL)
+    return 0;
+  old->retired_next = retired;
+  retired = old;
+  return __atomic_exchange_n(&old->suppressed, 0, __ATOMIC_RELAXED);
+}
+
+/* Frees the replaced samplers; no thread may log (trail_shutdown). */
+void trail__samplers_free_retired_locked(void) {
+  for (trail__sampler *s = retired, *n; s; s = n) {
+    n = s->retired_next;
+    free(s);
+  }
+  retired = NULL;
+}
+
+/*
+ * Turns sampling on for one logger (first > 0) or off (first == 0); what
+ * the previous setting held back is reported now.
  */
 TRAIL_API int trail_logger_set_sampling(trail_logger *logger, uint32_t first,
                                         uint32_t thereafter) {
@@ -111,13 +138,10 @@ TRAIL_API int trail_logger_set_sampling(trail_logger *logger, uint32_t first,
   if (first > 0 && (s = trail__sampler_new(first, thereafter)) == NULL)
     return -ENOMEM;
   pthread_mutex_lock(&trail__lock);
-  trail__sampler *old = logger->sampler;
-  TRAIL__STORE(&logger->sampler, s);
-  if (old != NULL) {
-    old->retired_next = retired;
-    retired = old;
-  }
+  uint64_t pending = trail__sampler_set_locked(logger, s);
   pthread_mutex_unlock(&trail__lock);
+  if (pending > 0)
+    trail__sample_report(logger, pending);
   return 0;
 }
 

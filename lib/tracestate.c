@@ -3,6 +3,7 @@
  * carries, kept in the request context for propagation.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
@@ -81,7 +82,7 @@ typedef struct member {
 TRAIL_API int trail_ctx_set_tracestate(trail_ctx *ctx, const char *value,
                                        size_t len) {
   if (ctx == NULL)
-    return TRAIL_EINVAL_TRACESTATE;
+    return -EINVAL;
   if (value == NULL) {
     ctx->tracestate_[0] = '\0';
     return 0;

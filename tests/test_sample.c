@@ -134,7 +134,6 @@ static void test_inherit_and_global(void **state) {
   cap_clear();
   for (int i = 0; i < 4; i++)
     trail_info(NULL, "root");
-  /* the first line is the report of what the last round held back */
   assert_int_equal(count_msg("root"), 4);
 }
 
@@ -152,6 +151,50 @@ static void test_env(void **state) {
   trail_sampling_set(0, 0);
 }
 
+/*
+ * Never silent: what a logger held back is reported when its sampling
+ * changes, when a child goes, with no request's ids, and even when the
+ * sinks take only error and above.
+ */
+static void test_never_silent(void **state) {
+  (void)state;
+  trail_logger *lg = trail_logger_get("hot5");
+  trail_logger_set_sampling(lg, 1, 0);
+  trail_ctx ctx;
+  trail_ctx_init(&ctx);
+  trail_ctx *prev = trail_ctx_enter(&ctx);
+  for (int i = 0; i < 10; i++)
+    trail_info(lg, "x");
+  trail_logger_set_sampling(lg, 0, 0); /* the change reports the 9 */
+  trail_ctx_leave(prev);
+  json_t *j = cap_json(cap_count() - 1);
+  assert_str_field(j, "message", "log events suppressed by sampling");
+  assert_int_equal(json_integer_value(json_object_get(j, "suppressed")), 9);
+  assert_null(json_object_get(j, "request_id"));
+  json_decref(j);
+
+  trail_logger *child = trail_logger_child(NULL, TRAIL_STR("k", "v"));
+  trail_logger_set_sampling(child, 1, 0);
+  for (int i = 0; i < 5; i++)
+    trail_info(child, "y");
+  trail_logger_free(child); /* the child's 4 are reported as it goes */
+  j = cap_json(cap_count() - 1);
+  assert_int_equal(json_integer_value(json_object_get(j, "suppressed")), 4);
+  json_decref(j);
+
+  /* sinks at error: the report goes out at error rather than not at all */
+  cap_start(TRAIL_LEVEL_ERROR);
+  trail_logger_set_sampling(lg, 1, 0);
+  for (int i = 0; i < 3; i++)
+    trail_error(lg, "z");
+  assert_int_equal(trail_flush(), 0);
+  j = cap_json(cap_count() - 1);
+  assert_str_field(j, "level", "error");
+  assert_int_equal(json_integer_value(json_object_get(j, "suppressed")), 2);
+  json_decref(j);
+  trail_logger_set_sampling(lg, 0, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_first_then_every, setup, teardown),
@@ -160,6 +203,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_inherit_and_global, setup, teardown),
       cmocka_unit_test_setup_teardown(test_env, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_never_silent, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,123 @@
+/*
+ * trail's civetweb adapter (libtrail-civetweb, a library of its own): every
+ * request a civetweb server serves gets its context from its headers, the
+ * request handlers run with that context entered on the worker thread, the
+ * response carries X-Request-ID, and one access line is written when
+ * civetweb says the request is over.
+ *
+ *   static trail_http_config cfg;        // outlives the server
+ *   trail_http_config_init(&cfg);
+ *   struct mg_callbacks cb = {0};
+ *   trail_civetweb_callbacks(&cb, &cfg); // begin_request, end_request,
+ *                                        // http_error (and log_message)
+ *   ctx = mg_start(&cb, user_data, options);
+ *
+ * and in the request handlers, send with trail_civetweb_send() (or add the
+ * header with trail_civetweb_header_add() and write the body with
+ * trail_civetweb_write()): civetweb 1.15 tells nobody how many body bytes
+ * a response had, and a handler that returns 1 reports status 1.
+ *
+ * A server that already has its own begin_request, end_request or
+ * http_error calls trail_civetweb_begin(), trail_civetweb_end() and
+ * trail_civetweb_http_error() from them instead.
+ *
+ * Reference: docs/middleware-civetweb.md. Copyright (c) 2026 the trail
+ * developers. MIT licence, see LICENSE.
+ */
+#ifndef TRAIL_CIVETWEB_H
+#define TRAIL_CIVETWEB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <civetweb.h>
+#include <trail.h>
+#include <trail/http.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Sets callbacks->begin_request, end_request and http_error to trail's
+ * hooks, and log_message too when it is NULL (civetweb's diagnostics become
+ * warn lines of logger "civetweb"). cfg (NULL: defaults) is borrowed and
+ * must outlive every server started with these callbacks; it is shared by
+ * all of them. Call it before mg_start(). Returns 0, -EINVAL for a NULL
+ * callbacks, or -EEXIST when one of the three hooks is already set (then
+ * nothing is changed: call the functions below from your own hooks).
+ */
+TRAIL_API int trail_civetweb_callbacks(struct mg_callbacks *callbacks,
+                                       const trail_http_config *cfg);
+
+/*
+ * The request start: reads the request line and every header civetweb
+ * parsed, decides the context, and enters it on the calling (worker)
+ * thread. Call it from begin_request; returns 0, which begin_request
+ * returns to let civetweb go on. cfg (NULL: defaults) is borrowed until
+ * the request ends.
+ */
+TRAIL_API int trail_civetweb_begin(struct mg_connection *conn,
+                                   const trail_http_config *cfg);
+/*
+ * The request end: writes the access line with the status the adapter sent
+ * (else civetweb's reply_status_code) and the body bytes, and leaves the
+ * context. Call it from end_request. Nothing when no request of conn is in
+ * flight on the calling thread.
+ */
+TRAIL_API void trail_civetweb_end(const struct mg_connection *conn,
+                                  int reply_status_code);
+/*
+ * civetweb's http_error hook: sends civetweb's error page (status, its
+ * text, msg) with X-Request-ID, and returns 0 (handled). For an error
+ * civetweb raises before begin_request (a request it could not parse),
+ * it also makes the request's context, with cfg (NULL: defaults; borrowed
+ * for the call), and writes its access line. Returns 1 (civetweb sends its
+ * own page, without the header) when the server has error_pages
+ * configured or a response was already started.
+ */
+TRAIL_API int trail_civetweb_http_error(struct mg_connection *conn,
+                                        const trail_http_config *cfg,
+                                        int status, const char *msg);
+
+/*
+ * Sends a whole response: status, Content-Type (NULL: none), Content-Length,
+ * X-Request-ID, then len bytes of body (none for HEAD, 1xx, 204 and 304),
+ * and records status and body bytes for the access line. Returns status,
+ * which a request handler returns to civetweb, or a negative code when no
+ * response could be started (-EINVAL for a status outside 100..999,
+ * -EALREADY when one was already started); a client that left during the
+ * body makes the access line say 499.
+ */
+TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
+                                  const char *content_type, const void *body,
+                                  size_t len);
+/*
+ * For a response built with mg_response_header_start(): adds
+ * "X-Request-ID: <the request's id>" to it. Returns 0, a negative civetweb
+ * code, or -ENOENT when no request of conn is in flight on this thread.
+ */
+TRAIL_API int trail_civetweb_header_add(struct mg_connection *conn);
+/*
+ * mg_write(), counting the body bytes for the access line (a failed write:
+ * the client left, status 499). Returns what mg_write() returns.
+ */
+TRAIL_API int trail_civetweb_write(struct mg_connection *conn, const void *buf,
+                                   size_t len);
+
+/*
+ * The middleware request of conn while it is in flight on the calling
+ * thread (between begin_request and end_request), NULL elsewhere: for
+ * trail_http_set_user() and trail_http_ctx().
+ */
+TRAIL_API trail_http_request *
+trail_civetweb_request(const struct mg_connection *conn);
+/* The request id for X-Request-ID ("" when no request is in flight). */
+TRAIL_API const char *
+trail_civetweb_request_id(const struct mg_connection *conn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRAIL_CIVETWEB_H */
