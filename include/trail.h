@@ -144,9 +144,11 @@ typedef struct trail_field {
 } trail_field;
 
 /*
- * Private: the length of a string literal, folded by the compiler, so that
- * a field whose key or value is a literal costs no strlen() per event;
- * otherwise (a runtime string, or NULL) the "unknown" value.
+ * Private: the length of a literal key, folded by the compiler, so that a
+ * field's key costs no strlen() per event (a runtime key, or NULL, gives
+ * the "unknown" value and is measured as before). Values are not folded:
+ * a value is often an expression that may be NULL, which the folding
+ * would have the compiler warn about.
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define TRAIL__CLEN(s_, unknown_)                                              \
@@ -162,7 +164,7 @@ typedef struct trail_field {
   ((trail_field){.key = (key_),                                                \
                  .kind = TRAIL_FIELD_STR,                                      \
                  .klen = TRAIL__KLEN(key_),                                    \
-                 .len = TRAIL__CLEN(str_, TRAIL_NTS),                          \
+                 .len = TRAIL_NTS,                                             \
                  .v.s = (str_)})
 #define TRAIL_STRN(key_, str_, len_)                                           \
   ((trail_field){.key = (key_),                                                \

@@ -51,7 +51,11 @@ static int key_taken(const trail__buf *b, const trail__keyset *ks,
     return 1;
   for (size_t i = 0; i < ks->n; i++) {
     const char *o = b->data + ks->keys[i].off;
-    if (ks->keys[i].len != len || o[0] != k[0])
+    if (ks->keys[i].len != len)
+      continue;
+    if (len == 0)
+      return 1; /* two empty keys are the same key */
+    if (o[0] != k[0])
       continue;
     /* Keys are short: a plain loop beats a call to memcmp. */
     size_t j = 1;

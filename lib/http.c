@@ -101,16 +101,22 @@ TRAIL_API void trail_http_header(trail_http_request *r, const char *name,
   if (value_len == TRAIL_NTS)
     value_len = strlen(value);
   trim_ows(&value, &value_len);
+  /* A NUL inside a value is never valid; it would also end a C string. */
+  int has_nul = memchr(value, '\0', value_len) != NULL;
 
   if (name_is(name, name_len, "traceparent")) {
     /* 63 bytes decide: version 00 is exactly 55 long (a longer copy
      * stays invalid), a higher version is read by its first 55 and the
      * character after them. */
-    if (++r->tp_count_ == 1)
+    if (++r->tp_count_ == 1) {
       copy_cut(r->tp_in_, sizeof r->tp_in_ - 1, value, value_len);
+      r->tp_bad_ = (uint8_t)has_nul;
+    }
   } else if (name_is(name, name_len, "tracestate")) {
     size_t have = strlen(r->ts_in_);
-    if (value_len == 0)
+    if (has_nul)
+      r->ts_bad_ = 1;
+    if (value_len == 0 || has_nul)
       return;
     if (have + 1 + value_len > sizeof r->ts_in_ - 1) {
       r->ts_bad_ = 1; /* too long to validate: not propagated */
@@ -132,7 +138,7 @@ TRAIL_API void trail_http_header(trail_http_request *r, const char *name,
         (uint8_t)copy_cut(r->agent_, TRAIL_HTTP_AGENT_MAX, value, value_len);
   } else if (name_is(name, name_len, r->cfg_->user_id_header)) {
     if (++r->user_count_ == 1) {
-      if (value_len >= 1 && value_len <= TRAIL_USER_ID_MAX)
+      if (value_len >= 1 && value_len <= TRAIL_USER_ID_MAX && !has_nul)
         copy_cut(r->user_in_, TRAIL_USER_ID_MAX, value, value_len);
       else
         r->user_bad_ = 1;

@@ -13,8 +13,8 @@
 #include "trail.h"
 
 #define TRAIL__NAME_MAX 128
-#define TRAIL__REDACT_MAX 32   /* sensitive keys */
-#define TRAIL__REDACT_TEXT 512 /* their bytes */
+#define TRAIL__REDACT_MAX 32    /* sensitive keys */
+#define TRAIL__REDACT_TEXT 2048 /* their bytes */
 #define TRAIL__MAX_SINKS 16
 #define TRAIL__MAX_LINE_DEFAULT 16384
 #define TRAIL__MAX_LINE_MIN 2048
@@ -125,6 +125,7 @@ struct trail_logger {
   size_t name_seg_len;
   char *fields; /* bound fields, pre-encoded ,"k":v ... */
   size_t fields_len;
+  int fields_cut;   /* a bound value was cut when bound */
   trail__key *keys; /* their keys, offsets into fields */
   size_t nkeys;
   trail_logger *all_next; /* every logger, for threshold updates */

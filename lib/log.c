@@ -162,6 +162,8 @@ static void emit(trail_logger *lg, trail_level level, const char *file,
 
   trail__keyset ks = {.keys = tls.keys, .n = 0, .cap = tls.keys_cap};
   copy_bound(&b, &ks, lg->fields, lg->fields_len, lg->keys, lg->nkeys);
+  if (lg->fields_cut)
+    b.truncated = 1;
   if (ctx != NULL && ctx->nfields_ > 0) {
     trail__key ck[TRAIL_CTX_FIELDS_MAX];
     size_t n = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);

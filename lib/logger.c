@@ -145,7 +145,13 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
       cap += 6 * (fields[i].len == TRAIL_NTS ? strlen(fields[i].v.s)
                                              : fields[i].len);
   }
-  /* json_t values and giant strings are capped by the line maximum. */
+  /*
+   * json_t values are measured by the line maximum, which also caps giant
+   * strings: a bound field can never be longer than a line anyway.
+   */
+  for (size_t i = 0; i < nfields; i++)
+    if (fields[i].kind == TRAIL_FIELD_JSON)
+      cap = parent->fields_len + trail_max_line() + 64;
   if (cap > trail_max_line() + parent->fields_len + 64)
     cap = trail_max_line() + parent->fields_len + 64;
   trail_logger *lg = calloc(1, sizeof *lg);
@@ -170,6 +176,8 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
       break; /* what does not fit in a line is left out, as in a line */
   lg->fields = data;
   lg->fields_len = b.len;
+  /* A bound value cut here makes every line of this logger a cut line. */
+  lg->fields_cut = parent->fields_cut || b.truncated;
   lg->keys = keys;
   lg->nkeys = ks.n;
   set_name(lg, parent->name, parent->name_len);
