@@ -17,6 +17,7 @@
 #ifndef TRAIL_EXAMPLE_ORDERS_H
 #define TRAIL_EXAMPLE_ORDERS_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,9 +52,14 @@ static inline void orders_set(orders_reply *r, int status, const char *body) {
   r->len = (size_t)snprintf(r->body, sizeof r->body, "%s", body);
 }
 
+/* Waits ms milliseconds, 0 to 10000 (anything else is clamped). */
 static inline void orders_sleep_ms(long ms) {
+  if (ms < 0)
+    ms = 0;
+  if (ms > 10000)
+    ms = 10000;
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0) {
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
 

@@ -56,7 +56,8 @@ static inline int trail__buf_put(trail__buf *b, const char *s, size_t n) {
     b->truncated = 1;
     return -1;
   }
-  memcpy(b->data + b->len, s, n);
+  if (n > 0)
+    memcpy(b->data + b->len, s, n);
   b->len += n;
   return 0;
 }
@@ -68,7 +69,8 @@ static inline int trail__buf_put(trail__buf *b, const char *s, size_t n) {
  */
 static inline void trail__buf_put_unchecked(trail__buf *b, const char *s,
                                             size_t n) {
-  memcpy(b->data + b->len, s, n);
+  if (n > 0)
+    memcpy(b->data + b->len, s, n);
   b->len += n;
 }
 

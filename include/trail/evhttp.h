@@ -12,7 +12,8 @@
  *   trail_evhttp_handler_init(&h, &cfg, on_request, app);
  *   evhttp_set_gencb(http, trail_evhttp_handle, &h);
  *   ...and reply with trail_evhttp_send_reply() instead of
- *   evhttp_send_reply().
+ *   evhttp_send_reply(); a callback that runs later for the request enters
+ *   its context with trail_evhttp_enter() and leaves it before returning.
  *
  * Link with libtrail-evhttp (pkg-config trail-evhttp, CMake
  * trail::trail_evhttp). Reference: docs/middleware-evhttp.md.
@@ -77,9 +78,10 @@ TRAIL_API void trail_evhttp_handle(struct evhttp_request *req, void *handler);
  * their own callback instead of using trail_evhttp_handle(): feeds every
  * request header to the middleware core, decides the ids, sets the
  * X-Request-ID response header and registers the completion and close
- * callbacks that write the access line. Returns 0 (also when req was
- * already begun), -EINVAL for a NULL req or a request without a connection,
- * or -ENOMEM (req is then served without trail).
+ * callbacks that write the access line. Once per request: called again
+ * while req's context is current it does nothing. Returns 0, -EINVAL for a
+ * NULL req or a request without a connection, or -ENOMEM (req is then
+ * served without trail).
  */
 TRAIL_API int trail_evhttp_begin(struct evhttp_request *req,
                                  const trail_http_config *cfg);

@@ -1,0 +1,558 @@
+/*
+ * trail's adapter for libevent's evhttp server (include/trail/evhttp.h).
+ *
+ * evhttp runs many requests on one thread, and a request often outlives
+ * the callback that received it (the reply is sent later, from a timer or
+ * a backend's answer). So the request's trail state cannot live on the
+ * stack or in the thread: it is allocated per request and found from the
+ * struct evhttp_request * in a small table, and its context is entered
+ * only around each callback that works for the request.
+ *
+ * The access line is written by exactly one of:
+ *  - the completion callback, once evhttp has written the whole reply: the
+ *    real status and the body bytes recorded when the reply was handed over;
+ *  - a watcher on the connection's socket, when the client closes it while
+ *    the request waits for its reply (libevent 2.1 stops reading a
+ *    connection once a request is read, so it would not notice): 499;
+ *  - the connection's close callback, when evhttp drops the connection
+ *    before the reply was written (a failed write, evhttp_free() with the
+ *    request in flight): 499.
+ * trail_http_end() does nothing the second time, so the order in which
+ * these run does not matter.
+ *
+ * Copyright (c) 2026 the trail developers. MIT licence, see LICENSE.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <trail/evhttp.h>
+
+/* One request in flight. */
+typedef struct ev_state {
+  trail_http_request http; /* the middleware core's state, with the ctx */
+  struct evhttp_request *req;
+  struct evhttp_connection *evcon;     /* NULL once the connection is gone */
+  struct event *watch;                 /* EOF watcher while the reply is due */
+  const trail_evhttp_handler *handler; /* its done hook, when any */
+  struct ev_state *next;               /* table chain */
+  uint64_t bytes;                      /* body bytes handed to evhttp */
+  uint8_t bytes_known;                 /* bytes was recorded by a wrapper */
+  uint8_t gone;                        /* the client left before the reply */
+  uint8_t closed;                      /* the connection was freed */
+} ev_state;
+
+/* ---- the table: struct evhttp_request * -> ev_state * ------------------ */
+
+/*
+ * A process-wide table under a mutex, so that servers running one event
+ * base per thread share it safely. It is touched a few times per request,
+ * and the lock is held for one chain walk.
+ */
+#define TABLE_SIZE 1024 /* buckets, a power of two */
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static ev_state *table[TABLE_SIZE];
+static size_t table_count; /* requests in flight */
+
+static size_t bucket_of(const struct evhttp_request *req) {
+  uint64_t p = (uint64_t)(uintptr_t)req;
+  p ^= p >> 17;
+  p *= UINT64_C(0x9e3779b97f4a7c15);
+  return (size_t)(p >> 54) & (TABLE_SIZE - 1);
+}
+
+static ev_state *table_find(const struct evhttp_request *req) {
+  if (req == NULL)
+    return NULL;
+  pthread_mutex_lock(&table_lock);
+  ev_state *st = table[bucket_of(req)];
+  while (st != NULL && st->req != req)
+    st = st->next;
+  pthread_mutex_unlock(&table_lock);
+  return st;
+}
+
+static void table_put(ev_state *st) {
+  size_t b = bucket_of(st->req);
+  pthread_mutex_lock(&table_lock);
+  st->next = table[b];
+  table[b] = st;
+  table_count++;
+  pthread_mutex_unlock(&table_lock);
+}
+
+static void table_remove(ev_state *st) {
+  pthread_mutex_lock(&table_lock);
+  ev_state **at = &table[bucket_of(st->req)];
+  while (*at != NULL && *at != st)
+    at = &(*at)->next;
+  if (*at == st) {
+    *at = st->next;
+    table_count--;
+  }
+  pthread_mutex_unlock(&table_lock);
+}
+
+/* ---- a request's end ---------------------------------------------------- */
+
+static void watch_stop(ev_state *st) {
+  if (st->watch != NULL) {
+    event_free(st->watch);
+    st->watch = NULL;
+  }
+}
+
+/*
+ * Where a context freed while current is moved to. The state is freed when
+ * evhttp is done with the request, which may happen inside a callback that
+ * entered the request's context (a timer that enters it, replies, then
+ * leaves): lines logged between the reply and the leave must not read freed
+ * memory. They read this copy, with the same ids, instead; the caller's
+ * trail_ctx_leave() then restores what was current before, as it would
+ * have.
+ */
+static _Thread_local trail_ctx orphan;
+
+static void state_free(ev_state *st) {
+  watch_stop(st);
+  trail_ctx *ctx = trail_http_ctx(&st->http);
+  if (trail_ctx_current() == ctx) {
+    orphan = *ctx;
+    trail_ctx_enter(&orphan);
+  }
+  free(st);
+}
+
+/* The adapter is done with the request: out of the table (so that
+ * trail_evhttp_pending() no longer counts it), the handler's done hook,
+ * then the state's memory. */
+static void finish(ev_state *st, int status) {
+  table_remove(st);
+  const trail_evhttp_handler *h = st->handler;
+  if (h != NULL && h->done != NULL)
+    h->done(h->arg, status);
+  state_free(st);
+}
+
+/* HTTP sends no body with these, whatever the buffer held. */
+static int no_body(struct evhttp_request *req, int status) {
+  return evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
+         (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+/*
+ * The body bytes of a finished reply: those recorded by the wrappers, else
+ * the Content-Length evhttp put in the headers (a plain evhttp_send_reply()
+ * or evhttp_send_error()), else 0.
+ */
+static uint64_t reply_bytes(ev_state *st, struct evhttp_request *req,
+                            int status) {
+  if (no_body(req, status))
+    return 0;
+  if (st->bytes_known)
+    return st->bytes;
+  const char *cl = evhttp_find_header(evhttp_request_get_output_headers(req),
+                                      "Content-Length");
+  uint64_t n = 0;
+  for (; cl != NULL && *cl >= '0' && *cl <= '9'; cl++) {
+    if (n > (UINT64_MAX - 9) / 10)
+      return 0;
+    n = n * 10 + (uint64_t)(*cl - '0');
+  }
+  return n;
+}
+
+/* evhttp wrote the whole reply; req is freed when this returns. */
+static void on_complete(struct evhttp_request *req, void *arg) {
+  ev_state *st = arg;
+  int status = evhttp_request_get_response_code(req);
+  trail_http_end(&st->http, status, reply_bytes(st, req, status));
+  struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+  /* A kept-alive connection outlives the request: its next request sets
+   * its own close callback, and a close in between concerns nobody. */
+  if (evcon != NULL)
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+  finish(st, status);
+}
+
+/*
+ * The connection is being freed while the request had no complete reply.
+ * Usually req goes with it, right after this returns; evhttp keeps it only
+ * when it had detached it first (then req has no connection any more, and
+ * lives until the application replies, which frees it).
+ */
+static void on_close(struct evhttp_connection *evcon, void *arg) {
+  ev_state *st = arg;
+  (void)evcon;
+  trail_http_end(&st->http, TRAIL_HTTP_CLIENT_GONE, 0);
+  st->gone = 1;
+  st->closed = 1;
+  st->evcon = NULL;
+  watch_stop(st);
+  if (evhttp_request_get_connection(st->req) != NULL)
+    finish(st, TRAIL_HTTP_CLIENT_GONE);
+}
+
+/*
+ * The socket is readable while the reply is due: either the client sent
+ * more (a pipelined request, evhttp's to read later: stop watching, it is
+ * not a departure) or it closed the connection (EOF, or a reset). MSG_PEEK
+ * leaves every byte where evhttp expects it.
+ */
+static void on_readable(evutil_socket_t fd, short what, void *arg) {
+  ev_state *st = arg;
+  char c;
+  (void)what;
+  ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    if (event_add(st->watch, NULL) != 0)
+      watch_stop(st);
+    return;
+  }
+  watch_stop(st);
+  if (n > 0)
+    return;
+  st->gone = 1;
+  trail_http_end(&st->http, TRAIL_HTTP_CLIENT_GONE, 0);
+}
+
+/* ---- a request's start -------------------------------------------------- */
+
+static const char *method_name(enum evhttp_cmd_type cmd) {
+  switch (cmd) {
+  case EVHTTP_REQ_GET:
+    return "GET";
+  case EVHTTP_REQ_POST:
+    return "POST";
+  case EVHTTP_REQ_HEAD:
+    return "HEAD";
+  case EVHTTP_REQ_PUT:
+    return "PUT";
+  case EVHTTP_REQ_DELETE:
+    return "DELETE";
+  case EVHTTP_REQ_OPTIONS:
+    return "OPTIONS";
+  case EVHTTP_REQ_TRACE:
+    return "TRACE";
+  case EVHTTP_REQ_CONNECT:
+    return "CONNECT";
+  case EVHTTP_REQ_PATCH:
+    return "PATCH";
+  }
+  return "UNKNOWN";
+}
+
+/* The path (and query) of a request target: an absolute-form target
+ * ("http://host/p?q", what proxies receive) is logged by its path. */
+static const char *target_path(const char *uri) {
+  if (uri == NULL)
+    return "";
+  if (uri[0] == '/' || uri[0] == '*')
+    return uri;
+  const char *s = strstr(uri, "://");
+  if (s == NULL)
+    return uri;
+  s += 3;
+  s += strcspn(s, "/?#");
+  return *s == '/' ? s : "/";
+}
+
+static void set_request_id_header(struct evhttp_request *req, ev_state *st) {
+  struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+  const char *id = trail_http_request_id(&st->http);
+  while (evhttp_remove_header(out, "X-Request-ID") == 0) {
+  }
+  if (id[0] != '\0')
+    evhttp_add_header(out, "X-Request-ID", id);
+}
+
+/*
+ * Drops a state left in the table for a request that evhttp freed without
+ * telling (only possible when the application bypassed the adapter, e.g.
+ * a plain evhttp_send_reply() to a request evhttp had detached from its
+ * closed connection): its address now belongs to a new request, which
+ * must not inherit its ids.
+ */
+static void drop_stale(ev_state *old, struct evhttp_connection *evcon) {
+  trail_http_end(&old->http, TRAIL_HTTP_CLIENT_GONE, 0);
+  if (!old->closed && old->evcon != NULL && old->evcon != evcon)
+    evhttp_connection_set_closecb(old->evcon, NULL, NULL);
+  finish(old, TRAIL_HTTP_CLIENT_GONE);
+}
+
+/*
+ * Starts a request: allocates its state, feeds the middleware core every
+ * request header in the order evhttp parsed them (repeated ones included,
+ * since a repeated traceparent is invalid and only the whole list tells),
+ * decides the ids, and sets X-Request-ID on the response before the
+ * application can send anything. Then hooks the three ends described at
+ * the top of this file. Called again while the request's context is
+ * current (the application calling it inside trail_evhttp_handle()), it
+ * does nothing.
+ */
+static int begin(struct evhttp_request *req, const trail_http_config *cfg,
+                 const trail_evhttp_handler *h) {
+  if (req == NULL)
+    return -EINVAL;
+  struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+  if (evcon == NULL)
+    return -EINVAL;
+  ev_state *old = table_find(req);
+  if (old != NULL) {
+    if (trail_ctx_current() == trail_http_ctx(&old->http))
+      return 0;
+    drop_stale(old, evcon);
+  }
+  ev_state *st = calloc(1, sizeof *st);
+  if (st == NULL)
+    return -ENOMEM;
+  st->req = req;
+  st->evcon = evcon;
+  st->handler = h;
+
+  char *addr = NULL;
+  ev_uint16_t port = 0;
+  evhttp_connection_get_peer(evcon, &addr, &port);
+  trail_http_begin(&st->http, cfg, method_name(evhttp_request_get_command(req)),
+                   target_path(evhttp_request_get_uri(req)), TRAIL_NTS, addr);
+  const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+  for (const struct evkeyval *kv = in != NULL ? in->tqh_first : NULL;
+       kv != NULL; kv = kv->next.tqe_next)
+    trail_http_header(&st->http, kv->key, TRAIL_NTS, kv->value, TRAIL_NTS);
+  trail_http_headers_done(&st->http);
+  set_request_id_header(req, st);
+
+  evhttp_request_set_on_complete_cb(req, on_complete, st);
+  evhttp_connection_set_closecb(evcon, on_close, st);
+  struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+  struct event_base *base = evhttp_connection_get_base(evcon);
+  evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+  if (fd >= 0 && base != NULL) {
+    st->watch = event_new(base, fd, EV_READ, on_readable, st);
+    if (st->watch != NULL && event_add(st->watch, NULL) != 0)
+      watch_stop(st);
+  }
+  table_put(st);
+  return 0;
+}
+
+/* begin() for a server that calls it from its own callback: there is no
+ * handler, so no done hook. */
+TRAIL_API int trail_evhttp_begin(struct evhttp_request *req,
+                                 const trail_http_config *cfg) {
+  return begin(req, cfg, NULL);
+}
+
+/*
+ * Fills a caller-allocated handler. Nothing is allocated, so there is
+ * nothing to free: the handler just has to outlive the server.
+ */
+TRAIL_API void trail_evhttp_handler_init(trail_evhttp_handler *h,
+                                         const trail_http_config *cfg,
+                                         trail_evhttp_fn cb, void *arg) {
+  if (h == NULL)
+    return;
+  memset(h, 0, sizeof *h);
+  h->cfg = cfg;
+  h->cb = cb;
+  h->arg = arg;
+}
+
+/*
+ * The evhttp callback: begin, enter, the application, leave. The context
+ * is left when the application returns even if the reply is still to come;
+ * whatever then runs for the request enters it again (trail_evhttp_enter)
+ * or logs with it explicitly (trail_evhttp_ctx).
+ */
+TRAIL_API void trail_evhttp_handle(struct evhttp_request *req, void *handler) {
+  trail_evhttp_handler *h = handler;
+  begin(req, h != NULL ? h->cfg : NULL, h);
+  trail_ctx *prev = trail_evhttp_enter(req);
+  if (h != NULL && h->cb != NULL)
+    h->cb(req, h->arg);
+  else
+    trail_evhttp_send_error(req, 500, NULL);
+  trail_ctx_leave(prev);
+}
+
+/* ---- what the application calls for a request --------------------------- */
+
+/* The table's size: begun requests the adapter has not finished with. */
+TRAIL_API size_t trail_evhttp_pending(void) {
+  pthread_mutex_lock(&table_lock);
+  size_t n = table_count;
+  pthread_mutex_unlock(&table_lock);
+  return n;
+}
+
+/* The request's context, or NULL: a lookup in the table. */
+TRAIL_API trail_ctx *trail_evhttp_ctx(struct evhttp_request *req) {
+  ev_state *st = table_find(req);
+  return st != NULL ? trail_http_ctx(&st->http) : NULL;
+}
+
+/* Enters the request's context; an unknown request changes nothing, so
+ * that the caller's trail_ctx_leave() is harmless either way. */
+TRAIL_API trail_ctx *trail_evhttp_enter(struct evhttp_request *req) {
+  ev_state *st = table_find(req);
+  if (st == NULL)
+    return trail_ctx_current();
+  return trail_ctx_enter(trail_http_ctx(&st->http));
+}
+
+/* The X-Request-ID value the response carries; "" for an unknown req. */
+TRAIL_API const char *trail_evhttp_request_id(struct evhttp_request *req) {
+  ev_state *st = table_find(req);
+  return st != NULL ? trail_http_request_id(&st->http) : "";
+}
+
+/* trail_http_set_user() on the request's state. */
+TRAIL_API int trail_evhttp_set_user(struct evhttp_request *req,
+                                    const char *user_id) {
+  ev_state *st = table_find(req);
+  return st != NULL ? trail_http_set_user(&st->http, user_id) : -EINVAL;
+}
+
+/* Whether the client left before the reply: deferred work may skip what
+ * only the reply needed. */
+TRAIL_API bool trail_evhttp_client_gone(struct evhttp_request *req) {
+  ev_state *st = table_find(req);
+  return st != NULL && st->gone;
+}
+
+/*
+ * Hands the reply to evhttp after recording its body bytes, the count the
+ * access line reports when evhttp says it is written. To a client that is
+ * gone nothing is written: the connection is freed at once (its close
+ * callback ends and frees the state, and evhttp frees req), or, when evhttp
+ * had detached req already, evhttp_send_reply() frees req by itself.
+ */
+TRAIL_API void trail_evhttp_send_reply(struct evhttp_request *req, int code,
+                                       const char *reason,
+                                       struct evbuffer *body) {
+  if (req == NULL)
+    return;
+  ev_state *st = table_find(req);
+  if (st == NULL) {
+    evhttp_send_reply(req, code, reason, body);
+    return;
+  }
+  struct evbuffer *out = evhttp_request_get_output_buffer(req);
+  st->bytes = (out != NULL ? evbuffer_get_length(out) : 0) +
+              (body != NULL ? evbuffer_get_length(body) : 0);
+  st->bytes_known = 1;
+  if (evhttp_find_header(evhttp_request_get_output_headers(req),
+                         "X-Request-ID") == NULL)
+    set_request_id_header(req, st);
+  if (!st->gone && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+    /* libevent 2.1 sends the body after HEAD too, which a keep-alive
+     * client then reads as the start of the next response: send the
+     * headers a GET would get, and no body. */
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (evhttp_find_header(h, "Content-Length") == NULL) {
+      char len[24];
+      snprintf(len, sizeof len, "%llu", (unsigned long long)st->bytes);
+      evhttp_add_header(h, "Content-Length", len);
+    }
+    if (out != NULL)
+      evbuffer_drain(out, evbuffer_get_length(out));
+    if (body != NULL)
+      evbuffer_drain(body, evbuffer_get_length(body));
+  }
+  if (!st->gone) {
+    evhttp_send_reply(req, code, reason, body);
+    return;
+  }
+  if (body != NULL)
+    evbuffer_drain(body, evbuffer_get_length(body));
+  struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+  if (evcon != NULL) {
+    evhttp_connection_free(evcon);
+    return;
+  }
+  finish(st, TRAIL_HTTP_CLIENT_GONE);
+  evhttp_send_reply(req, code, reason, NULL);
+}
+
+static const char *status_phrase(int code) {
+  switch (code) {
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 409:
+    return "Conflict";
+  case 413:
+    return "Content Too Large";
+  case 429:
+    return "Too Many Requests";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  }
+  return "Error";
+}
+
+/*
+ * evhttp_send_error() clears every response header before it sends, the
+ * X-Request-ID included; this sends the same kind of short error reply
+ * through trail_evhttp_send_reply() instead, headers kept.
+ */
+TRAIL_API void trail_evhttp_send_error(struct evhttp_request *req, int code,
+                                       const char *reason) {
+  if (req == NULL)
+    return;
+  struct evbuffer *body = evbuffer_new();
+  if (body == NULL) {
+    trail_evhttp_send_reply(req, code, reason, NULL);
+    return;
+  }
+  evbuffer_add_printf(body, "%d %s\n", code,
+                      reason != NULL ? reason : status_phrase(code));
+  struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+  while (evhttp_remove_header(h, "Content-Type") == 0) {
+  }
+  evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+  trail_evhttp_send_reply(req, code, reason, body);
+  evbuffer_free(body);
+}
+
+/* Counts a chunk's bytes, then evhttp_send_reply_chunk(). */
+TRAIL_API void trail_evhttp_send_reply_chunk(struct evhttp_request *req,
+                                             struct evbuffer *chunk) {
+  if (req == NULL)
+    return;
+  ev_state *st = table_find(req);
+  if (st != NULL && chunk != NULL) {
+    st->bytes += evbuffer_get_length(chunk);
+    st->bytes_known = 1;
+  }
+  evhttp_send_reply_chunk(req, chunk);
+}
