@@ -17,6 +17,7 @@
  *                           call's status. This is the endpoint the W3C
  *                           trace-context test harness drives.
  *   GET  /healthz           200 "ok" (no access line)
+ *   GET  /metrics           trail's counters for Prometheus (no access line)
  *
  * --port 0 lets the kernel choose; the "listening" line says which port.
  * SIGINT or SIGTERM stops it, exit status 0.
@@ -248,6 +249,12 @@ static void route(gw_request *q, const char *method, gw_reply *out) {
   } else if (strcmp(method, "GET") == 0 && plen == 8 &&
              strncmp(uri, "/healthz", 8) == 0) {
     reply_set(out, 200, "text/plain", "ok\n", 3);
+  } else if (strcmp(method, "GET") == 0 && plen == 8 &&
+             strncmp(uri, "/metrics", 8) == 0) {
+    char text[4096];
+    size_t n = trail_metrics_render(text, sizeof text);
+    reply_set(out, 200, "text/plain; version=0.0.4", text,
+              n < sizeof text ? n : sizeof text - 1);
   } else if (strcmp(method, "GET") == 0 && plen > 12 &&
              strncmp(uri, "/api/orders/", 12) == 0) {
     route_order(q, out);

@@ -9,6 +9,8 @@
  *   POST /api/orders        JSON body read by jansson: 201 {"id":1001};
  *                           400 on a body that is not a JSON object
  *   GET  /healthz           200 "ok" (its access line is skipped)
+ *   GET  /metrics           200 trail's counters, Prometheus text format
+ *                           (its access line is skipped too)
  *   anything else           404
  *
  * The handlers log through the "orders" and "db" loggers without passing
@@ -31,12 +33,12 @@
 
 typedef struct orders_reply {
   int status;
-  char body[256];
+  char body[4096];
   size_t len;
   const char *content_type;
 } orders_reply;
 
-static const char *const orders_skip_paths[] = {"/healthz", NULL};
+static const char *const orders_skip_paths[] = {"/healthz", "/metrics", NULL};
 
 /* The middleware configuration every example uses. */
 static inline void orders_http_config(trail_http_config *cfg) {
@@ -77,6 +79,14 @@ static inline void orders_handle(const char *method, const char *path,
   long id = 0;
   char tail = 0;
 
+  if (strcmp(method, "GET") == 0 && plen == 8 &&
+      strncmp(path, "/metrics", 8) == 0) {
+    size_t n = trail_metrics_render(out->body, sizeof out->body);
+    out->status = 200;
+    out->content_type = "text/plain; version=0.0.4";
+    out->len = n < sizeof out->body ? n : sizeof out->body - 1;
+    return;
+  }
   if (strcmp(method, "GET") == 0 && plen == 8 &&
       strncmp(path, "/healthz", 8) == 0) {
     out->status = 200;

@@ -469,6 +469,26 @@ static void test_healthz(void **state) {
 
 /* The user id a gateway passes in X-User-ID is on every line of the
  * request; a non-ASCII one is escaped, not broken. */
+/* /metrics: trail's counters for Prometheus, no access line of its own. */
+static void test_metrics(void **state) {
+  (void)state;
+  service *s = start(NULL);
+  http_response r;
+  http_get(s->port, "/api/orders/5", NULL, &r);
+  assert_int_equal(r.status, 200);
+  const char *h[] = {"X-Request-ID: metrics-1", NULL};
+  http_get(s->port, "/metrics", h, &r);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "# TYPE trail_log_lines_total counter\n"));
+  assert_non_null(strstr(r.body,
+                         "trail_log_lines_total{service=\"orders-evhttp\","
+                         "level=\"info\"} "));
+  assert_non_null(
+      strstr(r.body, "trail_log_dropped_total{service=\"orders-evhttp\"} 0\n"));
+  stop(s);
+  assert_null(service_access_line(s, "metrics-1"));
+}
+
 static void test_user_id(void **state) {
   (void)state;
   service *s = start(NULL);
@@ -1098,6 +1118,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_access_lines, teardown),
       cmocka_unit_test_teardown(test_head, teardown),
       cmocka_unit_test_teardown(test_healthz, teardown),
+      cmocka_unit_test_teardown(test_metrics, teardown),
       cmocka_unit_test_teardown(test_user_id, teardown),
       cmocka_unit_test_teardown(test_request_id_kept, teardown),
       cmocka_unit_test_teardown(test_request_id_replaced, teardown),
