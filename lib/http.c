@@ -216,6 +216,15 @@ TRAIL_API void trail_http_headers_done(trail_http_request *r) {
            r->user_bad_ ? "not 1 to 128 bytes" : "sent more than once");
 }
 
+TRAIL_API void trail_http_set_method(trail_http_request *r,
+                                     const char *method) {
+  if (r == NULL)
+    return;
+  if (method == NULL)
+    method = "";
+  copy_cut(r->method_, TRAIL_HTTP_METHOD_MAX, method, strlen(method));
+}
+
 TRAIL_API trail_ctx *trail_http_ctx(trail_http_request *r) {
   return r ? &r->ctx_ : NULL;
 }

@@ -184,6 +184,7 @@ typedef struct trail__sink {
   int is_regular; /* a regular file: O_APPEND writes are atomic */
   int is_socket;
   int guard_sigpipe; /* a pipe whose SIGPIPE must not kill us */
+  int needs_lock;    /* a pipe or socket: see trail__sink_writev() */
   char *path;        /* TRAIL__SINK_FILE */
   trail_sink_fn fn;
   void *user;

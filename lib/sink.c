@@ -26,7 +26,7 @@ static int next_sink_id;
 /* Looks at what fd is, to pick the write method that is safe for it. */
 static void sink_classify(trail__sink *s) {
   struct stat st;
-  s->is_regular = s->is_socket = s->guard_sigpipe = 0;
+  s->is_regular = s->is_socket = s->guard_sigpipe = s->needs_lock = 0;
   if (fstat(s->fd, &st) != 0)
     return;
   s->is_regular = S_ISREG(st.st_mode);
@@ -36,6 +36,7 @@ static void sink_classify(trail__sink *s) {
    * restore the default action later, and a write must never kill it.
    */
   s->guard_sigpipe = S_ISFIFO(st.st_mode);
+  s->needs_lock = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 }
 
 static trail__sink *sink_new(int kind, int fd, trail_level min) {
@@ -300,11 +301,16 @@ static ssize_t writev_once(const trail__sink *s, const struct iovec *iov,
  * iov is consumed.
  */
 void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
-  size_t total = 0;
-  for (int i = 0; i < cnt; i++)
-    total += iov[i].iov_len;
   int locked = 0;
-  if (!s->is_regular && total > PIPE_BUF) {
+  /*
+   * A pipe or socket takes a write whole only up to PIPE_BUF; a longer one
+   * goes in pieces when the reader is slow, and another thread's line could
+   * land between them. So every write to one, short or long, holds the
+   * sink's lock: a line of this process is never cut by another of its
+   * lines. (Regular files are appended whole by the kernel; character
+   * devices such as /dev/null or a terminal are not read by a collector.)
+   */
+  if (s->needs_lock) {
     pthread_mutex_lock(&s->lock);
     locked = 1;
   }
@@ -343,7 +349,7 @@ void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
 static void sink_write_fd(trail__sink *s, const char *p, size_t n) {
   /* The common case in one call: a whole line to a file or a short one to
    * a pipe that needs no SIGPIPE guard, written at once. */
-  if ((s->is_regular || n <= PIPE_BUF) && !s->guard_sigpipe && !s->is_socket) {
+  if (!s->needs_lock && !s->guard_sigpipe && !s->is_socket) {
     ssize_t r = write(s->fd, p, n);
     if (r == (ssize_t)n)
       return;

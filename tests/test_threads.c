@@ -733,6 +733,77 @@ static void test_context_interleaved_one_thread(void **state) {
   json_decref(j);
 }
 
+/* ---- long lines to a pipe ----------------------------------------------- */
+
+/*
+ * A pipe takes a write whole only up to PIPE_BUF (4096 bytes). Two threads
+ * write 8 KiB lines and two write short ones to one pipe whose reader is
+ * slower than them: every line read must still be whole.
+ */
+typedef struct pipe_worker {
+  int id, big, n;
+} pipe_worker;
+
+static void *pipe_writer(void *arg) {
+  pipe_worker *w = arg;
+  char big[8192];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  for (int i = 0; i < w->n; i++) {
+    if (w->big)
+      trail_info(NULL, "big", TRAIL_INT("w", w->id), TRAIL_STR("v", big));
+    else
+      trail_info(NULL, "small", TRAIL_INT("w", w->id), TRAIL_INT("i", i));
+  }
+  return NULL;
+}
+
+typedef struct pipe_check {
+  int fd;
+  size_t lines, bad;
+} pipe_check;
+
+static void *pipe_reader(void *arg) {
+  pipe_check *c = arg;
+  FILE *f = fdopen(c->fd, "r");
+  char *line = NULL;
+  size_t cap_ = 0;
+  ssize_t len;
+  while ((len = getline(&line, &cap_, f)) > 0) {
+    json_error_t e;
+    json_t *j = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &e);
+    if (j == NULL)
+      c->bad++;
+    json_decref(j);
+    c->lines++;
+  }
+  free(line);
+  fclose(f);
+  return NULL;
+}
+
+static void test_pipe_long_lines_whole(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  trail_sinks_clear();
+  assert_true(trail_sink_add_fd(fds[1], TRAIL_LEVEL_TRACE) >= 0);
+  pipe_check c = {.fd = fds[0]};
+  pthread_t reader, th[4];
+  pthread_create(&reader, NULL, pipe_reader, &c);
+  pipe_worker w[4] = {{0, 1, 2000}, {1, 1, 2000}, {2, 0, 20000}, {3, 0, 20000}};
+  for (int i = 0; i < 4; i++)
+    pthread_create(&th[i], NULL, pipe_writer, &w[i]);
+  for (int i = 0; i < 4; i++)
+    pthread_join(th[i], NULL);
+  trail_sinks_clear();
+  close(fds[1]);
+  pthread_join(reader, NULL);
+  assert_int_equal(c.bad, 0);
+  assert_int_equal(c.lines, 2 * 2000 + 2 * 20000);
+  trail_shutdown();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_threads_one_file, setup, teardown),
@@ -744,6 +815,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_context_per_thread, setup, teardown),
       cmocka_unit_test_setup_teardown(test_context_interleaved_one_thread,
                                       setup, teardown),
+      cmocka_unit_test(test_pipe_long_lines_whole),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

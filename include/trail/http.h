@@ -110,6 +110,12 @@ TRAIL_API void trail_http_header(trail_http_request *r, const char *name,
  */
 TRAIL_API void trail_http_headers_done(trail_http_request *r);
 
+/*
+ * Sets the method after trail_http_begin(), for servers whose start hook
+ * runs before the method is known (libmicrohttpd). NULL: "".
+ */
+TRAIL_API void trail_http_set_method(trail_http_request *r, const char *method);
+
 /* The request's context, to enter around the application's callbacks. */
 TRAIL_API trail_ctx *trail_http_ctx(trail_http_request *r);
 /* The request id to echo in the response's X-Request-ID header. */

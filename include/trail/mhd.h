@@ -111,10 +111,11 @@ TRAIL_API void trail_mhd_completed(void *cls, struct MHD_Connection *connection,
 /*
  * MHD_queue_response() for a response whose body is body_len bytes: adds
  * "X-Request-ID: <the request's id>" to response (unless it has one), queues
- * it, and records status and length for the access line. Call it from the
- * access handler, as MHD_queue_response(). response must be this request's
- * own (not one shared with other requests, which would get this request's
- * id). Outside a handler of a trail_mhd daemon it is MHD_queue_response().
+ * it, and records status and length for the access line (0 for HEAD, 1xx,
+ * 204, 304, and for MHD_SIZE_UNKNOWN). Call it from the access handler, as
+ * MHD_queue_response(). response must be this request's own (not one shared
+ * with other requests, which would get this request's id). Outside a
+ * handler of a trail_mhd daemon it is MHD_queue_response().
  */
 TRAIL_API TRAIL_MHD_RESULT
 trail_mhd_queue_response(struct MHD_Connection *connection, unsigned int status,
@@ -129,9 +130,10 @@ trail_mhd_queue_buffer(struct MHD_Connection *connection, unsigned int status,
                        const void *body, size_t len, const char *content_type);
 
 /*
- * The middleware request of connection while its access handler runs on the
- * calling thread, NULL elsewhere: for trail_http_set_user(), trail_http_ctx()
- * and trail_http_request_id(). It lives until the request completes.
+ * The middleware request of connection while its access handler (or the
+ * application's completion callback) runs on the calling thread, NULL
+ * elsewhere: for trail_http_set_user(), trail_http_ctx() and
+ * trail_http_request_id(). It lives until the request completes.
  */
 TRAIL_API trail_http_request *
 trail_mhd_request(struct MHD_Connection *connection);

@@ -1,0 +1,397 @@
+/*
+ * The libmicrohttpd adapter (include/trail/mhd.h): MHD's request start hook
+ * (MHD_OPTION_URI_LOG_CALLBACK) begins the middleware request, the first
+ * access-handler call feeds it every header, each access-handler call runs
+ * the application with the request's context entered, and MHD's completion
+ * hook (MHD_OPTION_NOTIFY_COMPLETED) writes the access line and frees the
+ * state.
+ *
+ * Copyright (c) 2026 the trail developers. MIT licence, see LICENSE.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <trail/http.h>
+#include <trail/mhd.h>
+
+/*
+ * One request, from MHD's start hook to its completion hook. MHD keeps the
+ * pointer in the request's con_cls, which is why the application's own
+ * con_cls lives here (app_cls) and the application is handed its address.
+ * MHD calls the hooks and the handler of one request on one thread at a
+ * time, so nothing here needs a lock.
+ */
+typedef struct mhd_request {
+  trail_http_request http;
+  struct MHD_Connection *conn;
+  void *app_cls;        /* the application's *con_cls */
+  uint64_t bytes;       /* body length of the queued response */
+  unsigned int status;  /* queued through the adapter; 0: none */
+  uint8_t headers_read; /* the first access-handler call has run */
+  uint8_t app_aware;    /* the application has seen the request */
+  uint8_t app_refused;  /* its handler returned MHD_NO */
+  uint8_t head;         /* a HEAD request: no body goes out */
+} mhd_request;
+
+/*
+ * The request whose access handler (or completion callback) runs on this
+ * thread: how trail_mhd_queue_response() finds the request of a connection,
+ * since MHD gives the application no way from a connection to its con_cls.
+ */
+static _Thread_local mhd_request *current;
+
+static trail_logger *http_logger(const trail_mhd *tm) {
+  return tm->cfg_ && tm->cfg_->logger ? tm->cfg_->logger
+                                      : trail_logger_get("http");
+}
+
+/*
+ * Sets tm up: nothing is allocated, so there is nothing to free. The
+ * application's handler and closure are kept for trail_mhd_access_handler,
+ * which MHD calls in their place.
+ */
+TRAIL_API void trail_mhd_init(trail_mhd *tm, const trail_http_config *cfg,
+                              MHD_AccessHandlerCallback handler,
+                              void *handler_cls) {
+  if (tm == NULL)
+    return;
+  memset(tm, 0, sizeof *tm);
+  tm->cfg_ = cfg;
+  tm->handler_ = handler;
+  tm->handler_cls_ = handler_cls;
+}
+
+/*
+ * The application's completion callback. MHD keeps one per daemon and the
+ * adapter needs it, so the application's is called from the adapter's: with
+ * the request's context entered (its cleanup lines carry the ids), with its
+ * own con_cls, before the access line (which stays the request's last line).
+ */
+TRAIL_API void trail_mhd_set_completed(trail_mhd *tm,
+                                       MHD_RequestCompletedCallback completed,
+                                       void *cls) {
+  if (tm == NULL)
+    return;
+  tm->completed_ = completed;
+  tm->completed_cls_ = cls;
+}
+
+/*
+ * The application's start hook, for a server that had one: it runs after
+ * the adapter's, and what it returns is the application's con_cls, as MHD
+ * would have made it.
+ */
+TRAIL_API void trail_mhd_set_uri_log(trail_mhd *tm, trail_mhd_uri_log_fn fn,
+                                     void *cls) {
+  if (tm == NULL)
+    return;
+  tm->uri_log_ = fn;
+  tm->uri_log_cls_ = cls;
+}
+
+/* The client's address as text, "" when MHD cannot say. */
+static void remote_addr(struct MHD_Connection *conn, char *buf, size_t size) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  buf[0] = '\0';
+  if (ci == NULL || ci->client_addr == NULL)
+    return;
+  /* Copies, not casts: MHD's sockaddr need not be aligned for the family's
+   * own struct. */
+  if (ci->client_addr->sa_family == AF_INET) {
+    struct sockaddr_in in;
+    memcpy(&in, ci->client_addr, sizeof in);
+    if (inet_ntop(AF_INET, &in.sin_addr, buf, (socklen_t)size) == NULL)
+      buf[0] = '\0';
+  } else if (ci->client_addr->sa_family == AF_INET6) {
+    struct sockaddr_in6 in6;
+    memcpy(&in6, ci->client_addr, sizeof in6);
+    if (inet_ntop(AF_INET6, &in6.sin6_addr, buf, (socklen_t)size) == NULL)
+      buf[0] = '\0';
+  }
+}
+
+/*
+ * The request's start: MHD calls this once per request, right after the
+ * request line, on the thread that will serve the request, and makes the
+ * return value the request's con_cls. The method is not known yet (MHD
+ * tells it only to the access handler), the headers are not parsed yet; the
+ * start time, the path as the client sent it (query included, cut by the
+ * core unless configured) and the client's address are. Returns NULL when
+ * out of memory: the access handler then refuses the request.
+ */
+TRAIL_API void *trail_mhd_uri_log(void *cls, const char *uri,
+                                  struct MHD_Connection *connection) {
+  trail_mhd *tm = cls;
+  char addr[TRAIL_HTTP_ADDR_MAX + 1];
+  if (tm == NULL)
+    return NULL;
+  __atomic_store_n(&tm->started_, 1, __ATOMIC_RELAXED);
+  mhd_request *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return NULL;
+  r->conn = connection;
+  remote_addr(connection, addr, sizeof addr);
+  trail_http_begin(&r->http, tm->cfg_, NULL, uri, TRAIL_NTS,
+                   addr[0] ? addr : NULL);
+  if (tm->uri_log_ != NULL) {
+    r->app_cls = tm->uri_log_(tm->uri_log_cls_, uri, connection);
+    r->app_aware = 1;
+  }
+  return r;
+}
+
+/*
+ * The method reaches the adapter only with the first access-handler call,
+ * after trail_http_begin() ran in the start hook; a second begin would
+ * restart the clock, so the core's setter is used.
+ */
+static void set_method(trail_http_request *h, const char *method) {
+  trail_http_set_method(h, method);
+}
+
+#if MHD_VERSION >= 0x00096400
+static TRAIL_MHD_RESULT feed_header(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, size_t key_size,
+                                    const char *value, size_t value_size) {
+  (void)kind;
+  trail_http_header(cls, key, key_size, value, value ? value_size : 0);
+  return MHD_YES;
+}
+#else
+static TRAIL_MHD_RESULT feed_header(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value) {
+  (void)kind;
+  trail_http_header(cls, key, TRAIL_NTS, value, TRAIL_NTS);
+  return MHD_YES;
+}
+#endif
+
+/* Every request header, in order, repeated ones included. */
+static void read_headers(mhd_request *r) {
+#if MHD_VERSION >= 0x00096400
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, feed_header, &r->http);
+#else
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, feed_header, &r->http);
+#endif
+  trail_http_headers_done(&r->http);
+}
+
+/*
+ * A request without the adapter's state: the start hook ran out of memory,
+ * or it never ran because TRAIL_MHD_OPTIONS was not passed to the daemon.
+ * The second is a setup error worth one loud line.
+ */
+static void missing_state(trail_mhd *tm) {
+  if (__atomic_load_n(&tm->started_, __ATOMIC_RELAXED))
+    return;
+  if (__atomic_exchange_n(&tm->warned_, 1, __ATOMIC_RELAXED))
+    return;
+  trail_error(http_logger(tm),
+              "libmicrohttpd request without trail state: "
+              "pass TRAIL_MHD_OPTIONS(tm) to MHD_start_daemon");
+}
+
+/*
+ * MHD's access handler, standing in for the application's. On a request's
+ * first call, the headers are complete and MHD gives them out (not before):
+ * they are all fed to the core, which decides the context. Every call (a
+ * POST body arrives over several, and in internal-polling mode one thread
+ * interleaves the calls of many requests) runs the application's handler
+ * with the context entered and leaves it after, restoring whatever was
+ * current, so no request's context stays current between calls. The
+ * application gets its own con_cls slot and sees NULL on its first call, as
+ * without trail.
+ */
+TRAIL_API TRAIL_MHD_RESULT trail_mhd_access_handler(
+    void *cls, struct MHD_Connection *connection, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls) {
+  trail_mhd *tm = cls;
+  mhd_request *r = con_cls ? *con_cls : NULL;
+  if (tm == NULL)
+    return MHD_NO;
+  if (r == NULL) {
+    missing_state(tm);
+    return MHD_NO;
+  }
+  if (!r->headers_read) {
+    r->headers_read = 1;
+    set_method(&r->http, method);
+    r->head = method != NULL && strcmp(method, "HEAD") == 0;
+    read_headers(r);
+  }
+  if (tm->handler_ == NULL)
+    return MHD_NO;
+
+  mhd_request *saved = current;
+  current = r;
+  trail_ctx *prev = trail_ctx_enter(trail_http_ctx(&r->http));
+  r->app_aware = 1;
+  TRAIL_MHD_RESULT ret =
+      tm->handler_(tm->handler_cls_, connection, url, method, version,
+                   upload_data, upload_data_size, &r->app_cls);
+  trail_ctx_leave(prev);
+  current = saved;
+  if (ret != MHD_YES)
+    r->app_refused = 1;
+  return ret;
+}
+
+/* Whether a response with this status to this request carries a body. */
+static int has_body(const mhd_request *r, unsigned int status) {
+  return !r->head && status >= 200 && status != 204 && status != 304;
+}
+
+/*
+ * The status the access line reports. MHD knows what it queued (the
+ * application's response, or one of its own such as 400 or 431 when it
+ * answered before the handler ran), and toe says whether it went out:
+ * - completed: what MHD queued;
+ * - daemon shutdown: 503, the service stopped first;
+ * - otherwise, with nothing queued: MHD's own error reply if it made one,
+ *   500 when the application's handler refused (MHD_NO), 408 on a timeout;
+ * - otherwise the client left (or its connection broke) first: 499.
+ * bytes is the body length for a completed response, else 0.
+ */
+static int final_status(const mhd_request *r, struct MHD_Connection *conn,
+                        enum MHD_RequestTerminationCode toe, uint64_t *bytes) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+  unsigned int sent = ci ? ci->http_status : 0;
+  *bytes = 0;
+  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+    if (sent == 0)
+      sent = r->status ? r->status : 500;
+    if (r->status != 0 && sent == r->status)
+      *bytes = r->bytes;
+    return (int)sent;
+  }
+  if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+    return 503;
+  if (r->status == 0) {
+    if (r->app_refused)
+      return 500;
+    if (sent != 0)
+      return (int)sent;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+      return 408;
+  }
+  return TRAIL_HTTP_CLIENT_GONE;
+}
+
+/*
+ * MHD's completion hook: called once per request that the start hook saw,
+ * on the thread that served it (or the one stopping the daemon), whether
+ * the response went out, the client left, or MHD gave up. The application's
+ * own callback runs first, with the context entered; then the access line,
+ * written with the request's context explicitly, whatever is current here;
+ * then the state is freed.
+ */
+TRAIL_API void trail_mhd_completed(void *cls, struct MHD_Connection *connection,
+                                   void **con_cls,
+                                   enum MHD_RequestTerminationCode toe) {
+  trail_mhd *tm = cls;
+  mhd_request *r = con_cls ? *con_cls : NULL;
+  if (tm == NULL || r == NULL)
+    return;
+  *con_cls = NULL;
+  /* MHD may have answered (400, 431) before the handler ever ran. */
+  trail_http_headers_done(&r->http);
+  if (r->app_aware && tm->completed_ != NULL) {
+    mhd_request *saved = current;
+    current = r;
+    trail_ctx *prev = trail_ctx_enter(trail_http_ctx(&r->http));
+    tm->completed_(tm->completed_cls_, connection, &r->app_cls, toe);
+    trail_ctx_leave(prev);
+    current = saved;
+  }
+  uint64_t bytes;
+  int status = final_status(r, connection, toe, &bytes);
+  trail_http_end(&r->http, status, bytes);
+  free(r);
+}
+
+/*
+ * MHD_queue_response(), plus what only the adapter can do: the response
+ * gets the request's X-Request-ID, and the status and body length are kept
+ * for the access line (MHD reports neither a byte count nor, until the end,
+ * a status). The request is found through the thread's current request and
+ * checked against the connection, so a call from anywhere else degrades to
+ * MHD_queue_response(). A response that already has an X-Request-ID keeps
+ * it: adding a second would send two.
+ */
+TRAIL_API TRAIL_MHD_RESULT
+trail_mhd_queue_response(struct MHD_Connection *connection, unsigned int status,
+                         struct MHD_Response *response, uint64_t body_len) {
+  mhd_request *r = current;
+  if (r == NULL || r->conn != connection || response == NULL)
+    return MHD_queue_response(connection, status, response);
+  if (MHD_get_response_header(response, "X-Request-ID") == NULL)
+    MHD_add_response_header(response, "X-Request-ID",
+                            trail_http_request_id(&r->http));
+  TRAIL_MHD_RESULT ret = MHD_queue_response(connection, status, response);
+  if (ret == MHD_YES) {
+    r->status = status;
+    r->bytes =
+        has_body(r, status) && body_len != MHD_SIZE_UNKNOWN ? body_len : 0;
+  }
+  return ret;
+}
+
+/*
+ * The common case in one call: a response made from a copy of body (so the
+ * caller's buffer may be on its stack), its Content-Type, queued with the
+ * request id, and released (MHD holds its own reference until sent).
+ */
+TRAIL_API TRAIL_MHD_RESULT
+trail_mhd_queue_buffer(struct MHD_Connection *connection, unsigned int status,
+                       const void *body, size_t len, const char *content_type) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      len, (void *)(uintptr_t)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+  if (resp == NULL)
+    return MHD_NO;
+  if (content_type != NULL)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  TRAIL_MHD_RESULT ret =
+      trail_mhd_queue_response(connection, status, resp, (uint64_t)len);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+/*
+ * The middleware request behind connection, for code running inside its
+ * access handler or completion callback on this thread; NULL anywhere else,
+ * since MHD offers no lookup from a connection to its con_cls.
+ */
+TRAIL_API trail_http_request *
+trail_mhd_request(struct MHD_Connection *connection) {
+  mhd_request *r = current;
+  return r != NULL && r->conn == connection ? &r->http : NULL;
+}
+
+/*
+ * MHD's diagnostics ("Error processing request ...", "Socket has been
+ * disconnected ...") as warn lines: on stderr they would be the only lines
+ * of the service that are not JSON. MHD ends its messages with a newline,
+ * which is dropped; the message is data from here on (escaped, never
+ * formatted again). Lines inside a handler carry the request's ids.
+ */
+TRAIL_API void trail_mhd_error_log(void *cls, const char *fmt, va_list ap) {
+  trail_logger *lg = cls ? (trail_logger *)cls : trail_logger_get("mhd");
+  char buf[1024];
+  if (fmt == NULL || !trail_enabled(lg, TRAIL_LEVEL_WARN))
+    return;
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  if (n < 0)
+    return;
+  size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+  while (len > 0 &&
+         (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+    len--;
+  buf[len] = '\0';
+  trail_warn(lg, buf);
+}

@@ -1,0 +1,336 @@
+/*
+ * The orders service (examples/orders.h) on libmicrohttpd, with trail's
+ * adapter: every line a request logs carries its request_id and trace_id,
+ * every response carries X-Request-ID, every request ends with one access
+ * line.
+ *
+ *   orders_mhd [--port N] [--mode thread|poll]
+ *
+ * --mode thread (the default): MHD's thread per connection. --mode poll:
+ * one internal thread (epoll where available) serving every connection, so
+ * the calls of many requests interleave on it (and a handler that sleeps,
+ * as ?sleep_ms= asks, holds up every connection meanwhile). --port 0: the
+ * kernel picks the port, which the "listening" line says. It listens on
+ * 127.0.0.1.
+ *
+ * On SIGINT or SIGTERM it stops accepting, lets the requests in flight
+ * finish (at most DRAIN_SECONDS), stops MHD, logs "stopped" and exits 0.
+ *
+ * What trail adds to an MHD server is marked "trail:"; the rest is what the
+ * server would be without it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <trail.h>
+#include <trail/mhd.h>
+
+#include "orders.h"
+
+#define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body accepted */
+#define SLEEP_MAX_MS 10000             /* the most ?sleep_ms= may ask for */
+#define DRAIN_SECONDS 10 /* how long requests in flight may finish */
+
+/* What the handler keeps per request: the body, as MHD hands it over. */
+typedef struct order_req {
+  char *body;
+  size_t len, cap;
+  int too_large;
+} order_req;
+
+/* Requests the handler has seen and MHD has not completed, for the drain. */
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t idle;
+  int in_flight;
+} drain = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static int stopping; /* set once the service stops; read by the handler */
+
+static int body_append(order_req *o, const char *data, size_t n) {
+  if (o->too_large || n > BODY_MAX - o->len) {
+    o->too_large = 1;
+    return 0;
+  }
+  if (o->len + n + 1 > o->cap) {
+    size_t cap = o->cap ? o->cap : 1024;
+    while (cap < o->len + n + 1)
+      cap *= 2;
+    char *p = realloc(o->body, cap);
+    if (p == NULL)
+      return -1;
+    o->body = p;
+    o->cap = cap;
+  }
+  memcpy(o->body + o->len, data, n);
+  o->len += n;
+  o->body[o->len] = '\0';
+  return 0;
+}
+
+/*
+ * The path orders_handle() expects: MHD gives the path without its query
+ * (the query's arguments are parsed apart), and the routes read sleep_ms
+ * from it. Only a sane sleep_ms is passed on.
+ */
+static const char *route_path(struct MHD_Connection *conn, const char *url,
+                              char *buf, size_t size) {
+  const char *s =
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sleep_ms");
+  if (s == NULL)
+    return url;
+  char *end;
+  errno = 0;
+  long ms = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || ms < 0 || ms > SLEEP_MAX_MS)
+    return url;
+  int n = snprintf(buf, size, "%s?sleep_ms=%ld", url, ms);
+  return n > 0 && (size_t)n < size ? buf : url;
+}
+
+/*
+ * The application's access handler, as MHD calls it: first with the
+ * headers (*con_cls NULL), then once per piece of body, then once more to
+ * answer. trail has entered the request's context around each call.
+ */
+static enum MHD_Result orders_access(void *cls, struct MHD_Connection *conn,
+                                     const char *url, const char *method,
+                                     const char *version,
+                                     const char *upload_data,
+                                     size_t *upload_data_size, void **con_cls) {
+  order_req *o = *con_cls;
+  (void)cls;
+  (void)version;
+  if (o == NULL) {
+    o = calloc(1, sizeof *o);
+    if (o == NULL)
+      return MHD_NO;
+    *con_cls = o;
+    pthread_mutex_lock(&drain.lock);
+    drain.in_flight++;
+    pthread_mutex_unlock(&drain.lock);
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0) {
+    if (body_append(o, upload_data, *upload_data_size) != 0)
+      return MHD_NO;
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+
+  orders_reply rep;
+  if (o->too_large) {
+    trail_warn(trail_logger_get("orders"), "request body too large",
+               TRAIL_INT("limit", BODY_MAX));
+    orders_set(&rep, 413, "{\"error\":\"body too large\"}");
+  } else {
+    char path[4096];
+    orders_handle(method, route_path(conn, url, path, sizeof path), o->body,
+                  o->len, &rep);
+  }
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(rep.len, rep.body, MHD_RESPMEM_MUST_COPY);
+  if (resp == NULL)
+    return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep.content_type);
+  if (__atomic_load_n(&stopping, __ATOMIC_RELAXED))
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  /* trail: instead of MHD_queue_response(), so that the response carries
+   * X-Request-ID and the access line knows the body's length. */
+  enum MHD_Result ret =
+      trail_mhd_queue_response(conn, (unsigned int)rep.status, resp, rep.len);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+/* The application's completion callback: frees what the handler kept. */
+static void orders_completed(void *cls, struct MHD_Connection *conn,
+                             void **con_cls,
+                             enum MHD_RequestTerminationCode toe) {
+  order_req *o = *con_cls;
+  (void)cls;
+  (void)conn;
+  (void)toe;
+  if (o == NULL)
+    return;
+  *con_cls = NULL;
+  free(o->body);
+  free(o);
+  pthread_mutex_lock(&drain.lock);
+  if (--drain.in_flight == 0)
+    pthread_cond_broadcast(&drain.idle);
+  pthread_mutex_unlock(&drain.lock);
+}
+
+/*
+ * Connection events, at debug. They happen outside any request, so their
+ * lines carry no request id: a line here with one would be a context left
+ * current on MHD's thread (the tests check it in both modes).
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  (void)cls;
+  (void)conn;
+  (void)socket_context;
+  trail_debug(trail_logger_get("mhd.conn"),
+              code == MHD_CONNECTION_NOTIFY_STARTED ? "connection opened"
+                                                    : "connection closed");
+}
+
+static const char *arg_value(int argc, char **argv, const char *name,
+                             const char *dflt) {
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp(argv[i], name) == 0)
+      return argv[i + 1];
+  return dflt;
+}
+
+/* Waits for the requests in flight, DRAIN_SECONDS at most. */
+static int drain_wait(void) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += DRAIN_SECONDS;
+  pthread_mutex_lock(&drain.lock);
+  while (drain.in_flight > 0)
+    if (pthread_cond_timedwait(&drain.idle, &drain.lock, &deadline) ==
+        ETIMEDOUT)
+      break;
+  int left = drain.in_flight;
+  pthread_mutex_unlock(&drain.lock);
+  return left;
+}
+
+int main(int argc, char **argv) {
+  trail_init("orders-mhd");
+  int port = orders_port(argc, argv);
+  const char *mode = arg_value(argc, argv, "--mode", "thread");
+  int threaded = strcmp(mode, "thread") == 0;
+  if (!threaded && strcmp(mode, "poll") != 0) {
+    trail_error(NULL, "unknown --mode", TRAIL_STR("mode", mode),
+                TRAIL_STR("accepted", "thread, poll"));
+    trail_shutdown();
+    return 2;
+  }
+  if (port < 0 || port > 65535) {
+    trail_error(NULL, "invalid --port", TRAIL_INT("port", port));
+    trail_shutdown();
+    return 2;
+  }
+
+  /* The drain's deadline is on the monotonic clock. */
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_destroy(&drain.idle);
+  pthread_cond_init(&drain.idle, &ca);
+  pthread_condattr_destroy(&ca);
+
+  /* SIGINT and SIGTERM write a byte to a pipe that the main thread reads.
+   * They are blocked while MHD starts its threads, which inherit the mask,
+   * so that the handler always runs on the main thread. */
+  int pfd[2];
+  if (pipe(pfd) != 0) {
+    trail_errorf(NULL, "pipe: %s", strerror(errno));
+    trail_shutdown();
+    return 1;
+  }
+  fcntl(pfd[1], F_SETFL, O_NONBLOCK);
+  orders_stop_fd = pfd[1];
+  orders_install_signals();
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+
+  /* trail: the middleware configuration and the adapter's state. */
+  trail_http_config cfg;
+  orders_http_config(&cfg);
+  static trail_mhd tm;
+  trail_mhd_init(&tm, &cfg, orders_access, NULL);
+  trail_mhd_set_completed(&tm, orders_completed, NULL);
+
+  unsigned int flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  if (threaded)
+    flags |= MHD_USE_THREAD_PER_CONNECTION;
+  else if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+    flags |= MHD_USE_EPOLL;
+  else
+    flags |= MHD_USE_POLL;
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+  struct MHD_Daemon *d = MHD_start_daemon(
+      flags, (uint16_t)port, NULL, NULL,
+      /* trail: its handler in place of orders_access */
+      trail_mhd_access_handler, &tm,
+      /* trail: MHD's own messages as JSON lines (MHD wants this option
+       * first, or it prints what comes before it on stderr) */
+      MHD_OPTION_EXTERNAL_LOGGER, trail_mhd_error_log, NULL,
+      /* trail: the request start and completion hooks */
+      TRAIL_MHD_OPTIONS(&tm), MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      /* room for large request headers (MHD answers 431 beyond it) */
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  if (d == NULL) {
+    trail_error(NULL, "cannot start libmicrohttpd", TRAIL_INT("port", port),
+                TRAIL_STR("mode", mode));
+    trail_shutdown();
+    return 1;
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+  trail_info(NULL, "listening", TRAIL_INT("port", info ? info->port : port),
+             TRAIL_STR("mode", mode), TRAIL_STR("server", "libmicrohttpd"),
+             TRAIL_STR("server_version", MHD_get_version()));
+
+  char c;
+  while (read(pfd[0], &c, 1) < 0 && errno == EINTR) {
+  }
+
+  /* Stop accepting. The listening socket stays open until MHD has stopped
+   * (one of its threads may still hold it), but shut down: connection
+   * attempts are refused now rather than left waiting in the backlog. */
+  __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+  MHD_socket lsock = MHD_quiesce_daemon(d);
+  if (lsock != MHD_INVALID_SOCKET)
+    shutdown(lsock, SHUT_RDWR);
+  pthread_mutex_lock(&drain.lock);
+  int in_flight = drain.in_flight;
+  pthread_mutex_unlock(&drain.lock);
+  trail_info(NULL, "stopping", TRAIL_INT("in_flight", in_flight));
+  int left = drain_wait();
+  if (left > 0)
+    trail_warn(NULL, "requests still in flight at the drain deadline",
+               TRAIL_INT("in_flight", left),
+               TRAIL_INT("deadline_s", DRAIN_SECONDS));
+  /* Closes the idle kept-alive connections; a request still in flight
+   * ends with status 503 in its access line. */
+  MHD_stop_daemon(d);
+  if (lsock != MHD_INVALID_SOCKET)
+    close(lsock);
+  orders_stop_fd = -1; /* a late signal finds no descriptor to write to */
+  close(pfd[0]);
+  close(pfd[1]);
+  trail_info(NULL, "stopped");
+  trail_shutdown();
+  return 0;
+}
