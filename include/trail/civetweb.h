@@ -100,7 +100,8 @@ TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
 TRAIL_API int trail_civetweb_header_add(struct mg_connection *conn);
 /*
  * mg_write(), counting the body bytes for the access line (a failed write:
- * the client left, status 499). Returns what mg_write() returns.
+ * the client left, status 499). Returns the bytes written (at most
+ * INT_MAX), or what mg_write() returned on a failure (0 or -1).
  */
 TRAIL_API int trail_civetweb_write(struct mg_connection *conn, const void *buf,
                                    size_t len);

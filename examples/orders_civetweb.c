@@ -1,0 +1,215 @@
+/*
+ * The orders service on civetweb: the routes of orders.h served by a
+ * civetweb worker pool, with trail's civetweb adapter giving every request
+ * its context and its access line.
+ *
+ *   orders_civetweb [--port N]      (0: the kernel picks; see "listening")
+ *
+ * The lines trail adds to a civetweb server are marked "trail:". The rest
+ * is the server as it would be without trail. SIGINT or SIGTERM stops it:
+ * civetweb finishes the requests in flight, then the program logs
+ * "stopped" and exits 0.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <civetweb.h>
+#include <trail.h>
+#include <trail/civetweb.h> /* trail: the adapter */
+
+#include "orders.h"
+
+#define BODY_MAX (1024 * 1024) /* larger POST bodies get 413 */
+
+/*
+ * Built with ThreadSanitizer: civetweb 1.15, as Debian builds it (without
+ * REENTRANT_TIME), formats every response's Date header with gmtime(),
+ * whose static result two workers may write at once. The race is
+ * civetweb's, not this program's; this tells ThreadSanitizer so.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define ORDERS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ORDERS_TSAN 1
+#endif
+#endif
+#ifdef ORDERS_TSAN
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void) { return "race:gmtime\n"; }
+#endif
+
+/*
+ * Reads the whole request body (Content-Length or chunked) into a new
+ * buffer. Returns 0, or 413 when it is larger than BODY_MAX, or 400 when
+ * the client stopped sending before the end.
+ */
+static int read_body(struct mg_connection *conn, char **out, size_t *len) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  size_t cap = ri->content_length > 0 ? (size_t)ri->content_length : 4096;
+  size_t n = 0;
+  char *buf;
+
+  *out = NULL;
+  *len = 0;
+  if (ri->content_length > BODY_MAX)
+    return 413;
+  buf = malloc(cap + 1);
+  if (buf == NULL)
+    return 503;
+  for (;;) {
+    if (n == cap) {
+      char *bigger;
+      if (cap >= BODY_MAX) {
+        free(buf);
+        return 413;
+      }
+      cap *= 2;
+      bigger = realloc(buf, cap + 1);
+      if (bigger == NULL) {
+        free(buf);
+        return 503;
+      }
+      buf = bigger;
+    }
+    int r = mg_read(conn, buf + n, cap - n);
+    if (r < 0) {
+      free(buf);
+      return 400;
+    }
+    if (r == 0)
+      break;
+    n += (size_t)r;
+    if (ri->content_length >= 0 && n == (size_t)ri->content_length)
+      break;
+  }
+  if (ri->content_length > 0 && n != (size_t)ri->content_length) {
+    free(buf);
+    return 400;
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+/* Every route: orders.h does the work, this only moves bytes. */
+static int on_request(struct mg_connection *conn, void *cbdata) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  char path[4096];
+  char *body = NULL;
+  size_t body_len = 0;
+  orders_reply reply;
+  (void)cbdata;
+
+  /* civetweb splits the query off; orders.h wants it back. */
+  snprintf(path, sizeof path, "%s%s%s", ri->local_uri ? ri->local_uri : "/",
+           ri->query_string ? "?" : "",
+           ri->query_string ? ri->query_string : "");
+  memset(&reply, 0, sizeof reply);
+  if (strcmp(ri->request_method, "POST") == 0) {
+    int err = read_body(conn, &body, &body_len);
+    if (err != 0) {
+      trail_warn(trail_logger_get("orders"), "cannot read the body",
+                 TRAIL_INT("status", err));
+      /* what is left of the body is not read: the connection cannot carry
+       * another request */
+      mg_disable_connection_keep_alive(conn);
+      orders_set(&reply, err, "{\"error\":\"cannot read the body\"}");
+      return trail_civetweb_send(conn, reply.status, reply.content_type,
+                                 reply.body, reply.len); /* trail: send */
+    }
+  }
+  orders_handle(ri->request_method, path, body, body_len, &reply);
+  free(body);
+  /* trail: sends X-Request-ID too, and counts the body for the access line */
+  return trail_civetweb_send(conn, reply.status, reply.content_type, reply.body,
+                             reply.len);
+}
+
+int main(int argc, char **argv) {
+  char ports[32];
+  int stop_pipe[2];
+  sigset_t stop_signals, old_mask;
+  struct mg_callbacks callbacks;
+  trail_http_config http_cfg;
+  struct mg_context *ctx;
+  struct mg_server_port bound[4];
+
+  trail_init("orders-civetweb");
+  snprintf(ports, sizeof ports, "127.0.0.1:%d", orders_port(argc, argv));
+
+  /* SIGINT and SIGTERM go to this thread only: they are blocked before
+   * mg_start() creates civetweb's threads, which inherit the mask, and the
+   * handler wakes the loop below through a pipe. */
+  if (pipe(stop_pipe) != 0) {
+    trail_errorf(NULL, "pipe: %s", strerror(errno));
+    trail_shutdown();
+    return 1;
+  }
+  orders_stop_fd = stop_pipe[1];
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  orders_install_signals();
+
+  orders_http_config(&http_cfg);
+  memset(&callbacks, 0, sizeof callbacks);
+  trail_civetweb_callbacks(&callbacks, &http_cfg); /* trail: the hooks */
+
+  /* One option and its value a line. */
+  /* clang-format off */
+  const char *options[] = {
+      "listening_ports", ports,
+      /* civetweb serves a connection on one worker thread: a client
+       * with more connections than workers waits for one to free. */
+      "num_threads", "128",
+      "listen_backlog", "1024",
+      "enable_keep_alive", "yes",
+      "keep_alive_timeout_ms", "1000",
+      /* Room for hostile headers (a 64 KiB X-Request-ID) to reach the
+       * middleware, which replaces them; larger requests civetweb refuses
+       * itself, and trail's http_error hook still answers with an id. */
+      "max_request_size", "262144",
+      "request_timeout_ms", "30000",
+      NULL};
+  /* clang-format on */
+  mg_init_library(0);
+  ctx = mg_start(&callbacks, NULL, options);
+  if (ctx == NULL) {
+    trail_error(NULL, "cannot start the server", TRAIL_STR("ports", ports));
+    mg_exit_library();
+    trail_shutdown();
+    return 1;
+  }
+  /* "/" matches every path: orders.h answers them all, its 404 included */
+  mg_set_request_handler(ctx, "/", on_request, NULL);
+
+  int port = 0;
+  if (mg_get_server_ports(ctx, 4, bound) > 0)
+    port = bound[0].port;
+  trail_info(NULL, "listening", TRAIL_INT("port", port),
+             TRAIL_STR("server", "civetweb"),
+             TRAIL_STR("civetweb_version", mg_version()));
+
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  while (!orders_stop) {
+    char c;
+    if (read(stop_pipe[0], &c, 1) < 0 && errno != EINTR)
+      break;
+  }
+
+  mg_stop(ctx); /* waits for the requests in flight */
+  mg_exit_library();
+  trail_info(NULL, "stopped");
+  close(stop_pipe[0]);
+  close(stop_pipe[1]);
+  trail_shutdown();
+  return 0;
+}
