@@ -205,7 +205,8 @@ typedef struct trail__conf {
   char service_seg[TRAIL__NAME_MAX + 16]; /* ,"service":"name" */
   char service[TRAIL__NAME_MAX + 1];
   /* redaction: keys (lowercase) in redact_text, NUL-separated */
-  uint64_t redact_lens; /* bit n set: some key has length n (n < 64) */
+  uint64_t redact_lens;       /* bit n set: some key has length n (n < 64) */
+  uint32_t redact_by_len[64]; /* bit i set: key i has that length */
   uint8_t nredact;
   uint16_t redact_off[TRAIL__REDACT_MAX];
   uint8_t redact_len[TRAIL__REDACT_MAX];

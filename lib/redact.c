@@ -26,6 +26,8 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
   uint8_t len[TRAIL__REDACT_MAX];
   size_t n = 0, used = 0;
   uint64_t lens = 0;
+  uint32_t by_len[64];
+  memset(by_len, 0, sizeof by_len);
   if (list == NULL)
     list = default_list;
   for (const char *p = list;;) {
@@ -66,6 +68,7 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
       off[n] = (uint16_t)used;
       len[n] = (uint8_t)k;
       lens |= UINT64_C(1) << k;
+      by_len[k] |= UINT32_C(1) << n;
       used += k + 1;
       n++;
     }
@@ -78,6 +81,7 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
   memcpy(c->redact_len, len, n);
   c->nredact = (uint8_t)n;
   c->redact_lens = lens;
+  memcpy(c->redact_by_len, by_len, sizeof by_len);
   return 0;
 }
 
@@ -89,10 +93,25 @@ int trail__redacted(const char *k, size_t len) {
   const trail__conf *c = trail__conf_get();
   if (len >= 64 || !(c->redact_lens & (UINT64_C(1) << len)))
     return 0;
-  for (size_t i = 0; i < c->nredact; i++)
-    if (c->redact_len[i] == len &&
-        strncasecmp(k, c->redact_text + c->redact_off[i], len) == 0)
+  /* Keys are kept lowercase: compare the first letter before the rest. */
+  unsigned char first = (unsigned char)k[0];
+  if (first >= 'A' && first <= 'Z')
+    first = (unsigned char)(first - 'A' + 'a');
+  for (uint32_t m = c->redact_by_len[len]; m != 0; m &= m - 1) {
+    const char *r = c->redact_text + c->redact_off[__builtin_ctz(m)];
+    if ((unsigned char)r[0] != first)
+      continue;
+    size_t j = 1;
+    for (; j < len; j++) {
+      unsigned char a = (unsigned char)k[j];
+      if (a >= 'A' && a <= 'Z')
+        a = (unsigned char)(a - 'A' + 'a');
+      if (a != (unsigned char)r[j])
+        break;
+    }
+    if (j == len)
       return 1;
+  }
   return 0;
 }
 
