@@ -5,7 +5,7 @@
  * names, and the error names and texts.
  */
 #define _GNU_SOURCE
-#include "support.h"
+#include "files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,8 +17,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static char tmpdir[64];
-
 static const char *const env_vars[] = {
     "TRAIL_LEVEL",    "TRAIL_OUTPUT", "TRAIL_SERVICE", "TRAIL_CALLER",
     "TRAIL_MAX_LINE", "TRAIL_FORMAT", "TRAIL_ASYNC"};
@@ -26,59 +24,6 @@ static const char *const env_vars[] = {
 static void env_clear(void) {
   for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++)
     unsetenv(env_vars[i]);
-}
-
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d != NULL) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      char p[PATH_MAX];
-      if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
-        continue;
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_tree(p);
-      else
-        unlink(p);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
-static void tmp_path(char *out, size_t size, const char *name) {
-  int n = snprintf(out, size, "%s/%s", tmpdir, name);
-  assert_true(n > 0 && (size_t)n < size);
-}
-
-static char *read_file(const char *path, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    fail_msg("cannot open %s: %s", path, strerror(errno));
-  size_t size = 4096, n = 0;
-  char *buf = malloc(size);
-  assert_non_null(buf);
-  for (;;) {
-    if (n + 1 == size) {
-      size *= 2;
-      buf = realloc(buf, size);
-      assert_non_null(buf);
-    }
-    ssize_t r = read(fd, buf + n, size - n - 1);
-    if (r < 0 && errno == EINTR)
-      continue;
-    assert_true(r >= 0);
-    if (r == 0)
-      break;
-    n += (size_t)r;
-  }
-  close(fd);
-  buf[n] = '\0';
-  *len = n;
-  return buf;
 }
 
 static size_t count_newlines(const char *s, size_t len) {
@@ -111,29 +56,6 @@ static json_t *file_lines(const char *path, size_t want) {
 }
 
 /* Where stderr (or stdout) goes while a call runs. */
-typedef struct redirect {
-  int target;
-  int saved;
-} redirect;
-
-static redirect redirect_begin(int target, const char *path) {
-  fflush(stdout);
-  fflush(stderr);
-  redirect r = {target, dup(target)};
-  assert_true(r.saved >= 0);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  assert_true(fd >= 0);
-  assert_int_equal(dup2(fd, target), target);
-  close(fd);
-  return r;
-}
-
-static void redirect_end(redirect r) {
-  fflush(stdout);
-  fflush(stderr);
-  dup2(r.saved, r.target);
-  close(r.saved);
-}
 
 /* trail_config_from_env() with stderr in a file; returns what it wrote. */
 static char *from_env_stderr(int *rc) {

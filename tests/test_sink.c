@@ -5,7 +5,7 @@
  * argument checks.
  */
 #define _GNU_SOURCE
-#include "support.h"
+#include "files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,38 +20,6 @@
 #include "internal.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static char tmpdir[64];
-
-/* Removes dir and everything under it; symbolic links are not followed. */
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d != NULL) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      char p[PATH_MAX];
-      if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
-        continue;
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-        chmod(p, 0700);
-        remove_tree(p);
-      } else {
-        unlink(p);
-      }
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
-/* tmpdir/name into out. */
-static void tmp_path(char *out, size_t size, const char *name) {
-  int n = snprintf(out, size, "%s/%s", tmpdir, name);
-  assert_true(n > 0 && (size_t)n < size);
-}
 
 /* Every byte a descriptor gives until end of file, NUL-terminated. */
 static char *read_all_fd(int fd, size_t *len) {
@@ -74,15 +42,6 @@ static char *read_all_fd(int fd, size_t *len) {
   }
   buf[n] = '\0';
   *len = n;
-  return buf;
-}
-
-static char *read_file(const char *path, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    fail_msg("cannot open %s: %s", path, strerror(errno));
-  char *buf = read_all_fd(fd, len);
-  close(fd);
   return buf;
 }
 
@@ -128,29 +87,6 @@ static void lines_free(lines *l) {
 }
 
 /* A standard descriptor pointed at a file for a while. */
-typedef struct redirect {
-  int target;
-  int saved;
-} redirect;
-
-static redirect redirect_begin(int target, const char *path) {
-  fflush(stdout);
-  fflush(stderr);
-  redirect r = {target, dup(target)};
-  assert_true(r.saved >= 0);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  assert_true(fd >= 0);
-  assert_int_equal(dup2(fd, target), target);
-  close(fd);
-  return r;
-}
-
-static void redirect_end(redirect r) {
-  fflush(stdout);
-  fflush(stderr);
-  dup2(r.saved, r.target);
-  close(r.saved);
-}
 
 /* The published sink with that id (internal view), or NULL. */
 static const trail__sink *find_sink(int id) {

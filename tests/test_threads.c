@@ -5,7 +5,7 @@
  * kept per thread.
  */
 #define _GNU_SOURCE
-#include "support.h"
+#include "files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,57 +18,6 @@
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static char tmpdir[64];
-
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d != NULL) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      char p[PATH_MAX];
-      if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
-        continue;
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_tree(p);
-      else
-        unlink(p);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
-static void tmp_path(char *out, size_t size, const char *name) {
-  int n = snprintf(out, size, "%s/%s", tmpdir, name);
-  assert_true(n > 0 && (size_t)n < size);
-}
-
-static char *read_file(const char *path, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    fail_msg("cannot open %s: %s", path, strerror(errno));
-  struct stat st;
-  assert_int_equal(fstat(fd, &st), 0);
-  size_t size = (size_t)st.st_size;
-  char *buf = malloc(size + 1);
-  assert_non_null(buf);
-  size_t n = 0;
-  while (n < size) {
-    ssize_t r = read(fd, buf + n, size - n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    assert_true(r > 0);
-    n += (size_t)r;
-  }
-  close(fd);
-  buf[n] = '\0';
-  *len = n;
-  return buf;
-}
 
 /*
  * Calls fn on each line of the file, parsed (parse_line checks the shape);
