@@ -143,49 +143,59 @@ static int push(async_state *a, trail_level level, const char *line,
 }
 
 /*
- * Writes the records in [from, to) to one fd sink: the lines it takes, as
- * iovecs straight from the ring (no copy), up to IOV_MAX per writev.
+ * The next line in [*from, to): skips the padding record at the ring's end,
+ * sets *line, *len and *level, and moves *from past the record. Returns 0
+ * when there is none (or, read without the lock by the crash handler, when
+ * the record cannot be trusted).
  */
-static void write_fd_sink(async_state *a, trail__sink *s, uint64_t from,
-                          uint64_t to) {
-  struct iovec iov[BATCH_IOV];
-  int n = 0;
-  while (from < to) {
-    size_t at = (size_t)(from % a->cap);
+static int next_line(const async_state *a, uint64_t *from, uint64_t to,
+                     const char **line, uint32_t *len, int *level) {
+  while (*from < to) {
+    size_t at = (size_t)(*from % a->cap);
     rec r;
     memcpy(&r, a->ring + at, sizeof r);
     if (r.len == SKIP) {
-      from += a->cap - at;
+      *from += a->cap - at;
       continue;
     }
-    if ((int)r.level >= s->min) {
-      iov[n].iov_base = a->ring + at + sizeof r;
-      iov[n].iov_len = r.len;
-      if (++n == BATCH_IOV) {
-        trail__sink_writev(s, iov, n);
-        n = 0;
-      }
+    if (r.len > a->cap)
+      return 0;
+    *line = a->ring + at + sizeof r;
+    *len = r.len;
+    *level = (int)r.level;
+    *from += sizeof r + pad8(r.len);
+    return 1;
+  }
+  return 0;
+}
+
+/*
+ * Writes the lines in [from, to) to one sink: for a descriptor, as iovecs
+ * straight from the ring (no copy), up to IOV_MAX per writev; for a
+ * callback, one call per line.
+ */
+static void write_sink(async_state *a, trail__sink *s, uint64_t from,
+                       uint64_t to) {
+  struct iovec iov[BATCH_IOV];
+  int n = 0, level;
+  const char *line;
+  uint32_t len;
+  while (next_line(a, &from, to, &line, &len, &level)) {
+    if (level < s->min)
+      continue;
+    if (s->kind == TRAIL__SINK_CALLBACK) {
+      s->fn(s->user, (trail_level)level, line, len);
+      continue;
     }
-    from += sizeof r + pad8(r.len);
+    iov[n].iov_base = (void *)line;
+    iov[n].iov_len = len;
+    if (++n == BATCH_IOV) {
+      trail__sink_writev(s, iov, n);
+      n = 0;
+    }
   }
   if (n > 0)
     trail__sink_writev(s, iov, n);
-}
-
-static void write_callback_sink(async_state *a, trail__sink *s, uint64_t from,
-                                uint64_t to) {
-  while (from < to) {
-    size_t at = (size_t)(from % a->cap);
-    rec r;
-    memcpy(&r, a->ring + at, sizeof r);
-    if (r.len == SKIP) {
-      from += a->cap - at;
-      continue;
-    }
-    if ((int)r.level >= s->min)
-      s->fn(s->user, (trail_level)r.level, a->ring + at + sizeof r, r.len);
-    from += sizeof r + pad8(r.len);
-  }
 }
 
 /* Says how many events were dropped since the last such line. */
@@ -233,13 +243,8 @@ static void *writer_main(void *arg) {
     pthread_mutex_unlock(&a->lock);
 
     const trail__conf *c = trail__conf_get();
-    for (size_t i = 0; i < c->nsinks && from < to; i++) {
-      trail__sink *s = c->sinks[i];
-      if (s->kind == TRAIL__SINK_CALLBACK)
-        write_callback_sink(a, s, from, to);
-      else
-        write_fd_sink(a, s, from, to);
-    }
+    for (size_t i = 0; i < c->nsinks && from < to; i++)
+      write_sink(a, c->sinks[i], from, to);
     if (dropped > 0)
       report_drops(dropped);
 
@@ -438,19 +443,6 @@ uint64_t trail__async_high_water(void) {
   return h;
 }
 
-/* Writes all of buf to fd with write(2) only: async-signal-safe. */
-static void crash_write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = write(fd, p, n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return;
-    p += r;
-    n -= (size_t)r;
-  }
-}
-
 /*
  * From the crash handler: writes every line still in the ring to the
  * descriptor sinks, with write(2) only and without the lock (the crashing
@@ -470,19 +462,12 @@ void trail__async_crash_drain(void) {
     trail__sink *s = c->sinks[i];
     if (s->kind == TRAIL__SINK_CALLBACK)
       continue;
-    for (uint64_t p = from; p < to;) {
-      size_t at = (size_t)(p % a->cap);
-      rec r;
-      memcpy(&r, a->ring + at, sizeof r);
-      if (r.len == SKIP) {
-        p += a->cap - at;
-        continue;
-      }
-      if (r.len > a->cap)
-        break;
-      if ((int)r.level >= s->min)
-        crash_write_all(s->fd, a->ring + at + sizeof r, r.len);
-      p += sizeof r + pad8(r.len);
-    }
+    uint64_t p = from;
+    const char *line;
+    uint32_t len;
+    int level;
+    while (next_line(a, &p, to, &line, &len, &level))
+      if (level >= s->min)
+        trail__write_all(s->fd, line, len);
   }
 }

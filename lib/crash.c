@@ -92,17 +92,7 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
       trail__sink *s = c->sinks[i];
       if (s->kind == TRAIL__SINK_CALLBACK || TRAIL_LEVEL_FATAL < s->min)
         continue;
-      const char *p = line;
-      size_t left = n;
-      while (left > 0) {
-        ssize_t r = write(s->fd, p, left);
-        if (r < 0 && errno == EINTR)
-          continue;
-        if (r <= 0)
-          break;
-        p += r;
-        left -= (size_t)r;
-      }
+      trail__write_all(s->fd, line, n);
     }
   }
   /*

@@ -229,6 +229,8 @@ void trail__conf_set_service(trail__conf *c, const char *name, size_t len);
 /* Writes a finished line to every sink of c that takes level. */
 void trail__sinks_write(const trail__conf *c, trail_level level,
                         const char *line, size_t len);
+/* write(2) until done or an error; async-signal-safe. */
+void trail__write_all(int fd, const char *p, size_t n);
 struct iovec;
 /* Writes cnt lines (one iovec each) to an fd sink; consumes iov. */
 void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt);

@@ -250,6 +250,22 @@ __attribute__((constructor)) static void register_fork_handlers(void) {
 /* ---- writing ----------------------------------------------------------- */
 
 /*
+ * All of p to fd with write(2) only, retried on EINTR and partial writes,
+ * given up on any other error: async-signal-safe, for the crash handler.
+ */
+void trail__write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = write(fd, p, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return;
+    p += r;
+    n -= (size_t)r;
+  }
+}
+
+/*
  * A write on a pipe whose reader is gone raises SIGPIPE, whose default
  * action kills the process. A library must not change the process's signal
  * dispositions, so the signal is blocked on this thread for the write and,
