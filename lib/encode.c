@@ -33,7 +33,7 @@ static const char hex_digits[] = "0123456789abcdef";
 /* 1 for the bytes that go out as they come: printable ASCII but '"', '\\'. */
 #define P4 1, 1, 1, 1
 #define P16 P4, P4, P4, P4
-static const unsigned char plain_table[256] = {
+const unsigned char trail__plain_table[256] = {
     /* 0x00..0x1f: controls */
     [0x20] = 1,
     [0x21] = 1, /* '"' (0x22) is not plain */
@@ -87,7 +87,7 @@ static const unsigned char plain_table[256] = {
 #undef P16
 #undef P4
 
-static int is_plain(unsigned char c) { return plain_table[c]; }
+static int is_plain(unsigned char c) { return trail__plain_table[c]; }
 
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
@@ -260,7 +260,7 @@ int trail__put_string(trail__buf *b, const char *s, size_t n) {
         }
       }
     }
-    while (run < lim && plain_table[p[run]]) {
+    while (run < lim && trail__plain_table[p[run]]) {
       o[run] = (char)p[run];
       run++;
     }

@@ -39,6 +39,10 @@ typedef struct trail__buf {
 
 #include <string.h>
 
+/* 1 for the bytes a JSON string takes as they are: printable ASCII but '"'
+ * and '\\'. */
+extern const unsigned char trail__plain_table[256];
+
 /* Free content bytes left in b; 0 when the buffer is already past its limit. */
 static inline size_t trail__buf_room(const trail__buf *b) {
   return b->len < b->limit ? b->limit - b->len : 0;

@@ -114,13 +114,45 @@ static int put_value(trail__buf *b, const trail_field *f) {
  * (a cut key would be a different key); a value may be cut (strings, json)
  * but is never left out once its key is written.
  */
+/*
+ * The common key, written in one pass with no call: short, plain ASCII
+ * (nothing to escape), not reserved, not yet in the line. The bytes are
+ * checked and copied together past b->len and only committed when every
+ * test passed; otherwise 0 is returned and the general path takes the key.
+ */
+static int put_plain_key(trail__buf *b, trail__keyset *ks, const char *key,
+                         size_t klen) {
+  size_t start = b->len;
+  if (klen == 0 || klen > 64 || start + klen + 4 > b->limit)
+    return 0;
+  char *o = b->data + start;
+  o[0] = ',';
+  o[1] = '"';
+  for (size_t i = 0; i < klen; i++) {
+    unsigned char c = (unsigned char)key[i];
+    if (!trail__plain_table[c])
+      return 0;
+    o[2 + i] = (char)c;
+  }
+  o[2 + klen] = '"';
+  o[3 + klen] = ':';
+  if (key_taken(b, ks, o + 2, klen))
+    return 0;
+  ks->keys[ks->n].off = (uint32_t)(start + 2);
+  ks->keys[ks->n].len = (uint32_t)klen;
+  ks->n++;
+  b->len = start + klen + 4;
+  return 1;
+}
+
 int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f) {
   size_t start = b->len;
   const char *key = f->key ? f->key : "_";
   size_t klen = f->key && f->klen ? f->klen : strlen(key);
   int saved = b->truncated;
-  if (trail__buf_put(b, ",", 1) != 0 || trail__put_string(b, key, klen) != 0 ||
-      make_unique(b, ks, start + 2) != 0 || trail__buf_put(b, ":", 1) != 0)
+  if (!put_plain_key(b, ks, key, klen) &&
+      (trail__buf_put(b, ",", 1) != 0 || trail__put_string(b, key, klen) != 0 ||
+       make_unique(b, ks, start + 2) != 0 || trail__buf_put(b, ":", 1) != 0))
     goto refuse;
   int r = trail__redacted(key, klen)
               ? trail__buf_put(b, TRAIL__REDACTED, sizeof TRAIL__REDACTED - 1)
