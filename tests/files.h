@@ -53,11 +53,9 @@ static inline void tmp_path(char *out, size_t size, const char *name) {
   assert_true(n > 0 && (size_t)n < size);
 }
 
-/* The whole file, NUL-terminated, in a malloc'd buffer; *len its size. */
-static inline char *read_file(const char *path, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    fail_msg("cannot open %s: %s", path, strerror(errno));
+/* Every byte a descriptor gives until end of file, NUL-terminated, in a
+ * malloc'd buffer; *len its size (len may be NULL). */
+static inline char *read_all_fd(int fd, size_t *len) {
   size_t size = 4096, n = 0;
   char *buf = malloc(size);
   assert_non_null(buf);
@@ -75,10 +73,19 @@ static inline char *read_file(const char *path, size_t *len) {
       break;
     n += (size_t)r;
   }
-  close(fd);
   buf[n] = '\0';
   if (len)
     *len = n;
+  return buf;
+}
+
+/* The whole file, as read_all_fd(). */
+static inline char *read_file(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    fail_msg("cannot open %s: %s", path, strerror(errno));
+  char *buf = read_all_fd(fd, len);
+  close(fd);
   return buf;
 }
 

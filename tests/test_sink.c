@@ -21,30 +21,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Every byte a descriptor gives until end of file, NUL-terminated. */
-static char *read_all_fd(int fd, size_t *len) {
-  size_t size = 4096, n = 0;
-  char *buf = malloc(size);
-  assert_non_null(buf);
-  for (;;) {
-    if (n + 1 == size) {
-      size *= 2;
-      buf = realloc(buf, size);
-      assert_non_null(buf);
-    }
-    ssize_t r = read(fd, buf + n, size - n - 1);
-    if (r < 0 && errno == EINTR)
-      continue;
-    assert_true(r >= 0);
-    if (r == 0)
-      break;
-    n += (size_t)r;
-  }
-  buf[n] = '\0';
-  *len = n;
-  return buf;
-}
-
 /* The lines of a buffer of JSON lines, each checked and parsed. */
 typedef struct lines {
   size_t n;
