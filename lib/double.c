@@ -848,9 +848,24 @@ static int shortest_decimal(uint64_t bits, char *d, int *decpt) {
  * candidate of that length can read back too (the double's rounding
  * interval, scaled by 10^k, is narrower than 1), so this is the very
  * result of the general algorithm, found in a few multiplications.
- * Returns 0 when the value is not of that kind.
+ *
+ * The text is written at once, positional as the layout below would spell
+ * it (a >= 1e-3 gives a decimal exponent above -4): "13", "12.51", "0.025".
+ * Returns its length, at most 24 bytes, or 0 when a is not of that kind
+ * (nothing useful written then).
  */
-static int short_decimal(double a, char *d, int *decpt) {
+static const char digit_pairs[] = "00010203040506070809"
+                                  "10111213141516171819"
+                                  "20212223242526272829"
+                                  "30313233343536373839"
+                                  "40414243444546474849"
+                                  "50515253545556575859"
+                                  "60616263646566676869"
+                                  "70717273747576777879"
+                                  "80818283848586878889"
+                                  "90919293949596979899";
+
+static size_t short_fixed(double a, char *out) {
   static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4,
                                  1e5, 1e6, 1e7, 1e8, 1e9};
   if (!(a >= 1e-3 && a < 1e15))
@@ -865,20 +880,41 @@ static int short_decimal(double a, char *d, int *decpt) {
     if (m == 0 || gap > scaled * 1e-12 || -gap > scaled * 1e-12 ||
         (double)m / pow10[k] != a)
       continue;
-    char tmp[20];
-    int n = 0, e = -k;
-    while (m % 10 == 0) {
-      m /= 10;
-      e++;
+    /* m has at most 15 digits; they are written right-aligned in d. */
+    char d[16];
+    char *p = d + sizeof d;
+    while (m >= 100) {
+      unsigned r = (unsigned)(m % 100);
+      m /= 100;
+      p -= 2;
+      memcpy(p, digit_pairs + 2 * r, 2);
     }
-    do {
-      tmp[n++] = (char)('0' + m % 10);
-      m /= 10;
-    } while (m != 0);
-    for (int i = 0; i < n; i++)
-      d[i] = tmp[n - 1 - i];
-    *decpt = n + e;
-    return n;
+    if (m >= 10) {
+      p -= 2;
+      memcpy(p, digit_pairs + 2 * m, 2);
+    } else {
+      *--p = (char)('0' + m);
+    }
+    size_t n = (size_t)(d + sizeof d - p);
+    /* The first k that works leaves no trailing zero after the point. */
+    char *o = out;
+    if ((size_t)k < n) {
+      memcpy(o, p, n - (size_t)k);
+      o += n - (size_t)k;
+      if (k > 0) {
+        *o++ = '.';
+        memcpy(o, p + n - (size_t)k, (size_t)k);
+        o += k;
+      }
+    } else {
+      *o++ = '0';
+      *o++ = '.';
+      for (size_t z = n; z < (size_t)k; z++)
+        *o++ = '0';
+      memcpy(o, p, n);
+      o += n;
+    }
+    return (size_t)(o - out);
   }
   return 0;
 }
@@ -958,9 +994,14 @@ size_t trail__format_double(double v, char *out) {
     d[0] = '0';
     return layout(out, neg, d, 1, 1);
   }
-  n = short_decimal(neg ? -v : v, d, &decpt);
-  if (n == 0)
-    n = shortest_decimal(bits & ~SIGN_BIT, d, &decpt);
+  if (neg)
+    out[0] = '-';
+  size_t len = short_fixed(neg ? -v : v, out + neg);
+  if (len != 0) {
+    out[neg + len] = '\0';
+    return neg + len;
+  }
+  n = shortest_decimal(bits & ~SIGN_BIT, d, &decpt);
   return layout(out, neg, d, n, decpt);
 }
 
@@ -970,6 +1011,17 @@ size_t trail__format_double(double v, char *out) {
  * Refused whole (-1, nothing written) when it does not fit.
  */
 int trail__put_double(trail__buf *b, double v) {
+  /* The common case straight into the line: 1 + 24 bytes at most. */
+  if (trail__buf_room(b) >= 25) {
+    char *o = b->data + b->len;
+    int neg = v < 0;
+    o[0] = '-';
+    size_t len = short_fixed(neg ? -v : v, o + neg);
+    if (len != 0) {
+      b->len += neg + len;
+      return 0;
+    }
+  }
   char tmp[40];
   size_t n = trail__format_double(v, tmp + 1);
   uint64_t bits = double_bits(v);

@@ -472,7 +472,7 @@ static int put_object(trail__buf *b, json_t *v, int depth) {
     if (r == 0)
       r = trail__buf_put(b, ":", 1);
     if (r == 0)
-      r = trail__redacted(key, klen)
+      r = trail__maybe_redacted(key, klen)
               ? trail__buf_put(b, TRAIL__REDACTED, sizeof TRAIL__REDACTED - 1)
               : put_value(b, json_object_iter_value(it), depth + 1);
     if (r < 0)

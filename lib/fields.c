@@ -154,7 +154,7 @@ int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f) {
       (trail__buf_put(b, ",", 1) != 0 || trail__put_string(b, key, klen) != 0 ||
        make_unique(b, ks, start + 2) != 0 || trail__buf_put(b, ":", 1) != 0))
     goto refuse;
-  int r = trail__redacted(key, klen)
+  int r = trail__maybe_redacted(key, klen)
               ? trail__buf_put(b, TRAIL__REDACTED, sizeof TRAIL__REDACTED - 1)
               : put_value(b, f);
   if (r < 0) {

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "encode.h"
 #include "trail.h"
@@ -95,6 +96,16 @@ int trail__copy_field(trail__buf *b, trail__keyset *ks, const char *seg,
 
 /* 1 when the field key k[0..len) is a sensitive key (case-insensitive). */
 int trail__redacted(const char *k, size_t len);
+/*
+ * The filter in front of trail__redacted(): a key of length len (< 64) can
+ * only be sensitive when bit trail__redact_sig(first, last) of the conf's
+ * redact_sig[len] is set. Letters are folded to one case (c | 0x20), so
+ * keys that match case-insensitively fall on the same bit.
+ */
+static inline unsigned trail__redact_sig(unsigned char first,
+                                         unsigned char last) {
+  return (((first | 0x20u) * 7u) ^ (last | 0x20u)) & 63u;
+}
 /* Parses "password,token,..." into c; < 0 with err filled on a bad list. */
 struct trail__conf;
 int trail__redact_parse(struct trail__conf *c, const char *list,
@@ -185,6 +196,7 @@ typedef struct trail__sink {
   int is_socket;
   int guard_sigpipe; /* a pipe whose SIGPIPE must not kill us */
   int needs_lock;    /* a pipe or socket: see trail__sink_writev() */
+  int fast_fd;       /* fd when a plain write(2) is safe for it, else -1 */
   char *path;        /* TRAIL__SINK_FILE */
   trail_sink_fn fn;
   void *user;
@@ -205,7 +217,7 @@ typedef struct trail__conf {
   char service_seg[TRAIL__NAME_MAX + 16]; /* ,"service":"name" */
   char service[TRAIL__NAME_MAX + 1];
   /* redaction: keys (lowercase) in redact_text, NUL-separated */
-  uint64_t redact_lens;       /* bit n set: some key has length n (n < 64) */
+  uint64_t redact_sig[64];    /* per key length: see trail__redact_sig() */
   uint32_t redact_by_len[64]; /* bit i set: key i has that length */
   uint8_t nredact;
   uint16_t redact_off[TRAIL__REDACT_MAX];
@@ -218,8 +230,14 @@ extern pthread_mutex_t trail__lock; /* serialises configuration changes */
 extern int trail__caller_on;
 extern size_t trail__max_line_v;
 
-/* The snapshot in force (made with the defaults on first use). */
-const trail__conf *trail__conf_get(void);
+extern trail__conf *trail__conf_current; /* NULL until the first change */
+/* The snapshot of the defaults, made on first use. */
+const trail__conf *trail__conf_default(void);
+/* The snapshot in force. Inline: every event reads it. */
+static inline const trail__conf *trail__conf_get(void) {
+  const trail__conf *c = TRAIL__LOAD(&trail__conf_current);
+  return c != NULL ? c : trail__conf_default();
+}
 /* A private copy of the current snapshot to change (config lock held). */
 trail__conf *trail__conf_copy_locked(void);
 /* Publishes c and retires the old snapshot (config lock held). */
@@ -232,6 +250,8 @@ void trail__sinks_write(const trail__conf *c, trail_level level,
 /* write(2) until done or an error; async-signal-safe. */
 void trail__write_all(int fd, const char *p, size_t n);
 struct iovec;
+/* Finishes a line whose write(2) to s->fast_fd returned r, short of n. */
+void trail__sink_write_rest(trail__sink *s, const char *p, size_t n, ssize_t r);
 /* Writes cnt lines (one iovec each) to an fd sink; consumes iov. */
 void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt);
 /* Opens a file sink object (not yet published). */
@@ -241,6 +261,21 @@ trail__sink *trail__sink_new_fd(int fd, trail_level min);
 int trail__sinks_replace(trail__sink *s);
 /* Frees retired snapshots and sinks, closes owned fds (config lock held). */
 void trail__conf_reset_locked(void);
+
+/* 0 when k[0..len) cannot be one of c's sensitive keys; see redact_sig. */
+static inline int trail__redact_filter(const trail__conf *c, const char *k,
+                                       size_t len) {
+  return len > 0 && len < 64 &&
+         ((c->redact_sig[len] >>
+           trail__redact_sig((unsigned char)k[0], (unsigned char)k[len - 1])) &
+          1);
+}
+
+/* trail__redacted() behind the filter, inline for the per-field call. */
+static inline int trail__maybe_redacted(const char *k, size_t len) {
+  return trail__redact_filter(trail__conf_get(), k, len) &&
+         trail__redacted(k, len);
+}
 
 /* ---- the async writer (async.c) ---------------------------------------- */
 

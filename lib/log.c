@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -104,10 +105,36 @@ static void copy_bound(trail__buf *b, trail__keyset *ks, const char *seg,
   }
 }
 
-static void emit(trail_logger *lg, trail_level level, const char *file,
-                 int line, const char *msg, size_t msg_len,
-                 const trail_field *fields, size_t nfields, int cut,
-                 int direct) {
+/*
+ * Hands a finished line to the sinks. The common case, one descriptor sink
+ * that needs no lock or guard, is a write(2) right here: on this CPU family
+ * the kernel's return-stack protections make every return after a system
+ * call a mispredicted one, so each call level between the logging call and
+ * write(2) costs time on every line.
+ */
+static inline void write_line(const trail__conf *c, trail_level level,
+                              const char *line, size_t len) {
+  trail__sink *s = c->nsinks == 1 ? c->sinks[0] : NULL;
+  if (s != NULL && s->fast_fd >= 0) {
+    if ((int)level < s->min)
+      return;
+    ssize_t r = write(s->fast_fd, line, len);
+    if (r != (ssize_t)len)
+      trail__sink_write_rest(s, line, len, r);
+    return;
+  }
+  trail__sinks_write(c, level, line, len);
+}
+
+/*
+ * Encodes one event and writes or queues it. Inlined into trail__log(), the
+ * call behind the logging macros, for the same reason as write_line(); the
+ * other callers go through emit_call().
+ */
+__attribute__((always_inline)) static inline void
+emit(trail_logger *lg, trail_level level, const char *file, int line,
+     const char *msg, size_t msg_len, const trail_field *fields, size_t nfields,
+     int cut, int direct) {
   const trail__conf *c = trail__conf_get();
   if ((int)level < c->min_level)
     return;
@@ -178,10 +205,17 @@ static void emit(trail_logger *lg, trail_level level, const char *file,
   }
   trail__buf_put_unchecked(&b, "}\n", 2);
   int r = direct ? TRAIL__ASYNC_OFF : trail__async_push(level, b.data, b.len);
-  if (r == TRAIL__ASYNC_OFF)
-    trail__sinks_write(c, level, b.data, b.len);
   if (r != TRAIL__ASYNC_DROPPED)
     trail__count_event(level, b.len);
+  if (r == TRAIL__ASYNC_OFF)
+    write_line(c, level, b.data, b.len);
+}
+
+__attribute__((noinline)) static void
+emit_call(trail_logger *lg, trail_level level, const char *file, int line,
+          const char *msg, size_t msg_len, const trail_field *fields,
+          size_t nfields, int cut, int direct) {
+  emit(lg, level, file, line, msg, msg_len, fields, nfields, cut, direct);
 }
 
 /* The async writer's own lines: straight to the sinks, no context. */
@@ -191,7 +225,7 @@ void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
     logger = trail__root();
   if (!trail_enabled(logger, level))
     return;
-  emit(logger, level, NULL, 0, msg, TRAIL_NTS, fields, nfields, 0, 1);
+  emit_call(logger, level, NULL, 0, msg, TRAIL_NTS, fields, nfields, 0, 1);
 }
 
 /* The report of suppressed events, a line of its own on the same logger. */
@@ -210,8 +244,8 @@ void trail__sample_report(trail_logger *lg, uint64_t n) {
                           ? (trail_level)c->min_level
                           : TRAIL_LEVEL_WARN;
   trail_ctx *prev = trail_ctx_enter(NULL);
-  emit(lg, level, NULL, 0, "log events suppressed by sampling", TRAIL_NTS, f, 1,
-       0, 0);
+  emit_call(lg, level, NULL, 0, "log events suppressed by sampling", TRAIL_NTS,
+            f, 1, 0, 0);
   trail_ctx_leave(prev);
 }
 
@@ -325,7 +359,7 @@ static void logv(trail_logger *logger, trail_level level, const char *file,
   } else {
     len = (size_t)n;
   }
-  emit(logger, level, file, line, tls.fmt, len, NULL, 0, cut, 0);
+  emit_call(logger, level, file, line, tls.fmt, len, NULL, 0, cut, 0);
 }
 
 TRAIL_API void trail_logv(trail_logger *logger, trail_level level,

@@ -25,7 +25,8 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
   uint16_t off[TRAIL__REDACT_MAX];
   uint8_t len[TRAIL__REDACT_MAX];
   size_t n = 0, used = 0;
-  uint64_t lens = 0;
+  uint64_t sig[64];
+  memset(sig, 0, sizeof sig);
   uint32_t by_len[64];
   memset(by_len, 0, sizeof by_len);
   if (list == NULL)
@@ -67,7 +68,9 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
       text[used + k] = '\0';
       off[n] = (uint16_t)used;
       len[n] = (uint8_t)k;
-      lens |= UINT64_C(1) << k;
+      sig[k] |= UINT64_C(1)
+                << trail__redact_sig((unsigned char)text[used],
+                                     (unsigned char)text[used + k - 1]);
       by_len[k] |= UINT32_C(1) << n;
       used += k + 1;
       n++;
@@ -80,18 +83,19 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
   memcpy(c->redact_off, off, n * sizeof off[0]);
   memcpy(c->redact_len, len, n);
   c->nredact = (uint8_t)n;
-  c->redact_lens = lens;
+  memcpy(c->redact_sig, sig, sizeof sig);
   memcpy(c->redact_by_len, by_len, sizeof by_len);
   return 0;
 }
 
 /*
- * Called for every field key: the length mask rejects almost every key
- * with one test, so a line without sensitive keys pays next to nothing.
+ * Called for every field key (through trail__maybe_redacted(), whose filter
+ * rejects almost every key with one test, so a line without sensitive keys
+ * pays next to nothing).
  */
 int trail__redacted(const char *k, size_t len) {
   const trail__conf *c = trail__conf_get();
-  if (len >= 64 || !(c->redact_lens & (UINT64_C(1) << len)))
+  if (!trail__redact_filter(c, k, len))
     return 0;
   /* Keys are kept lowercase: compare the first letter before the rest. */
   unsigned char first = (unsigned char)k[0];

@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-static trail__conf *conf_current;  /* published snapshot */
+trail__conf *trail__conf_current;  /* published snapshot */
 static trail__conf *conf_retired;  /* replaced snapshots, freed at shutdown */
 static trail__sink *sinks_retired; /* removed sinks, closed at shutdown */
 static int next_sink_id;
@@ -27,6 +27,7 @@ static int next_sink_id;
 static void sink_classify(trail__sink *s) {
   struct stat st;
   s->is_regular = s->is_socket = s->guard_sigpipe = s->needs_lock = 0;
+  s->fast_fd = -1;
   if (fstat(s->fd, &st) != 0)
     return;
   s->is_regular = S_ISREG(st.st_mode);
@@ -37,6 +38,7 @@ static void sink_classify(trail__sink *s) {
    */
   s->guard_sigpipe = S_ISFIFO(st.st_mode);
   s->needs_lock = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+  s->fast_fd = s->needs_lock || s->guard_sigpipe || s->is_socket ? -1 : s->fd;
 }
 
 static trail__sink *sink_new(int kind, int fd, trail_level min) {
@@ -45,6 +47,7 @@ static trail__sink *sink_new(int kind, int fd, trail_level min) {
     return NULL;
   s->kind = kind;
   s->fd = fd;
+  s->fast_fd = -1;
   s->min = (int)min;
   pthread_mutex_init(&s->lock, NULL);
   if (fd >= 0)
@@ -150,13 +153,10 @@ static void make_default(void) {
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 /*
- * The snapshot every logging call reads: one acquire load. Before any
- * configuration it is the default (stdout, every level).
+ * What trail__conf_get() gives before any configuration: stdout, every
+ * level, the default redaction list.
  */
-const trail__conf *trail__conf_get(void) {
-  const trail__conf *c = TRAIL__LOAD(&conf_current);
-  if (c != NULL)
-    return c;
+const trail__conf *trail__conf_default(void) {
   pthread_once(&default_once, make_default);
   return &default_conf;
 }
@@ -177,8 +177,8 @@ trail__conf *trail__conf_copy_locked(void) {
  */
 void trail__conf_publish_locked(trail__conf *c) {
   conf_compute_min(c);
-  trail__conf *old = conf_current;
-  TRAIL__STORE(&conf_current, c);
+  trail__conf *old = trail__conf_current;
+  TRAIL__STORE(&trail__conf_current, c);
   if (old != NULL) {
     old->retired_next = conf_retired;
     conf_retired = old;
@@ -207,7 +207,7 @@ static void retire_sinks(const trail__conf *c, const trail__conf *keep) {
 void trail__conf_reset_locked(void) {
   const trail__conf *cur = trail__conf_get();
   retire_sinks(cur, &default_conf);
-  TRAIL__STORE(&conf_current, NULL);
+  TRAIL__STORE(&trail__conf_current, NULL);
   if (cur != &default_conf)
     free((void *)cur);
   for (trail__conf *c = conf_retired, *n; c; c = n) {
@@ -362,17 +362,25 @@ void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
     pthread_mutex_unlock(&s->lock);
 }
 
+/* After a write(2) of p[0..n) to s->fast_fd returned r short of n. */
+void trail__sink_write_rest(trail__sink *s, const char *p, size_t n,
+                            ssize_t r) {
+  if (r > 0) { /* the rest, the careful way */
+    p += r;
+    n -= (size_t)r;
+  }
+  struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+  trail__sink_writev(s, &iov, 1);
+}
+
 static void sink_write_fd(trail__sink *s, const char *p, size_t n) {
-  /* The common case in one call: a whole line to a file or a short one to
-   * a pipe that needs no SIGPIPE guard, written at once. */
-  if (!s->needs_lock && !s->guard_sigpipe && !s->is_socket) {
-    ssize_t r = write(s->fd, p, n);
-    if (r == (ssize_t)n)
-      return;
-    if (r > 0) { /* the rest, the careful way */
-      p += r;
-      n -= (size_t)r;
-    }
+  /* The common case in one call: a whole line to a file or a terminal,
+   * written at once. */
+  if (s->fast_fd >= 0) {
+    ssize_t r = write(s->fast_fd, p, n);
+    if (r != (ssize_t)n)
+      trail__sink_write_rest(s, p, n, r);
+    return;
   }
   struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
   trail__sink_writev(s, &iov, 1);
