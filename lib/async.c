@@ -1,10 +1,11 @@
 /*
- * The asynchronous writer: logging threads encode their line as in sync
- * mode and copy it into a bounded ring of bytes; one writer thread takes
- * everything queued at once and hands it to each sink in as few writev(2)
- * calls as possible. What happens when the ring is full is the user's
- * choice: wait for room (nothing lost) or drop and count; drops are written
- * as a line of their own by the writer, never silent.
+ * The asynchronous writer: logging threads copy their event into a bounded
+ * ring of bytes (record.c), or, when the writer falls behind, encode the
+ * line themselves as in sync mode and copy that; one writer thread takes
+ * everything queued at once, encodes the events and hands the lines to
+ * each sink in as few writev(2) calls as possible. What happens when the ring
+ * is full is the user's choice: wait for room (nothing lost) or drop and count;
+ * drops are written as a line of their own by the writer, never silent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,11 +36,27 @@
 #define IDLE_NAPS 100
 enum { WRITER_BUSY = 0, WRITER_NAPPING = 1, WRITER_SLEEPING = 2 };
 
-/* A record: this header, then the line, padded to 8 bytes. */
+/*
+ * A record: this header, then the line or the event record (REC_EVENT set
+ * in level), padded to 8 bytes.
+ */
 typedef struct rec {
   uint32_t len;
   uint32_t level;
 } rec;
+#define REC_EVENT 0x100u
+
+/* The writer encodes events into an arena of this size (plus one line). */
+#define ARENA (256u * 1024)
+/* Keys an event read back from a record can have: see TRAIL__RECORD_KEYS_MAX.
+ */
+#define EVENT_KEYS (2 * TRAIL__RECORD_KEYS_MAX + TRAIL_CTX_FIELDS_MAX + 1)
+
+typedef struct line_ref {
+  const char *p;
+  uint32_t len;
+  int level;
+} line_ref;
 
 typedef struct async_state {
   pthread_mutex_t lock;
@@ -57,6 +74,11 @@ typedef struct async_state {
   int producers_waiting;
   int stopping;
   trail_overflow overflow;
+  char *arena; /* the writer's encoded lines (writer thread only) */
+  size_t arena_cap;
+  line_ref lines[BATCH_IOV]; /* the batch being written (writer only) */
+  char *crash_buf;           /* one line, for the crash handler */
+  size_t crash_cap;
   pthread_t thread;
   struct async_state *retired_next;
 } async_state;
@@ -83,22 +105,13 @@ static int has_room(const async_state *a, size_t need) {
 }
 
 /*
- * Queues one finished line: TRAIL__ASYNC_QUEUED, TRAIL__ASYNC_DROPPED (the
- * drop policy, ring full), or TRAIL__ASYNC_OFF when the writer is stopping
- * (the caller then writes the line itself: a stop never loses a line). With
- * the block policy a full ring makes the caller wait for the writer; a line
- * never waits for another thread's encoding, only for a memcpy.
+ * Takes the lock and waits for room for a record of need bytes at the head
+ * (the block policy) or gives up (the drop policy, a stopping writer).
+ * Returns TRAIL__ASYNC_QUEUED with the lock held and *at set, or another
+ * TRAIL__ASYNC_* without the lock. A record never waits for another
+ * thread's encoding, only for a memcpy.
  */
-static int push(async_state *a, trail_level level, const char *line,
-                size_t len) {
-  size_t need = sizeof(rec) + pad8(len);
-  /*
-   * A line larger than a quarter of the ring (the maximum line was raised
-   * after the start) could wait forever for room: it is written by the
-   * caller instead, like a line logged while the writer stops.
-   */
-  if (need > a->cap / 4 || on_writer)
-    return TRAIL__ASYNC_OFF;
+static int reserve(async_state *a, size_t need, size_t *at_out) {
   pthread_mutex_lock(&a->lock);
   for (;;) {
     if (a->stopping) {
@@ -128,9 +141,12 @@ static int push(async_state *a, trail_level level, const char *line,
     TRAIL__STORE(&a->head, a->head + (a->cap - at));
     at = 0;
   }
-  rec r = {.len = (uint32_t)len, .level = (uint32_t)level};
-  memcpy(a->ring + at, &r, sizeof r);
-  memcpy(a->ring + at + sizeof r, line, len);
+  *at_out = at;
+  return TRAIL__ASYNC_QUEUED;
+}
+
+/* Publishes the record of need bytes written at the head; drops the lock. */
+static void commit(async_state *a, size_t need) {
   TRAIL__STORE(&a->head, a->head + need);
   uint64_t used = a->head - a->tail;
   if (used > a->high)
@@ -139,17 +155,71 @@ static int push(async_state *a, trail_level level, const char *line,
       (a->writer_waiting == WRITER_NAPPING && used >= a->cap / 4))
     pthread_cond_signal(&a->not_empty);
   pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * Queues one finished line: TRAIL__ASYNC_QUEUED, TRAIL__ASYNC_DROPPED (the
+ * drop policy, ring full), or TRAIL__ASYNC_OFF when the writer is stopping
+ * (the caller then writes the line itself: a stop never loses a line).
+ */
+static int push(async_state *a, trail_level level, const char *line,
+                size_t len) {
+  size_t need = sizeof(rec) + pad8(len);
+  /*
+   * A line larger than a quarter of the ring (the maximum line was raised
+   * after the start) could wait forever for room: it is written by the
+   * caller instead, like a line logged while the writer stops.
+   */
+  if (need > a->cap / 4 || on_writer)
+    return TRAIL__ASYNC_OFF;
+  size_t at;
+  int r = reserve(a, need, &at);
+  if (r != TRAIL__ASYNC_QUEUED)
+    return r;
+  rec h = {.len = (uint32_t)len, .level = (uint32_t)level};
+  memcpy(a->ring + at, &h, sizeof h);
+  memcpy(a->ring + at + sizeof h, line, len);
+  commit(a, need);
   return TRAIL__ASYNC_QUEUED;
 }
 
 /*
- * The next line in [*from, to): skips the padding record at the ring's end,
- * sets *line, *len and *level, and moves *from past the record. Returns 0
- * when there is none (or, read without the lock by the crash handler, when
- * the record cannot be trusted).
+ * Queues an event for the writer to encode. While the ring is more than
+ * half full the writer is behind: the caller then encodes its own line
+ * (TRAIL__ASYNC_OFF), so that both cores share the work instead of the
+ * writer alone setting the pace.
  */
-static int next_line(const async_state *a, uint64_t *from, uint64_t to,
-                     const char **line, uint32_t *len, int *level) {
+int trail__async_push_event(const trail__event *ev) {
+  async_state *a = TRAIL__LOAD(&active);
+  if (a == NULL || on_writer)
+    return TRAIL__ASYNC_OFF;
+  uint64_t used = TRAIL__LOAD_RELAXED(&a->head) - TRAIL__LOAD_RELAXED(&a->tail);
+  if (used > a->cap / 2)
+    return TRAIL__ASYNC_OFF;
+  size_t len = trail__record_size(ev);
+  size_t need = sizeof(rec) + len;
+  if (len == 0 || need > a->cap / 4)
+    return TRAIL__ASYNC_OFF;
+  size_t at;
+  int r = reserve(a, need, &at);
+  if (r != TRAIL__ASYNC_QUEUED)
+    return r;
+  rec h = {.len = (uint32_t)len, .level = (uint32_t)ev->level | REC_EVENT};
+  memcpy(a->ring + at, &h, sizeof h);
+  trail__record_write(a->ring + at + sizeof h, ev);
+  commit(a, need);
+  return TRAIL__ASYNC_QUEUED;
+}
+
+/*
+ * The next record in [*from, to): skips the padding record at the ring's
+ * end, sets *data, *len, *level and *event (an event record, not a line),
+ * and moves *from past the record. Returns 0 when there is none (or, read
+ * without the lock by the crash handler, when the record cannot be
+ * trusted).
+ */
+static int next_rec(const async_state *a, uint64_t *from, uint64_t to,
+                    const char **data, uint32_t *len, int *level, int *event) {
   while (*from < to) {
     size_t at = (size_t)(*from % a->cap);
     rec r;
@@ -158,11 +228,12 @@ static int next_line(const async_state *a, uint64_t *from, uint64_t to,
       *from += a->cap - at;
       continue;
     }
-    if (r.len > a->cap)
+    if (r.len > a->cap || (r.level & 0xff) > TRAIL_LEVEL_FATAL)
       return 0;
-    *line = a->ring + at + sizeof r;
+    *data = a->ring + at + sizeof r;
     *len = r.len;
-    *level = (int)r.level;
+    *level = (int)(r.level & 0xff);
+    *event = (r.level & REC_EVENT) != 0;
     *from += sizeof r + pad8(r.len);
     return 1;
   }
@@ -170,32 +241,99 @@ static int next_line(const async_state *a, uint64_t *from, uint64_t to,
 }
 
 /*
- * Writes the lines in [from, to) to one sink: for a descriptor, as iovecs
- * straight from the ring (no copy), up to IOV_MAX per writev; for a
- * callback, one call per line.
+ * Encodes the event record at data into out (room for max + the slack).
+ * Async-signal-safe: the crash handler uses it too.
  */
-static void write_sink(async_state *a, trail__sink *s, uint64_t from,
-                       uint64_t to) {
+static size_t encode_record(const char *data, char *out, size_t max,
+                            int *truncated) {
+  trail__event ev;
+  trail_field fields[TRAIL__RECORD_KEYS_MAX];
+  trail__key keys[EVENT_KEYS];
+  trail__record_read(data, &ev, fields);
+  trail__buf b = {.data = out,
+                  .len = 0,
+                  .limit = max - TRAIL__TAIL_RESERVE,
+                  .truncated = ev.cut};
+  size_t n = trail__event_encode(&b, keys, EVENT_KEYS, trail__conf_get(), &ev);
+  *truncated = b.truncated;
+  return n;
+}
+
+/*
+ * Hands n lines to every sink: for a descriptor, as iovecs in one writev(2)
+ * (no copy); for a callback, one call per line.
+ */
+static void write_lines(const trail__conf *c, const line_ref *lines, int n) {
   struct iovec iov[BATCH_IOV];
-  int n = 0, level;
-  const char *line;
-  uint32_t len;
-  while (next_line(a, &from, to, &line, &len, &level)) {
-    if (level < s->min)
-      continue;
-    if (s->kind == TRAIL__SINK_CALLBACK) {
-      s->fn(s->user, (trail_level)level, line, len);
-      continue;
+  for (size_t i = 0; i < c->nsinks; i++) {
+    trail__sink *s = c->sinks[i];
+    int k = 0;
+    for (int j = 0; j < n; j++) {
+      if (lines[j].level < s->min)
+        continue;
+      if (s->kind == TRAIL__SINK_CALLBACK) {
+        s->fn(s->user, (trail_level)lines[j].level, lines[j].p, lines[j].len);
+        continue;
+      }
+      iov[k].iov_base = (void *)lines[j].p;
+      iov[k].iov_len = lines[j].len;
+      k++;
     }
-    iov[n].iov_base = (void *)line;
-    iov[n].iov_len = len;
-    if (++n == BATCH_IOV) {
-      trail__sink_writev(s, iov, n);
-      n = 0;
+    if (k > 0)
+      trail__sink_writev(s, iov, k);
+  }
+}
+
+/*
+ * Writes the records in [from, to): lines straight from the ring, events
+ * encoded into the arena first, up to IOV_MAX lines or a full arena at a
+ * time.
+ */
+static void write_range(async_state *a, uint64_t from, uint64_t to) {
+  const trail__conf *c = trail__conf_get();
+  size_t max = trail_max_line();
+  if (a->arena_cap < ARENA + max + TRAIL__BUF_SLACK) {
+    char *p = realloc(a->arena, ARENA + max + TRAIL__BUF_SLACK);
+    if (p != NULL) {
+      a->arena = p;
+      a->arena_cap = ARENA + max + TRAIL__BUF_SLACK;
     }
   }
-  if (n > 0)
-    trail__sink_writev(s, iov, n);
+  /* An arena too small for the new maximum: lines are cut to what fits. */
+  if (a->arena_cap < max + TRAIL__BUF_SLACK)
+    max = a->arena_cap - TRAIL__BUF_SLACK;
+  line_ref *lines = a->lines;
+  while (from < to) {
+    int n = 0;
+    size_t used = 0;
+    while (n < BATCH_IOV) {
+      uint64_t next = from;
+      const char *data;
+      uint32_t len;
+      int level, event;
+      if (!next_rec(a, &next, to, &data, &len, &level, &event)) {
+        from = to;
+        break;
+      }
+      if (event) {
+        if (used + max + TRAIL__BUF_SLACK > a->arena_cap)
+          break; /* the arena is full: write what we have first */
+        int cut;
+        len = (uint32_t)encode_record(data, a->arena + used, max, &cut);
+        data = a->arena + used;
+        used += len;
+        if (cut)
+          trail__count_truncated();
+        trail__count_bytes(len);
+      }
+      lines[n].p = data;
+      lines[n].len = len;
+      lines[n].level = level;
+      n++;
+      from = next;
+    }
+    write_lines(c, lines, n);
+  }
 }
 
 /* Says how many events were dropped since the last such line. */
@@ -242,9 +380,7 @@ static void *writer_main(void *arg) {
     a->dropped = 0;
     pthread_mutex_unlock(&a->lock);
 
-    const trail__conf *c = trail__conf_get();
-    for (size_t i = 0; i < c->nsinks && from < to; i++)
-      write_sink(a, c->sinks[i], from, to);
+    write_range(a, from, to);
     if (dropped > 0)
       report_drops(dropped);
 
@@ -292,13 +428,18 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   }
   async_state *a = calloc(1, sizeof *a);
   char *ring = malloc(cap);
-  if (a == NULL || ring == NULL) {
+  size_t crash_cap = trail_max_line() + TRAIL__BUF_SLACK;
+  char *crash_buf = malloc(crash_cap);
+  if (a == NULL || ring == NULL || crash_buf == NULL) {
     free(a);
     free(ring);
+    free(crash_buf);
     pthread_mutex_unlock(&start_lock);
     return -ENOMEM;
   }
   a->ring = ring;
+  a->crash_buf = crash_buf;
+  a->crash_cap = crash_cap;
   a->cap = cap;
   a->overflow = ov;
   pthread_mutex_init(&a->lock, NULL);
@@ -316,6 +457,7 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
     free(ring);
+    free(crash_buf);
     free(a);
     pthread_mutex_unlock(&start_lock);
     return -rc;
@@ -357,6 +499,10 @@ TRAIL_API int trail_async_stop(void) {
    */
   free(a->ring);
   a->ring = NULL;
+  free(a->arena);
+  a->arena = NULL;
+  free(a->crash_buf);
+  a->crash_buf = NULL;
   a->retired_next = retired;
   retired = a;
   pthread_mutex_unlock(&start_lock);
@@ -411,6 +557,10 @@ static void fork_child(void) {
     active = NULL;
     free(a->ring);
     a->ring = NULL;
+    free(a->arena);
+    a->arena = NULL;
+    free(a->crash_buf);
+    a->crash_buf = NULL;
     a->stopping = 1;
     a->retired_next = retired;
     retired = a;
@@ -463,11 +613,22 @@ void trail__async_crash_drain(void) {
     if (s->kind == TRAIL__SINK_CALLBACK)
       continue;
     uint64_t p = from;
-    const char *line;
+    const char *data;
     uint32_t len;
-    int level;
-    while (next_line(a, &p, to, &line, &len, &level))
-      if (level >= s->min)
-        trail__write_all(s->fd, line, len);
+    int level, event, cut;
+    while (next_rec(a, &p, to, &data, &len, &level, &event)) {
+      if (level < s->min)
+        continue;
+      if (event) {
+        if (a->crash_buf == NULL)
+          continue;
+        size_t max = trail_max_line();
+        if (max + TRAIL__BUF_SLACK > a->crash_cap)
+          max = a->crash_cap - TRAIL__BUF_SLACK;
+        len = (uint32_t)encode_record(data, a->crash_buf, max, &cut);
+        data = a->crash_buf;
+      }
+      trail__write_all(s->fd, data, len);
+    }
   }
 }

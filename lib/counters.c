@@ -99,6 +99,19 @@ void trail__count_event(trail_level level, size_t bytes) {
   bump(&b->bytes, (uint64_t)bytes);
 }
 
+/* The bytes of a line the async writer encoded (its event was counted by
+ * the logging thread). */
+void trail__count_bytes(size_t bytes) {
+  thread_block *b = my_block();
+  if (b == NULL) {
+    pthread_mutex_lock(&blocks_lock);
+    departed.bytes += bytes;
+    pthread_mutex_unlock(&blocks_lock);
+    return;
+  }
+  bump(&b->bytes, (uint64_t)bytes);
+}
+
 void trail__count_write_error(void) { TRAIL__ADD(&counters.write_errors, 1); }
 
 void trail__count_truncated(void) { TRAIL__ADD(&counters.truncated, 1); }

@@ -277,6 +277,62 @@ static inline int trail__maybe_redacted(const char *k, size_t len) {
          trail__redacted(k, len);
 }
 
+/* ---- events (log.c, record.c) ------------------------------------------ */
+
+/*
+ * Everything one line is made of. In sync mode the pointers lead into the
+ * caller's objects (logger, context, fields); an event deferred to the
+ * async writer is copied into a queue record (record.c) and read back as
+ * an event whose pointers lead into that record.
+ */
+typedef struct trail__event {
+  trail_level level;
+  int cut;         /* the message was cut before (the f variants) */
+  int lfields_cut; /* a bound value of the logger was cut when bound */
+  int64_t sec;     /* the time of the call, UTC */
+  long usec;
+  const char *name_seg; /* ,"logger":"name" */
+  size_t name_seg_len;
+  const char *ids; /* the context's pre-encoded ids */
+  size_t ids_len;
+  const char *caller; /* file.c:42, not yet escaped */
+  size_t caller_len;
+  const char *lfields; /* the logger's bound fields, pre-encoded */
+  size_t lfields_len;
+  const trail__key *lkeys;
+  size_t lnkeys;
+  const char *cfields; /* the context's bound fields, pre-encoded */
+  size_t cfields_len;
+  const trail__key *ckeys;
+  size_t cnkeys;
+  const char *msg;
+  size_t msg_len;
+  const trail_field *fields;
+  size_t nfields;
+} trail__event;
+
+/* Most keys an event may have to be deferred (more: encoded by the caller). */
+#define TRAIL__RECORD_KEYS_MAX 64
+/*
+ * Encodes ev as one line into b (b->limit: the line's content budget, see
+ * encode.h). keys must have room for lnkeys + cnkeys + nfields + 1 keys.
+ * Returns the line's length; *truncated tells whether something was cut.
+ * Async-signal-safe for events read back from records (no json_t values).
+ */
+size_t trail__event_encode(trail__buf *b, trail__key *keys, size_t keys_cap,
+                           const trail__conf *c, const trail__event *ev);
+
+/* Bytes of the record of ev, or 0 when ev cannot be deferred (json_t
+ * values, too many keys): the caller then encodes it itself. */
+size_t trail__record_size(const trail__event *ev);
+/* Copies ev into dst (trail__record_size(ev) bytes, 8-aligned). */
+void trail__record_write(char *dst, const trail__event *ev);
+/*
+ * Reads a record back: *ev points into rec and into fields, which must have
+ * room for TRAIL__RECORD_KEYS_MAX fields, and lkeys/ckeys into rec.
+ */
+void trail__record_read(const char *rec, trail__event *ev, trail_field *fields);
+
 /* ---- the async writer (async.c) ---------------------------------------- */
 
 enum {
@@ -286,6 +342,12 @@ enum {
 };
 /* Queues a finished line when the writer runs; see the enum. */
 int trail__async_push(trail_level level, const char *line, size_t len);
+/*
+ * Queues ev for the writer to encode, when the writer runs and keeps up
+ * (the ring at most half full) and ev can be deferred; TRAIL__ASYNC_OFF
+ * otherwise: the caller then encodes the line and calls trail__async_push().
+ */
+int trail__async_push_event(const trail__event *ev);
 int trail__async_flush(void);
 /* The crash handler's drain: write(2) only, no lock. */
 void trail__async_crash_drain(void);
@@ -298,6 +360,7 @@ void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
 /* ---- counters (counters.c) --------------------------------------------- */
 
 void trail__count_event(trail_level level, size_t bytes);
+void trail__count_bytes(size_t bytes);
 void trail__count_write_error(void);
 void trail__count_truncated(void);
 void trail__count_dropped(void);

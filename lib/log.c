@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -127,9 +128,69 @@ static inline void write_line(const trail__conf *c, trail_level level,
 }
 
 /*
- * Encodes one event and writes or queues it. Inlined into trail__log(), the
- * call behind the logging macros, for the same reason as write_line(); the
- * other callers go through emit_call().
+ * The line of one event, in the contract's key order. Inlined into emit()
+ * (the sync hot path) and behind trail__event_encode() for the async
+ * writer, so both spell every line the same way.
+ */
+__attribute__((always_inline)) static inline size_t
+encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
+             const trail__conf *c, const trail__event *ev) {
+  /* The fixed head: at most ~220 bytes, always within the minimum line. */
+  char ts[TRAIL__TIMESTAMP_LEN];
+  trail__timestamp_at(ts, ev->sec, ev->usec);
+  trail__buf_put_unchecked(b, "{\"timestamp\":\"", 14);
+  trail__buf_put_unchecked(b, ts, sizeof ts);
+  trail__buf_put_unchecked(b, "\"", 1);
+  trail__buf_put_unchecked(b, level_seg[ev->level].s, level_seg[ev->level].n);
+  trail__buf_put_unchecked(b, ev->name_seg, ev->name_seg_len);
+  trail__buf_put_unchecked(b, ",\"message\":", 11);
+
+  /*
+   * The message may be cut, but never at the expense of the keys after it:
+   * the service, the request's ids and the caller are reserved first.
+   */
+  size_t after = c->service_seg_len + ev->ids_len +
+                 (ev->caller_len ? 12 + 6 * ev->caller_len : 0);
+  size_t limit = b->limit;
+  b->limit = limit > b->len + after + 2 ? limit - after : b->len + 2;
+  trail__put_string(b, ev->msg, ev->msg_len);
+  b->limit = limit;
+
+  trail__buf_put(b, c->service_seg, c->service_seg_len);
+  if (ev->ids_len)
+    trail__buf_put(b, ev->ids, ev->ids_len);
+  if (ev->caller_len) {
+    size_t at = b->len;
+    if (trail__buf_put(b, ",\"caller\":", 10) != 0 ||
+        trail__put_string(b, ev->caller, ev->caller_len) != 0)
+      b->len = at;
+  }
+
+  trail__keyset ks = {.keys = keys, .n = 0, .cap = keys_cap};
+  copy_bound(b, &ks, ev->lfields, ev->lfields_len, ev->lkeys, ev->lnkeys);
+  if (ev->lfields_cut)
+    b->truncated = 1;
+  copy_bound(b, &ks, ev->cfields, ev->cfields_len, ev->ckeys, ev->cnkeys);
+  for (size_t i = 0; i < ev->nfields; i++)
+    trail__put_field(b, &ks, &ev->fields[i]);
+
+  if (b->truncated)
+    trail__buf_put_unchecked(b, ",\"truncated\":true", 17);
+  trail__buf_put_unchecked(b, "}\n", 2);
+  return b->len;
+}
+
+size_t trail__event_encode(trail__buf *b, trail__key *keys, size_t keys_cap,
+                           const trail__conf *c, const trail__event *ev) {
+  return encode_event(b, keys, keys_cap, c, ev);
+}
+
+/*
+ * One event: made into a line here and written or queued, or, when the
+ * async writer runs and keeps up, copied as it is into the queue for the
+ * writer to encode (the caller then pays for copies, not for encoding).
+ * Inlined into trail__log(), the call behind the logging macros, for the
+ * same reason as write_line(); the other callers go through emit_call().
  */
 __attribute__((always_inline)) static inline void
 emit(trail_logger *lg, trail_level level, const char *file, int line,
@@ -139,8 +200,54 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   if ((int)level < c->min_level)
     return;
   trail_ctx *ctx = trail__ctx_current();
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  if (msg == NULL)
+    msg = "";
+  char caller[160];
+  size_t caller_len = 0;
+  if (file != NULL && __atomic_load_n(&trail__caller_on, __ATOMIC_RELAXED))
+    caller_len = caller_text(caller, sizeof caller, file, line);
+  trail__key ck[TRAIL_CTX_FIELDS_MAX];
+  size_t cnkeys = 0;
+  if (ctx != NULL && ctx->nfields_ > 0)
+    cnkeys = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);
+  trail__event ev = {
+      .level = level,
+      .cut = cut,
+      .lfields_cut = lg->fields_cut,
+      .sec = (int64_t)now.tv_sec,
+      .usec = now.tv_nsec / 1000,
+      .name_seg = lg->name_seg,
+      .name_seg_len = lg->name_seg_len,
+      .ids = ctx ? ctx->ids_ : NULL,
+      .ids_len = ctx ? ctx->ids_len_ : 0,
+      .caller = caller,
+      .caller_len = caller_len,
+      .lfields = lg->fields,
+      .lfields_len = lg->fields_len,
+      .lkeys = lg->keys,
+      .lnkeys = lg->nkeys,
+      .cfields = ctx ? ctx->fields_ : NULL,
+      .cfields_len = cnkeys ? ctx->fields_len_ : 0,
+      .ckeys = ck,
+      .cnkeys = cnkeys,
+      .msg = msg,
+      .msg_len = msg_len == TRAIL_NTS ? strlen(msg) : msg_len,
+      .fields = fields,
+      .nfields = nfields,
+  };
+  if (!direct) {
+    int r = trail__async_push_event(&ev);
+    if (r != TRAIL__ASYNC_OFF) {
+      if (r == TRAIL__ASYNC_QUEUED)
+        trail__count_event(level, 0);
+      return;
+    }
+  }
+
   size_t max = trail_max_line();
-  size_t nkeys = lg->nkeys + (ctx ? ctx->nfields_ : 0) + nfields + 1;
+  size_t nkeys = lg->nkeys + cnkeys + nfields + 1;
   if (tls_reserve(max + TRAIL__BUF_SLACK, nkeys) != 0) {
     trail__count_dropped();
     return;
@@ -149,61 +256,9 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
                   .len = 0,
                   .limit = max - TRAIL__TAIL_RESERVE,
                   .truncated = cut};
-
-  /* The fixed head: at most ~220 bytes, always within the minimum line. */
-  char ts[TRAIL__TIMESTAMP_LEN];
-  trail__timestamp(ts);
-  trail__buf_put_unchecked(&b, "{\"timestamp\":\"", 14);
-  trail__buf_put_unchecked(&b, ts, sizeof ts);
-  trail__buf_put_unchecked(&b, "\"", 1);
-  trail__buf_put_unchecked(&b, level_seg[level].s, level_seg[level].n);
-  trail__buf_put_unchecked(&b, lg->name_seg, lg->name_seg_len);
-  trail__buf_put_unchecked(&b, ",\"message\":", 11);
-
-  /*
-   * The message may be cut, but never at the expense of the keys after it:
-   * the service, the request's ids and the caller are reserved first.
-   */
-  char caller[160];
-  size_t caller_len = 0;
-  if (file != NULL && __atomic_load_n(&trail__caller_on, __ATOMIC_RELAXED))
-    caller_len = caller_text(caller, sizeof caller, file, line);
-  size_t after = c->service_seg_len + (ctx ? ctx->ids_len_ : 0) +
-                 (caller_len ? 12 + 6 * caller_len : 0);
-  size_t limit = b.limit;
-  b.limit = limit > b.len + after + 2 ? limit - after : b.len + 2;
-  if (msg == NULL)
-    msg = "";
-  trail__put_string(&b, msg, msg_len == TRAIL_NTS ? strlen(msg) : msg_len);
-  b.limit = limit;
-
-  trail__buf_put(&b, c->service_seg, c->service_seg_len);
-  if (ctx != NULL)
-    trail__buf_put(&b, ctx->ids_, ctx->ids_len_);
-  if (caller_len) {
-    size_t at = b.len;
-    if (trail__buf_put(&b, ",\"caller\":", 10) != 0 ||
-        trail__put_string(&b, caller, caller_len) != 0)
-      b.len = at;
-  }
-
-  trail__keyset ks = {.keys = tls.keys, .n = 0, .cap = tls.keys_cap};
-  copy_bound(&b, &ks, lg->fields, lg->fields_len, lg->keys, lg->nkeys);
-  if (lg->fields_cut)
-    b.truncated = 1;
-  if (ctx != NULL && ctx->nfields_ > 0) {
-    trail__key ck[TRAIL_CTX_FIELDS_MAX];
-    size_t n = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);
-    copy_bound(&b, &ks, ctx->fields_, ctx->fields_len_, ck, n);
-  }
-  for (size_t i = 0; i < nfields; i++)
-    trail__put_field(&b, &ks, &fields[i]);
-
-  if (b.truncated) {
-    trail__buf_put_unchecked(&b, ",\"truncated\":true", 17);
+  encode_event(&b, tls.keys, tls.keys_cap, c, &ev);
+  if (b.truncated)
     trail__count_truncated();
-  }
-  trail__buf_put_unchecked(&b, "}\n", 2);
   int r = direct ? TRAIL__ASYNC_OFF : trail__async_push(level, b.data, b.len);
   if (r != TRAIL__ASYNC_DROPPED)
     trail__count_event(level, b.len);

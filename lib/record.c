@@ -1,0 +1,221 @@
+/*
+ * Queue records: an event copied whole into the async writer's ring, so
+ * that the logging thread pays for copies and the writer thread for the
+ * encoding. Everything the event points to (the logger's name and bound
+ * fields, the context's ids and fields, the message, the fields' keys and
+ * strings) is copied, because none of it has to outlive the logging call:
+ * the caller may free its strings, leave its context or free a child
+ * logger as soon as the call returns.
+ *
+ * Layout, every part 8-aligned: the fixed head (struct head), the keys of
+ * the bound fields (trail__key each), one struct slot per field, then the
+ * bytes: logger name segment, ids, caller, logger fields, context fields,
+ * message, and per field its key and its string.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+struct head {
+  int64_t sec;
+  int32_t usec;
+  uint8_t level, cut, lfields_cut, pad_;
+  uint16_t name_len, caller_len, nfields, lnkeys;
+  uint16_t cnkeys, pad2_[3];
+  uint32_t ids_len, msg_len, lfields_len, cfields_len;
+};
+
+/* A field: its kind, key length and value; strings' bytes follow later. */
+struct slot {
+  uint32_t kind;
+  uint32_t klen;
+  union {
+    uint64_t len; /* TRAIL_FIELD_STR: bytes, or NO_STR for a NULL string */
+    int64_t i;
+    uint64_t u;
+    double d;
+    int b;
+  } v;
+};
+
+#define NO_STR UINT64_MAX
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static const char *field_key(const trail_field *f, size_t *klen) {
+  const char *key = f->key ? f->key : "_";
+  *klen = f->key && f->klen ? f->klen : strlen(key);
+  return key;
+}
+
+size_t trail__record_size(const trail__event *ev) {
+  if (ev->nfields > TRAIL__RECORD_KEYS_MAX ||
+      ev->lnkeys > TRAIL__RECORD_KEYS_MAX || ev->name_seg_len > UINT16_MAX ||
+      ev->caller_len > UINT16_MAX || ev->msg_len > UINT32_MAX / 2)
+    return 0;
+  size_t n = sizeof(struct head) +
+             (ev->lnkeys + ev->cnkeys) * sizeof(trail__key) +
+             ev->nfields * sizeof(struct slot);
+  size_t bytes = ev->name_seg_len + ev->ids_len + ev->caller_len +
+                 ev->lfields_len + ev->cfields_len + ev->msg_len;
+  for (size_t i = 0; i < ev->nfields; i++) {
+    const trail_field *f = &ev->fields[i];
+    size_t klen;
+    field_key(f, &klen);
+    bytes += klen;
+    if (f->kind == TRAIL_FIELD_JSON)
+      return 0; /* a tree, not bytes: encoded by the caller */
+    if (f->kind == TRAIL_FIELD_STR && f->v.s != NULL)
+      bytes += f->len == TRAIL_NTS ? strlen(f->v.s) : f->len;
+  }
+  if (bytes > UINT32_MAX / 2)
+    return 0;
+  return pad8(n + bytes);
+}
+
+static char *put(char *p, const void *s, size_t n) {
+  if (n > 0)
+    memcpy(p, s, n);
+  return p + n;
+}
+
+void trail__record_write(char *dst, const trail__event *ev) {
+  struct head h = {
+      .sec = ev->sec,
+      .usec = (int32_t)ev->usec,
+      .level = (uint8_t)ev->level,
+      .cut = (uint8_t)ev->cut,
+      .lfields_cut = (uint8_t)ev->lfields_cut,
+      .name_len = (uint16_t)ev->name_seg_len,
+      .caller_len = (uint16_t)ev->caller_len,
+      .nfields = (uint16_t)ev->nfields,
+      .lnkeys = (uint16_t)ev->lnkeys,
+      .cnkeys = (uint16_t)ev->cnkeys,
+      .ids_len = (uint32_t)ev->ids_len,
+      .msg_len = (uint32_t)ev->msg_len,
+      .lfields_len = (uint32_t)ev->lfields_len,
+      .cfields_len = (uint32_t)ev->cfields_len,
+  };
+  char *p = put(dst, &h, sizeof h);
+  p = put(p, ev->lkeys, ev->lnkeys * sizeof(trail__key));
+  p = put(p, ev->ckeys, ev->cnkeys * sizeof(trail__key));
+  /* The slots first (their string lengths are known only while copying). */
+  struct slot *slots = (struct slot *)(void *)p;
+  p += ev->nfields * sizeof(struct slot);
+  p = put(p, ev->name_seg, ev->name_seg_len);
+  p = put(p, ev->ids, ev->ids_len);
+  p = put(p, ev->caller, ev->caller_len);
+  p = put(p, ev->lfields, ev->lfields_len);
+  p = put(p, ev->cfields, ev->cfields_len);
+  p = put(p, ev->msg, ev->msg_len);
+  for (size_t i = 0; i < ev->nfields; i++) {
+    const trail_field *f = &ev->fields[i];
+    struct slot sl = {.kind = (uint32_t)f->kind};
+    size_t klen;
+    const char *key = field_key(f, &klen);
+    sl.klen = (uint32_t)klen;
+    p = put(p, key, klen);
+    switch (f->kind) {
+    case TRAIL_FIELD_STR:
+      if (f->v.s == NULL) {
+        sl.v.len = NO_STR;
+      } else {
+        size_t n = f->len == TRAIL_NTS ? strlen(f->v.s) : f->len;
+        sl.v.len = n;
+        p = put(p, f->v.s, n);
+      }
+      break;
+    case TRAIL_FIELD_INT:
+      sl.v.i = f->v.i;
+      break;
+    case TRAIL_FIELD_UINT:
+      sl.v.u = f->v.u;
+      break;
+    case TRAIL_FIELD_DOUBLE:
+      sl.v.d = f->v.d;
+      break;
+    case TRAIL_FIELD_BOOL:
+      sl.v.b = f->v.b;
+      break;
+    default:
+      break; /* written as "[invalid field kind]", as in sync mode */
+    }
+    memcpy(&slots[i], &sl, sizeof sl);
+  }
+}
+
+void trail__record_read(const char *rec, trail__event *ev,
+                        trail_field *fields) {
+  struct head h;
+  memcpy(&h, rec, sizeof h);
+  const char *p = rec + sizeof h;
+  ev->level = (trail_level)h.level;
+  ev->cut = h.cut;
+  ev->lfields_cut = h.lfields_cut;
+  ev->sec = h.sec;
+  ev->usec = h.usec;
+  ev->lkeys = (const trail__key *)(const void *)p;
+  ev->lnkeys = h.lnkeys;
+  p += h.lnkeys * sizeof(trail__key);
+  ev->ckeys = (const trail__key *)(const void *)p;
+  ev->cnkeys = h.cnkeys;
+  p += h.cnkeys * sizeof(trail__key);
+  const struct slot *slots = (const struct slot *)(const void *)p;
+  p += h.nfields * sizeof(struct slot);
+  ev->name_seg = p;
+  ev->name_seg_len = h.name_len;
+  p += h.name_len;
+  ev->ids = p;
+  ev->ids_len = h.ids_len;
+  p += h.ids_len;
+  ev->caller = p;
+  ev->caller_len = h.caller_len;
+  p += h.caller_len;
+  ev->lfields = p;
+  ev->lfields_len = h.lfields_len;
+  p += h.lfields_len;
+  ev->cfields = p;
+  ev->cfields_len = h.cfields_len;
+  p += h.cfields_len;
+  ev->msg = p;
+  ev->msg_len = h.msg_len;
+  p += h.msg_len;
+  for (size_t i = 0; i < h.nfields; i++) {
+    struct slot sl;
+    memcpy(&sl, &slots[i], sizeof sl);
+    trail_field *f = &fields[i];
+    memset(f, 0, sizeof *f);
+    f->kind = (trail_field_kind)sl.kind;
+    /* The key is not NUL-terminated here: its length is always given. */
+    f->key = sl.klen ? p : "";
+    f->klen = sl.klen;
+    p += sl.klen;
+    switch (sl.kind) {
+    case TRAIL_FIELD_STR:
+      if (sl.v.len == NO_STR) {
+        f->v.s = NULL;
+      } else {
+        f->v.s = p;
+        f->len = (size_t)sl.v.len;
+        p += sl.v.len;
+      }
+      break;
+    case TRAIL_FIELD_INT:
+      f->v.i = sl.v.i;
+      break;
+    case TRAIL_FIELD_UINT:
+      f->v.u = sl.v.u;
+      break;
+    case TRAIL_FIELD_DOUBLE:
+      f->v.d = sl.v.d;
+      break;
+    case TRAIL_FIELD_BOOL:
+      f->v.b = sl.v.b;
+      break;
+    default:
+      break;
+    }
+  }
+  ev->fields = fields;
+  ev->nfields = h.nfields;
+}
