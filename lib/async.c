@@ -59,22 +59,32 @@ typedef struct line_ref {
 } line_ref;
 
 typedef struct async_state {
-  pthread_mutex_t lock;
-  pthread_cond_t not_empty; /* the writer waits here for lines */
-  pthread_cond_t not_full;  /* blocked producers wait here for room */
-  pthread_cond_t written;   /* trail_flush() waits here */
+  /*
+   * The fields fall on three cache lines by who writes them, so that a
+   * producer's event does not wait for a line the writer just wrote to:
+   * set once at the start ...
+   */
   char *ring;
-  size_t cap;         /* bytes, a multiple of 8 */
-  uint64_t head;      /* bytes ever queued (producers advance it) */
-  uint64_t tail;      /* bytes ever written (the writer advances it) */
-  uint64_t high;      /* most bytes queued at once */
-  uint64_t dropped;   /* not yet reported in a line */
-  int writer_waiting; /* the writer waits on not_empty: NAPPING/SLEEPING */
-  int idle_naps;      /* naps in a row that found nothing */
+  size_t cap; /* bytes, a multiple of 8 */
+  trail_overflow overflow;
+  int use_tsc; /* events are stamped with the counter */
+  /* ... written by producers, under the lock ... */
+  _Alignas(64) pthread_mutex_t lock;
+  uint64_t head;    /* bytes ever queued (producers advance it) */
+  uint64_t high;    /* most bytes queued at once */
+  uint64_t dropped; /* not yet reported in a line */
   int producers_waiting;
   int stopping;
-  trail_overflow overflow;
-  char *arena; /* the writer's encoded lines (writer thread only) */
+  /* ... and written by the writer. */
+  _Alignas(64) uint64_t tail; /* bytes ever written (the writer advances it) */
+  int writer_waiting;     /* the writer waits on not_empty: NAPPING/SLEEPING */
+  int idle_naps;          /* naps in a row that found nothing */
+  int map;                /* the map in force: the writer updates the other */
+  trail__tsc_map maps[2]; /* counter readings to time */
+  _Alignas(64) pthread_cond_t not_empty; /* the writer waits here for lines */
+  pthread_cond_t not_full; /* blocked producers wait here for room */
+  pthread_cond_t written;  /* trail_flush() waits here */
+  char *arena;             /* the writer's encoded lines (writer thread only) */
   size_t arena_cap;
   line_ref lines[BATCH_IOV]; /* the batch being written (writer only) */
   char *crash_buf;           /* one line, for the crash handler */
@@ -189,24 +199,34 @@ static int push(async_state *a, trail_level level, const char *line,
  * (TRAIL__ASYNC_OFF), so that both cores share the work instead of the
  * writer alone setting the pace.
  */
-int trail__async_push_event(const trail__event *ev) {
+int trail__async_push_event(trail__event *ev) {
   async_state *a = TRAIL__LOAD(&active);
   if (a == NULL || on_writer)
     return TRAIL__ASYNC_OFF;
   uint64_t used = TRAIL__LOAD_RELAXED(&a->head) - TRAIL__LOAD_RELAXED(&a->tail);
   if (used > a->cap / 2)
     return TRAIL__ASYNC_OFF;
-  size_t len = trail__record_size(ev);
+  uint32_t slen[TRAIL__RECORD_KEYS_MAX];
+  size_t len = trail__record_size(ev, slen);
   size_t need = sizeof(rec) + len;
   if (len == 0 || need > a->cap / 4)
     return TRAIL__ASYNC_OFF;
+  if (a->use_tsc) {
+    ev->sec = (int64_t)trail__tsc();
+    ev->tsc = 1;
+  } else {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ev->sec = (int64_t)now.tv_sec;
+    ev->usec = now.tv_nsec / 1000;
+  }
   size_t at;
   int r = reserve(a, need, &at);
   if (r != TRAIL__ASYNC_QUEUED)
     return r;
   rec h = {.len = (uint32_t)len, .level = (uint32_t)ev->level | REC_EVENT};
   memcpy(a->ring + at, &h, sizeof h);
-  trail__record_write(a->ring + at + sizeof h, ev);
+  trail__record_write(a->ring + at + sizeof h, ev, slen);
   commit(a, need);
   return TRAIL__ASYNC_QUEUED;
 }
@@ -244,12 +264,15 @@ static int next_rec(const async_state *a, uint64_t *from, uint64_t to,
  * Encodes the event record at data into out (room for max + the slack).
  * Async-signal-safe: the crash handler uses it too.
  */
-static size_t encode_record(const char *data, char *out, size_t max,
-                            int *truncated) {
+static size_t encode_record(const async_state *a, const char *data, char *out,
+                            size_t max, int *truncated) {
   trail__event ev;
   trail_field fields[TRAIL__RECORD_KEYS_MAX];
   trail__key keys[EVENT_KEYS];
   trail__record_read(data, &ev, fields);
+  if (ev.tsc)
+    trail__tsc_to_time(&a->maps[TRAIL__LOAD(&a->map)], (uint64_t)ev.sec,
+                       &ev.sec, &ev.usec);
   trail__buf b = {.data = out,
                   .len = 0,
                   .limit = max - TRAIL__TAIL_RESERVE,
@@ -291,6 +314,12 @@ static void write_lines(const trail__conf *c, const line_ref *lines, int n) {
  */
 static void write_range(async_state *a, uint64_t from, uint64_t to) {
   const trail__conf *c = trail__conf_get();
+  if (a->use_tsc) {
+    int next = !a->map;
+    a->maps[next] = a->maps[a->map];
+    trail__tsc_map_update(&a->maps[next]);
+    TRAIL__STORE(&a->map, next);
+  }
   size_t max = trail_max_line();
   if (a->arena_cap < ARENA + max + TRAIL__BUF_SLACK) {
     char *p = realloc(a->arena, ARENA + max + TRAIL__BUF_SLACK);
@@ -319,7 +348,7 @@ static void write_range(async_state *a, uint64_t from, uint64_t to) {
         if (used + max + TRAIL__BUF_SLACK > a->arena_cap)
           break; /* the arena is full: write what we have first */
         int cut;
-        len = (uint32_t)encode_record(data, a->arena + used, max, &cut);
+        len = (uint32_t)encode_record(a, data, a->arena + used, max, &cut);
         data = a->arena + used;
         used += len;
         if (cut)
@@ -426,7 +455,9 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
     pthread_mutex_unlock(&start_lock);
     return -EALREADY;
   }
-  async_state *a = calloc(1, sizeof *a);
+  async_state *a = aligned_alloc(64, sizeof *a);
+  if (a != NULL)
+    memset(a, 0, sizeof *a);
   char *ring = malloc(cap);
   size_t crash_cap = trail_max_line() + TRAIL__BUF_SLACK;
   char *crash_buf = malloc(crash_cap);
@@ -438,6 +469,9 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
     return -ENOMEM;
   }
   a->ring = ring;
+  a->use_tsc = trail__tsc_usable();
+  if (a->use_tsc)
+    trail__tsc_map_init(&a->maps[0]);
   a->crash_buf = crash_buf;
   a->crash_cap = crash_cap;
   a->cap = cap;
@@ -625,7 +659,7 @@ void trail__async_crash_drain(void) {
         size_t max = trail_max_line();
         if (max + TRAIL__BUF_SLACK > a->crash_cap)
           max = a->crash_cap - TRAIL__BUF_SLACK;
-        len = (uint32_t)encode_record(data, a->crash_buf, max, &cut);
+        len = (uint32_t)encode_record(a, data, a->crash_buf, max, &cut);
         data = a->crash_buf;
       }
       trail__write_all(s->fd, data, len);

@@ -121,6 +121,27 @@ void trail__timestamp(char out[TRAIL__TIMESTAMP_LEN]);
 void trail__timestamp_at(char out[TRAIL__TIMESTAMP_LEN], int64_t sec,
                          long usec);
 
+/* The time stamp counter: see clock.c. */
+#if defined(__x86_64__) || defined(__i386__)
+static inline uint64_t trail__tsc(void) { return __builtin_ia32_rdtsc(); }
+#else
+static inline uint64_t trail__tsc(void) { return 0; }
+#endif
+/* 1 when the kernel keeps time with the counter (its clock source is tsc). */
+int trail__tsc_usable(void);
+/* Counter readings to wall-clock time, kept by the async writer. */
+typedef struct trail__tsc_map {
+  uint64_t tsc; /* the newest point */
+  int64_t ns;
+  uint64_t anchor_tsc; /* where the slope is measured from */
+  int64_t anchor_ns;
+  double ns_per_tick;
+} trail__tsc_map;
+void trail__tsc_map_init(trail__tsc_map *m);
+void trail__tsc_map_update(trail__tsc_map *m);
+void trail__tsc_to_time(const trail__tsc_map *m, uint64_t tsc, int64_t *sec,
+                        long *usec);
+
 /* ---- loggers (logger.c) ------------------------------------------------ */
 
 typedef struct trail__sampler trail__sampler;
@@ -291,6 +312,7 @@ typedef struct trail__event {
   int lfields_cut; /* a bound value of the logger was cut when bound */
   int64_t sec;     /* the time of the call, UTC */
   long usec;
+  int tsc;              /* sec holds a time stamp counter reading instead */
   const char *name_seg; /* ,"logger":"name" */
   size_t name_seg_len;
   const char *ids; /* the context's pre-encoded ids */
@@ -322,11 +344,15 @@ typedef struct trail__event {
 size_t trail__event_encode(trail__buf *b, trail__key *keys, size_t keys_cap,
                            const trail__conf *c, const trail__event *ev);
 
-/* Bytes of the record of ev, or 0 when ev cannot be deferred (json_t
- * values, too many keys): the caller then encodes it itself. */
-size_t trail__record_size(const trail__event *ev);
+/*
+ * Bytes of the record of ev, or 0 when ev cannot be deferred (json_t
+ * values, too many keys): the caller then encodes it itself. slen gets the
+ * length of each field's string (TRAIL__RECORD_KEYS_MAX entries).
+ */
+size_t trail__record_size(const trail__event *ev, uint32_t *slen);
 /* Copies ev into dst (trail__record_size(ev) bytes, 8-aligned). */
-void trail__record_write(char *dst, const trail__event *ev);
+void trail__record_write(char *dst, const trail__event *ev,
+                         const uint32_t *slen);
 /*
  * Reads a record back: *ev points into rec and into fields, which must have
  * room for TRAIL__RECORD_KEYS_MAX fields, and lkeys/ckeys into rec.
@@ -344,10 +370,11 @@ enum {
 int trail__async_push(trail_level level, const char *line, size_t len);
 /*
  * Queues ev for the writer to encode, when the writer runs and keeps up
- * (the ring at most half full) and ev can be deferred; TRAIL__ASYNC_OFF
- * otherwise: the caller then encodes the line and calls trail__async_push().
+ * (the ring at most half full) and ev can be deferred, stamping it with
+ * the time (ev->sec, usec, tsc); TRAIL__ASYNC_OFF otherwise: the caller
+ * then stamps and encodes the line and calls trail__async_push().
  */
-int trail__async_push_event(const trail__event *ev);
+int trail__async_push_event(trail__event *ev);
 int trail__async_flush(void);
 /* The crash handler's drain: write(2) only, no lock. */
 void trail__async_crash_drain(void);

@@ -200,8 +200,6 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   if ((int)level < c->min_level)
     return;
   trail_ctx *ctx = trail__ctx_current();
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
   if (msg == NULL)
     msg = "";
   char caller[160];
@@ -216,8 +214,6 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
       .level = level,
       .cut = cut,
       .lfields_cut = lg->fields_cut,
-      .sec = (int64_t)now.tv_sec,
-      .usec = now.tv_nsec / 1000,
       .name_seg = lg->name_seg,
       .name_seg_len = lg->name_seg_len,
       .ids = ctx ? ctx->ids_ : NULL,
@@ -246,6 +242,10 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
     }
   }
 
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  ev.sec = (int64_t)now.tv_sec;
+  ev.usec = now.tv_nsec / 1000;
   size_t max = trail_max_line();
   size_t nkeys = lg->nkeys + cnkeys + nfields + 1;
   if (tls_reserve(max + TRAIL__BUF_SLACK, nkeys) != 0) {

@@ -17,9 +17,9 @@
 #include "internal.h"
 
 struct head {
-  int64_t sec;
+  int64_t sec; /* or the time stamp counter, when tsc is set */
   int32_t usec;
-  uint8_t level, cut, lfields_cut, pad_;
+  uint8_t level, cut, lfields_cut, tsc;
   uint16_t name_len, caller_len, nfields, lnkeys;
   uint16_t cnkeys, pad2_[3];
   uint32_t ids_len, msg_len, lfields_len, cfields_len;
@@ -48,58 +48,97 @@ static const char *field_key(const trail_field *f, size_t *klen) {
   return key;
 }
 
-size_t trail__record_size(const trail__event *ev) {
+size_t trail__record_size(const trail__event *ev, uint32_t *slen) {
   if (ev->nfields > TRAIL__RECORD_KEYS_MAX ||
       ev->lnkeys > TRAIL__RECORD_KEYS_MAX || ev->name_seg_len > UINT16_MAX ||
-      ev->caller_len > UINT16_MAX || ev->msg_len > UINT32_MAX / 2)
+      ev->caller_len > UINT16_MAX || ev->msg_len > UINT32_MAX / 4)
     return 0;
-  size_t n = sizeof(struct head) +
-             (ev->lnkeys + ev->cnkeys) * sizeof(trail__key) +
-             ev->nfields * sizeof(struct slot);
   size_t bytes = ev->name_seg_len + ev->ids_len + ev->caller_len +
                  ev->lfields_len + ev->cfields_len + ev->msg_len;
   for (size_t i = 0; i < ev->nfields; i++) {
     const trail_field *f = &ev->fields[i];
-    size_t klen;
-    field_key(f, &klen);
-    bytes += klen;
     if (f->kind == TRAIL_FIELD_JSON)
       return 0; /* a tree, not bytes: encoded by the caller */
+    size_t klen;
+    field_key(f, &klen);
+    size_t n = 0;
     if (f->kind == TRAIL_FIELD_STR && f->v.s != NULL)
-      bytes += f->len == TRAIL_NTS ? strlen(f->v.s) : f->len;
+      n = f->len == TRAIL_NTS ? strlen(f->v.s) : f->len;
+    if (n > UINT32_MAX / 4)
+      return 0;
+    slen[i] = (uint32_t)n;
+    bytes += klen + n;
   }
-  if (bytes > UINT32_MAX / 2)
+  if (bytes > UINT32_MAX / 4)
     return 0;
-  return pad8(n + bytes);
+  return pad8(sizeof(struct head) +
+              (ev->lnkeys + ev->cnkeys) * sizeof(trail__key) +
+              ev->nfields * sizeof(struct slot) + bytes);
 }
 
-static char *put(char *p, const void *s, size_t n) {
-  if (n > 0)
-    memcpy(p, s, n);
+/*
+ * Copies n bytes. The pieces of a record are mostly a few bytes long (keys,
+ * short values), where a call to memcpy() costs more than the copy: up to
+ * 32 bytes are moved inline, in two overlapping loads and stores, reading
+ * nothing outside s[0..n).
+ */
+static inline char *put(char *p, const void *src, size_t n) {
+  const char *s = src;
+  if (n <= 16) {
+    if (n >= 8) {
+      uint64_t a, b;
+      __builtin_memcpy(&a, s, 8);
+      __builtin_memcpy(&b, s + n - 8, 8);
+      __builtin_memcpy(p, &a, 8);
+      __builtin_memcpy(p + n - 8, &b, 8);
+    } else if (n >= 4) {
+      uint32_t a, b;
+      __builtin_memcpy(&a, s, 4);
+      __builtin_memcpy(&b, s + n - 4, 4);
+      __builtin_memcpy(p, &a, 4);
+      __builtin_memcpy(p + n - 4, &b, 4);
+    } else if (n > 0) {
+      char a = s[0], b = s[n / 2], c = s[n - 1];
+      p[0] = a;
+      p[n / 2] = b;
+      p[n - 1] = c;
+    }
+    return p + n;
+  }
+  if (n <= 32) {
+    char a[16], b[16];
+    __builtin_memcpy(a, s, 16);
+    __builtin_memcpy(b, s + n - 16, 16);
+    __builtin_memcpy(p, a, 16);
+    __builtin_memcpy(p + n - 16, b, 16);
+    return p + n;
+  }
+  memcpy(p, s, n);
   return p + n;
 }
 
-void trail__record_write(char *dst, const trail__event *ev) {
-  struct head h = {
-      .sec = ev->sec,
-      .usec = (int32_t)ev->usec,
-      .level = (uint8_t)ev->level,
-      .cut = (uint8_t)ev->cut,
-      .lfields_cut = (uint8_t)ev->lfields_cut,
-      .name_len = (uint16_t)ev->name_seg_len,
-      .caller_len = (uint16_t)ev->caller_len,
-      .nfields = (uint16_t)ev->nfields,
-      .lnkeys = (uint16_t)ev->lnkeys,
-      .cnkeys = (uint16_t)ev->cnkeys,
-      .ids_len = (uint32_t)ev->ids_len,
-      .msg_len = (uint32_t)ev->msg_len,
-      .lfields_len = (uint32_t)ev->lfields_len,
-      .cfields_len = (uint32_t)ev->cfields_len,
-  };
-  char *p = put(dst, &h, sizeof h);
+void trail__record_write(char *dst, const trail__event *ev,
+                         const uint32_t *slen) {
+  /* Stored member by member: dst is 8-aligned, as struct head needs. */
+  struct head *h = (struct head *)(void *)dst;
+  h->sec = ev->sec;
+  h->usec = (int32_t)ev->usec;
+  h->level = (uint8_t)ev->level;
+  h->cut = (uint8_t)ev->cut;
+  h->lfields_cut = (uint8_t)ev->lfields_cut;
+  h->tsc = (uint8_t)ev->tsc;
+  h->name_len = (uint16_t)ev->name_seg_len;
+  h->caller_len = (uint16_t)ev->caller_len;
+  h->nfields = (uint16_t)ev->nfields;
+  h->lnkeys = (uint16_t)ev->lnkeys;
+  h->cnkeys = (uint16_t)ev->cnkeys;
+  h->ids_len = (uint32_t)ev->ids_len;
+  h->msg_len = (uint32_t)ev->msg_len;
+  h->lfields_len = (uint32_t)ev->lfields_len;
+  h->cfields_len = (uint32_t)ev->cfields_len;
+  char *p = dst + sizeof *h;
   p = put(p, ev->lkeys, ev->lnkeys * sizeof(trail__key));
   p = put(p, ev->ckeys, ev->cnkeys * sizeof(trail__key));
-  /* The slots first (their string lengths are known only while copying). */
   struct slot *slots = (struct slot *)(void *)p;
   p += ev->nfields * sizeof(struct slot);
   p = put(p, ev->name_seg, ev->name_seg_len);
@@ -110,37 +149,37 @@ void trail__record_write(char *dst, const trail__event *ev) {
   p = put(p, ev->msg, ev->msg_len);
   for (size_t i = 0; i < ev->nfields; i++) {
     const trail_field *f = &ev->fields[i];
-    struct slot sl = {.kind = (uint32_t)f->kind};
+    struct slot *sl = &slots[i];
     size_t klen;
     const char *key = field_key(f, &klen);
-    sl.klen = (uint32_t)klen;
+    sl->kind = (uint32_t)f->kind;
+    sl->klen = (uint32_t)klen;
     p = put(p, key, klen);
     switch (f->kind) {
     case TRAIL_FIELD_STR:
       if (f->v.s == NULL) {
-        sl.v.len = NO_STR;
+        sl->v.len = NO_STR;
       } else {
-        size_t n = f->len == TRAIL_NTS ? strlen(f->v.s) : f->len;
-        sl.v.len = n;
-        p = put(p, f->v.s, n);
+        sl->v.len = slen[i];
+        p = put(p, f->v.s, slen[i]);
       }
       break;
     case TRAIL_FIELD_INT:
-      sl.v.i = f->v.i;
+      sl->v.i = f->v.i;
       break;
     case TRAIL_FIELD_UINT:
-      sl.v.u = f->v.u;
+      sl->v.u = f->v.u;
       break;
     case TRAIL_FIELD_DOUBLE:
-      sl.v.d = f->v.d;
+      sl->v.d = f->v.d;
       break;
     case TRAIL_FIELD_BOOL:
-      sl.v.b = f->v.b;
+      sl->v.b = f->v.b;
       break;
     default:
-      break; /* written as "[invalid field kind]", as in sync mode */
+      sl->v.u = 0; /* written as "[invalid field kind]", as in sync mode */
+      break;
     }
-    memcpy(&slots[i], &sl, sizeof sl);
   }
 }
 
@@ -154,6 +193,7 @@ void trail__record_read(const char *rec, trail__event *ev,
   ev->lfields_cut = h.lfields_cut;
   ev->sec = h.sec;
   ev->usec = h.usec;
+  ev->tsc = h.tsc;
   ev->lkeys = (const trail__key *)(const void *)p;
   ev->lnkeys = h.lnkeys;
   p += h.lnkeys * sizeof(trail__key);

@@ -5,7 +5,10 @@
  * call pointed to (strings, keys, the context, a child logger) is changed
  * or freed as soon as the call returns.
  */
+#define _GNU_SOURCE
 #include "support.h"
+
+#include <time.h>
 
 #include <jansson.h>
 #include <math.h>
@@ -131,6 +134,26 @@ static void log_all_kinds(void) {
   trail_info(NULL, "root, no context");
 }
 
+static int64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* 2026-11-27T06:22:38.123456Z as microseconds since the epoch. */
+static int64_t rfc3339_us(const char *s) {
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  int us = 0;
+  assert_int_equal(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year,
+                          &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                          &tm.tm_sec, &us),
+                   7);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return (int64_t)timegm(&tm) * 1000000 + us;
+}
+
 /* The line without its timestamp, which differs between the two runs. */
 static char *without_timestamp(size_t i) {
   json_t *j = cap_json(i);
@@ -161,6 +184,7 @@ static void test_deferred_lines_equal_sync_lines(void **state) {
   trail_sinks_clear();
   assert_true(trail_sink_add_callback(gated_sink, NULL, TRAIL_LEVEL_TRACE) >=
               0);
+  int64_t started = wall_us();
   assert_int_equal(trail_async_start(NULL), 0);
   trail_info(NULL, "plug");
   pthread_mutex_lock(&gate.m);
@@ -176,6 +200,19 @@ static void test_deferred_lines_equal_sync_lines(void **state) {
   assert_int_equal(trail_async_stop(), 0);
 
   assert_int_equal(cap_count(), n + 1);
+  /*
+   * Queued events may be stamped with the CPU's time stamp counter and
+   * converted by the writer: their times must still be the wall-clock
+   * times of the calls (between the start and now, give or take the
+   * millisecond the conversion is allowed).
+   */
+  for (size_t i = 0; i <= n; i++) {
+    json_t *j = cap_json(i);
+    int64_t t = rfc3339_us(jstr(j, "timestamp"));
+    assert_true(t >= started - 1000);
+    assert_true(t <= wall_us() + 1000);
+    json_decref(j);
+  }
   char *plug = without_timestamp(0);
   assert_non_null(strstr(plug, "\"message\":\"plug\""));
   free(plug);
@@ -238,11 +275,12 @@ static void test_record_round_trip(void **state) {
                      .msg_len = 5,
                      .fields = f,
                      .nfields = 7};
-  size_t size = trail__record_size(&ev);
+  uint32_t slen[TRAIL__RECORD_KEYS_MAX];
+  size_t size = trail__record_size(&ev, slen);
   assert_true(size > 0 && size % 8 == 0);
   char *rec = malloc(size);
   assert_non_null(rec);
-  trail__record_write(rec, &ev);
+  trail__record_write(rec, &ev, slen);
   trail__event back;
   trail_field bf[TRAIL__RECORD_KEYS_MAX];
   trail__record_read(rec, &back, bf);
@@ -250,6 +288,7 @@ static void test_record_round_trip(void **state) {
   assert_int_equal(back.cut, 1);
   assert_int_equal(back.sec, 1800000000);
   assert_int_equal(back.usec, 123456);
+  assert_int_equal(back.tsc, 0);
   assert_memory_equal(back.name_seg, ev.name_seg, 13);
   assert_memory_equal(back.ids, ev.ids, 14);
   assert_memory_equal(back.lfields, ev.lfields, 6);
@@ -276,13 +315,13 @@ static void test_record_round_trip(void **state) {
   trail_field j[] = {TRAIL_JSON("j", NULL)};
   ev.fields = j;
   ev.nfields = 1;
-  assert_int_equal(trail__record_size(&ev), 0);
+  assert_int_equal(trail__record_size(&ev, slen), 0);
   trail_field many[TRAIL__RECORD_KEYS_MAX + 1];
   for (size_t i = 0; i < TRAIL__RECORD_KEYS_MAX + 1; i++)
     many[i] = TRAIL_INT("k", (int64_t)i);
   ev.fields = many;
   ev.nfields = TRAIL__RECORD_KEYS_MAX + 1;
-  assert_int_equal(trail__record_size(&ev), 0);
+  assert_int_equal(trail__record_size(&ev, slen), 0);
 }
 
 int main(void) {
