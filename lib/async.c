@@ -102,75 +102,132 @@ static int atexit_registered;
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /*
- * Room for a record of need bytes at the head, counting the padding record
- * a wrap would need. Called with the lock held.
+ * The ring without a lock on the logging path. A producer reserves its
+ * record by moving head forward with one compare-and-swap, writes the
+ * record, and commits it by storing the header's length last (release);
+ * the writer reads records from tail up to the first one not yet
+ * committed, then zeroes what it consumed, so that a length read as 0
+ * always means "not yet committed". The lock and the condition variables
+ * serve only the slow moments: a full ring with the block policy, the
+ * writer going to sleep or being woken, flush and stop.
+ *
+ * head's top bit closes the ring (trail_async_stop): no reservation
+ * succeeds after it, so the writer knows when it has everything.
  */
-static int has_room(const async_state *a, size_t need) {
-  size_t used = (size_t)(a->head - a->tail);
-  size_t at = (size_t)(a->head % a->cap);
-  size_t to_end = a->cap - at;
-  if (need > to_end)
-    need += to_end;
-  return used + need <= a->cap;
+#define CLOSED (UINT64_C(1) << 63)
+
+static uint32_t *len_at(char *ring, size_t at) {
+  return (uint32_t *)(void *)(ring + at);
 }
 
-/*
- * Takes the lock and waits for room for a record of need bytes at the head
- * (the block policy) or gives up (the drop policy, a stopping writer).
- * Returns TRAIL__ASYNC_QUEUED with the lock held and *at set, or another
- * TRAIL__ASYNC_* without the lock. A record never waits for another
- * thread's encoding, only for a memcpy.
- */
-static int reserve(async_state *a, size_t need, size_t *at_out) {
+/* The record at position pos, if committed: its length (or SKIP), else 0. */
+static uint32_t committed_len(const async_state *a, uint64_t pos) {
+  return __atomic_load_n(len_at(a->ring, (size_t)(pos % a->cap)),
+                         __ATOMIC_ACQUIRE);
+}
+
+/* Bytes a record of need bytes takes at head h: itself, and the padding
+ * to the ring's end when it would not fit before it. */
+static size_t footprint(const async_state *a, uint64_t h, size_t need) {
+  size_t at = (size_t)(h % a->cap);
+  return need > a->cap - at ? need + (a->cap - at) : need;
+}
+
+/* Wakes the writer if it waits (takes the lock: not for every event). */
+static void wake_writer(async_state *a) {
   pthread_mutex_lock(&a->lock);
-  for (;;) {
-    if (a->stopping) {
-      pthread_mutex_unlock(&a->lock);
-      return TRAIL__ASYNC_OFF;
-    }
-    if (has_room(a, need))
-      break;
-    if (a->overflow == TRAIL_OVERFLOW_DROP) {
-      a->dropped++;
-      if (a->writer_waiting != WRITER_BUSY)
-        pthread_cond_signal(&a->not_empty);
-      pthread_mutex_unlock(&a->lock);
-      trail__count_dropped();
-      return TRAIL__ASYNC_DROPPED;
-    }
-    a->producers_waiting++;
-    if (a->writer_waiting != WRITER_BUSY)
-      pthread_cond_signal(&a->not_empty);
-    pthread_cond_wait(&a->not_full, &a->lock);
-    a->producers_waiting--;
-  }
-  size_t at = (size_t)(a->head % a->cap);
-  if (need > a->cap - at) {
-    rec skip = {.len = SKIP, .level = 0};
-    memcpy(a->ring + at, &skip, sizeof skip);
-    TRAIL__STORE(&a->head, a->head + (a->cap - at));
-    at = 0;
-  }
-  *at_out = at;
-  return TRAIL__ASYNC_QUEUED;
-}
-
-/* Publishes the record of need bytes written at the head; drops the lock. */
-static void commit(async_state *a, size_t need) {
-  TRAIL__STORE(&a->head, a->head + need);
-  uint64_t used = a->head - a->tail;
-  if (used > a->high)
-    a->high = used;
-  if (a->writer_waiting == WRITER_SLEEPING ||
-      (a->writer_waiting == WRITER_NAPPING && used >= a->cap / 4))
-    pthread_cond_signal(&a->not_empty);
+  pthread_cond_signal(&a->not_empty);
   pthread_mutex_unlock(&a->lock);
 }
 
 /*
+ * The ring is full. The drop policy counts the event and returns
+ * TRAIL__ASYNC_DROPPED; the block policy waits until the writer has made
+ * room (or the ring closed) and returns TRAIL__ASYNC_QUEUED: try again.
+ */
+static int wait_for_room(async_state *a, size_t need) {
+  if (a->overflow == TRAIL_OVERFLOW_DROP) {
+    TRAIL__ADD(&a->dropped, 1);
+    trail__count_dropped();
+    if (TRAIL__LOAD_RELAXED(&a->writer_waiting) != WRITER_BUSY)
+      wake_writer(a);
+    return TRAIL__ASYNC_DROPPED;
+  }
+  pthread_mutex_lock(&a->lock);
+  __atomic_add_fetch(&a->producers_waiting, 1, __ATOMIC_SEQ_CST);
+  for (;;) {
+    uint64_t h = __atomic_load_n(&a->head, __ATOMIC_SEQ_CST);
+    uint64_t t = __atomic_load_n(&a->tail, __ATOMIC_SEQ_CST);
+    if ((h & CLOSED) || h + footprint(a, h, need) - t <= a->cap)
+      break;
+    if (TRAIL__LOAD_RELAXED(&a->writer_waiting) != WRITER_BUSY)
+      pthread_cond_signal(&a->not_empty);
+    pthread_cond_wait(&a->not_full, &a->lock);
+  }
+  __atomic_sub_fetch(&a->producers_waiting, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_unlock(&a->lock);
+  return TRAIL__ASYNC_QUEUED;
+}
+
+/*
+ * Reserves need bytes at the head: TRAIL__ASYNC_QUEUED with *at (the
+ * record's offset in the ring) and *used (bytes queued with it), or
+ * TRAIL__ASYNC_DROPPED, or TRAIL__ASYNC_OFF when the ring is closed (the
+ * caller then writes the line itself: a stop never loses a line).
+ */
+static int reserve(async_state *a, size_t need, size_t *at, uint64_t *used) {
+  uint64_t h = TRAIL__LOAD_RELAXED(&a->head);
+  for (;;) {
+    if (h & CLOSED)
+      return TRAIL__ASYNC_OFF;
+    uint64_t t = TRAIL__LOAD(&a->tail);
+    size_t take = footprint(a, h, need);
+    if (h + take - t > a->cap) {
+      int r = wait_for_room(a, need);
+      if (r != TRAIL__ASYNC_QUEUED)
+        return r;
+      h = TRAIL__LOAD_RELAXED(&a->head);
+      continue;
+    }
+    if (__atomic_compare_exchange_n(&a->head, &h, h + take, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED)) {
+      size_t pos = (size_t)(h % a->cap);
+      if (take != need) { /* pad to the end; the record starts at 0 */
+        rec *skip = (rec *)(void *)(a->ring + pos);
+        skip->level = 0;
+        __atomic_store_n(&skip->len, SKIP, __ATOMIC_RELEASE);
+        pos = 0;
+      }
+      *at = pos;
+      *used = h + take - t;
+      return TRAIL__ASYNC_QUEUED;
+    }
+  }
+}
+
+/*
+ * Commits the record written at at: its length last, so that the writer
+ * never reads a record half written. Then the high-water mark, and the
+ * writer woken if it sleeps, or naps while the ring fills up.
+ */
+static void commit(async_state *a, size_t at, uint32_t len, uint32_t level,
+                   uint64_t used) {
+  rec *r = (rec *)(void *)(a->ring + at);
+  r->level = level;
+  __atomic_store_n(&r->len, len, __ATOMIC_RELEASE);
+  uint64_t hw = TRAIL__LOAD_RELAXED(&a->high);
+  while (used > hw &&
+         !__atomic_compare_exchange_n(&a->high, &hw, used, 1, __ATOMIC_RELAXED,
+                                      __ATOMIC_RELAXED)) {
+  }
+  int w = TRAIL__LOAD_RELAXED(&a->writer_waiting);
+  if (w == WRITER_SLEEPING || (w == WRITER_NAPPING && used >= a->cap / 4))
+    wake_writer(a);
+}
+
+/*
  * Queues one finished line: TRAIL__ASYNC_QUEUED, TRAIL__ASYNC_DROPPED (the
- * drop policy, ring full), or TRAIL__ASYNC_OFF when the writer is stopping
- * (the caller then writes the line itself: a stop never loses a line).
+ * drop policy, ring full), or TRAIL__ASYNC_OFF when the writer is stopping.
  */
 static int push(async_state *a, trail_level level, const char *line,
                 size_t len) {
@@ -183,13 +240,12 @@ static int push(async_state *a, trail_level level, const char *line,
   if (need > a->cap / 4 || on_writer)
     return TRAIL__ASYNC_OFF;
   size_t at;
-  int r = reserve(a, need, &at);
+  uint64_t used;
+  int r = reserve(a, need, &at, &used);
   if (r != TRAIL__ASYNC_QUEUED)
     return r;
-  rec h = {.len = (uint32_t)len, .level = (uint32_t)level};
-  memcpy(a->ring + at, &h, sizeof h);
-  memcpy(a->ring + at + sizeof h, line, len);
-  commit(a, need);
+  memcpy(a->ring + at + sizeof(rec), line, len);
+  commit(a, at, (uint32_t)len, (uint32_t)level, used);
   return TRAIL__ASYNC_QUEUED;
 }
 
@@ -205,7 +261,7 @@ int trail__async_push_event(trail__event *ev) {
     return TRAIL__ASYNC_OFF;
   uint64_t used = TRAIL__LOAD_RELAXED(&a->head) - TRAIL__LOAD_RELAXED(&a->tail);
   if (used > a->cap / 2)
-    return TRAIL__ASYNC_OFF;
+    return TRAIL__ASYNC_OFF; /* also when closed: head's top bit is set */
   uint32_t slen[TRAIL__RECORD_KEYS_MAX];
   size_t len = trail__record_size(ev, slen);
   size_t need = sizeof(rec) + len;
@@ -221,40 +277,41 @@ int trail__async_push_event(trail__event *ev) {
     ev->usec = now.tv_nsec / 1000;
   }
   size_t at;
-  int r = reserve(a, need, &at);
+  int r = reserve(a, need, &at, &used);
   if (r != TRAIL__ASYNC_QUEUED)
     return r;
-  rec h = {.len = (uint32_t)len, .level = (uint32_t)ev->level | REC_EVENT};
-  memcpy(a->ring + at, &h, sizeof h);
-  trail__record_write(a->ring + at + sizeof h, ev, slen);
-  commit(a, need);
+  trail__record_write(a->ring + at + sizeof(rec), ev, slen);
+  commit(a, at, (uint32_t)len, (uint32_t)ev->level | REC_EVENT, used);
   return TRAIL__ASYNC_QUEUED;
 }
 
 /*
  * The next record in [*from, to): skips the padding record at the ring's
  * end, sets *data, *len, *level and *event (an event record, not a line),
- * and moves *from past the record. Returns 0 when there is none (or, read
- * without the lock by the crash handler, when the record cannot be
- * trusted).
+ * and moves *from past the record. Returns 0 when there is none, when the
+ * next is not yet committed, or (read by the crash handler while the
+ * writer runs) when the record cannot be trusted.
  */
 static int next_rec(const async_state *a, uint64_t *from, uint64_t to,
                     const char **data, uint32_t *len, int *level, int *event) {
   while (*from < to) {
     size_t at = (size_t)(*from % a->cap);
-    rec r;
-    memcpy(&r, a->ring + at, sizeof r);
-    if (r.len == SKIP) {
+    uint32_t n = committed_len(a, *from);
+    if (n == 0)
+      return 0;
+    if (n == SKIP) {
       *from += a->cap - at;
       continue;
     }
-    if (r.len > a->cap || (r.level & 0xff) > TRAIL_LEVEL_FATAL)
+    rec r;
+    memcpy(&r, a->ring + at, sizeof r);
+    if (n > a->cap || (r.level & 0xff) > TRAIL_LEVEL_FATAL)
       return 0;
     *data = a->ring + at + sizeof r;
-    *len = r.len;
+    *len = n;
     *level = (int)(r.level & 0xff);
     *event = (r.level & REC_EVENT) != 0;
-    *from += sizeof r + pad8(r.len);
+    *from += sizeof r + pad8(n);
     return 1;
   }
   return 0;
@@ -312,7 +369,7 @@ static void write_lines(const trail__conf *c, const line_ref *lines, int n) {
  * encoded into the arena first, up to IOV_MAX lines or a full arena at a
  * time.
  */
-static void write_range(async_state *a, uint64_t from, uint64_t to) {
+static uint64_t write_range(async_state *a, uint64_t from, uint64_t to) {
   const trail__conf *c = trail__conf_get();
   if (a->use_tsc) {
     int next = !a->map;
@@ -332,7 +389,8 @@ static void write_range(async_state *a, uint64_t from, uint64_t to) {
   if (a->arena_cap < max + TRAIL__BUF_SLACK)
     max = a->arena_cap - TRAIL__BUF_SLACK;
   line_ref *lines = a->lines;
-  while (from < to) {
+  int more = 1;
+  while (more) {
     int n = 0;
     size_t used = 0;
     while (n < BATCH_IOV) {
@@ -341,7 +399,9 @@ static void write_range(async_state *a, uint64_t from, uint64_t to) {
       uint32_t len;
       int level, event;
       if (!next_rec(a, &next, to, &data, &len, &level, &event)) {
-        from = to;
+        /* The end, or a record not yet committed: the next batch's. */
+        from = next;
+        more = 0;
         break;
       }
       if (event) {
@@ -363,6 +423,19 @@ static void write_range(async_state *a, uint64_t from, uint64_t to) {
     }
     write_lines(c, lines, n);
   }
+  return from;
+}
+
+/* Zeroes the ring's bytes [from, to): consumed, their lengths read 0 again. */
+static void zero_range(async_state *a, uint64_t from, uint64_t to) {
+  while (from < to) {
+    size_t at = (size_t)(from % a->cap);
+    size_t n = a->cap - at;
+    if (n > to - from)
+      n = (size_t)(to - from);
+    memset(a->ring + at, 0, n);
+    from += n;
+  }
 }
 
 /* Says how many events were dropped since the last such line. */
@@ -372,50 +445,68 @@ static void report_drops(uint64_t n) {
                     "log events dropped: the async queue was full", f, 1);
 }
 
+/* Naps until deadline NAP_NS from now, or until woken (lock held). */
+static void nap(async_state *a) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_nsec += NAP_NS;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  TRAIL__STORE(&a->writer_waiting, WRITER_NAPPING);
+  pthread_cond_timedwait(&a->not_empty, &a->lock, &until);
+}
+
 /*
- * The writer: takes everything queued, writes it outside the lock (the
- * producers only touch the free part of the ring), then frees the space and
- * wakes whoever waits for it. Exits when stopping and the ring is empty, so
- * stopping drains.
+ * The writer: writes every committed record, outside the lock, then frees
+ * the space and wakes whoever waits for it. Exits when stopping and every
+ * record up to the closed head is written, so stopping drains.
  */
 static void *writer_main(void *arg) {
   async_state *a = arg;
   on_writer = 1;
   pthread_mutex_lock(&a->lock);
   for (;;) {
-    while (a->head == a->tail && a->dropped == 0 && !a->stopping) {
-      if (a->idle_naps < IDLE_NAPS) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += NAP_NS;
-        if (until.tv_nsec >= 1000000000L) {
-          until.tv_sec++;
-          until.tv_nsec -= 1000000000L;
-        }
-        a->writer_waiting = WRITER_NAPPING;
-        pthread_cond_timedwait(&a->not_empty, &a->lock, &until);
-        if (a->head == a->tail)
+    uint64_t t = a->tail, h;
+    for (;;) {
+      h = TRAIL__LOAD(&a->head) & ~CLOSED;
+      if ((h != t && committed_len(a, t) != 0) ||
+          TRAIL__LOAD_RELAXED(&a->dropped) != 0 || (a->stopping && h == t))
+        break;
+      if (h != t || a->stopping) {
+        nap(a); /* a record is being written: it is a memcpy away */
+      } else if (a->idle_naps < IDLE_NAPS) {
+        nap(a);
+        if ((TRAIL__LOAD(&a->head) & ~CLOSED) == t)
           a->idle_naps++;
       } else {
-        a->writer_waiting = WRITER_SLEEPING;
-        pthread_cond_wait(&a->not_empty, &a->lock);
+        /*
+         * Going to sleep: say so, then look at head once more. A producer
+         * moves head before it reads the state (both sequentially
+         * consistent), so either it sees SLEEPING and wakes us, or we see
+         * its record coming.
+         */
+        __atomic_store_n(&a->writer_waiting, WRITER_SLEEPING, __ATOMIC_SEQ_CST);
+        if ((__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & ~CLOSED) == t)
+          pthread_cond_wait(&a->not_empty, &a->lock);
       }
-      a->writer_waiting = WRITER_BUSY;
+      TRAIL__STORE(&a->writer_waiting, WRITER_BUSY);
     }
     a->idle_naps = 0;
-    if (a->head == a->tail && a->dropped == 0 && a->stopping)
+    uint64_t dropped = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_RELAXED);
+    if (a->stopping && h == t && dropped == 0)
       break;
-    uint64_t from = a->tail, to = a->head, dropped = a->dropped;
-    a->dropped = 0;
     pthread_mutex_unlock(&a->lock);
 
-    write_range(a, from, to);
+    uint64_t done = h != t ? write_range(a, t, h) : t;
+    zero_range(a, t, done);
     if (dropped > 0)
       report_drops(dropped);
 
     pthread_mutex_lock(&a->lock);
-    TRAIL__STORE(&a->tail, to);
-    if (a->producers_waiting)
+    __atomic_store_n(&a->tail, done, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&a->producers_waiting, __ATOMIC_SEQ_CST))
       pthread_cond_broadcast(&a->not_full);
     pthread_cond_broadcast(&a->written);
   }
@@ -458,7 +549,8 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   async_state *a = aligned_alloc(64, sizeof *a);
   if (a != NULL)
     memset(a, 0, sizeof *a);
-  char *ring = malloc(cap);
+  /* Zeroed: a record's length reads 0 until it is committed. */
+  char *ring = calloc(1, cap);
   size_t crash_cap = trail_max_line() + TRAIL__BUF_SLACK;
   char *crash_buf = malloc(crash_cap);
   if (a == NULL || ring == NULL || crash_buf == NULL) {
@@ -520,16 +612,18 @@ TRAIL_API int trail_async_stop(void) {
     return 0;
   }
   pthread_mutex_lock(&a->lock);
+  __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST);
   a->stopping = 1;
   pthread_cond_signal(&a->not_empty);
+  pthread_cond_broadcast(&a->not_full);
   pthread_mutex_unlock(&a->lock);
   pthread_join(a->thread, NULL);
   TRAIL__STORE(&active, NULL);
-  trail__count_high_water(a->high);
+  trail__count_high_water(TRAIL__LOAD_RELAXED(&a->high));
   /*
    * A producer that loaded the pointer before it was cleared may still
-   * reach push(): it sees stopping, never touches the ring, and writes its
-   * line itself. So the ring can go, but the state (its mutex) is kept.
+   * reach reserve(): it sees the ring closed, never touches it, and writes
+   * its line itself. So the ring can go, but the state is kept.
    */
   free(a->ring);
   a->ring = NULL;
@@ -555,11 +649,12 @@ int trail__async_flush(void) {
   if (on_writer)
     return -EDEADLK; /* a callback sink cannot wait for itself */
   pthread_mutex_lock(&a->lock);
-  uint64_t target = a->head;
+  uint64_t target = TRAIL__LOAD(&a->head) & ~CLOSED;
   /* The writer only exits with the ring empty, so this always ends. */
-  if (a->tail < target && a->writer_waiting != WRITER_BUSY)
+  if (TRAIL__LOAD(&a->tail) < target &&
+      TRAIL__LOAD_RELAXED(&a->writer_waiting) != WRITER_BUSY)
     pthread_cond_signal(&a->not_empty);
-  while (a->tail < target)
+  while (TRAIL__LOAD(&a->tail) < target)
     pthread_cond_wait(&a->written, &a->lock);
   pthread_mutex_unlock(&a->lock);
   return 0;
@@ -611,9 +706,8 @@ void trail__async_reset_high_water(void) {
   async_state *a = TRAIL__LOAD(&active);
   if (a == NULL)
     return;
-  pthread_mutex_lock(&a->lock);
-  a->high = a->head - a->tail;
-  pthread_mutex_unlock(&a->lock);
+  uint64_t h = TRAIL__LOAD(&a->head) & ~CLOSED;
+  TRAIL__STORE(&a->high, h - TRAIL__LOAD(&a->tail));
 }
 
 /* The queue's current high-water mark, for the counters. */
@@ -621,10 +715,7 @@ uint64_t trail__async_high_water(void) {
   async_state *a = TRAIL__LOAD(&active);
   if (a == NULL)
     return 0;
-  pthread_mutex_lock(&a->lock);
-  uint64_t h = a->high;
-  pthread_mutex_unlock(&a->lock);
-  return h;
+  return TRAIL__LOAD_RELAXED(&a->high);
 }
 
 /*
@@ -638,7 +729,8 @@ void trail__async_crash_drain(void) {
   async_state *a = TRAIL__LOAD(&active);
   if (a == NULL || a->ring == NULL)
     return;
-  uint64_t from = TRAIL__LOAD(&a->tail), to = TRAIL__LOAD(&a->head);
+  uint64_t from = TRAIL__LOAD(&a->tail);
+  uint64_t to = TRAIL__LOAD(&a->head) & ~CLOSED;
   const trail__conf *c = trail__conf_get();
   if (to - from > a->cap)
     return; /* torn read: nothing trustworthy to write */
