@@ -590,9 +590,10 @@ typedef struct trail_async_options {
 } trail_async_options;
 
 /*
- * Starts the writer thread: from now on a logging call encodes its line and
- * queues it; the writer drains the queue in large writes. NULL options: the
- * defaults. Returns 0, -EALREADY when running, or a negative code.
+ * Starts the writer thread: from now on a logging call copies its event into
+ * a queue (everything it borrowed included) and the writer encodes and
+ * writes the queue in large writes. NULL options: the defaults. Returns 0,
+ * -EALREADY when running, or a negative code.
  * TRAIL_ASYNC=1 does the same from trail_init().
  */
 TRAIL_API int trail_async_start(const trail_async_options *opts);
