@@ -99,6 +99,17 @@ void trail__count_event(trail_level level, size_t bytes) {
   bump(&b->bytes, (uint64_t)bytes);
 }
 
+void trail__count_queued(trail_level level) {
+  thread_block *b = my_block();
+  if (b == NULL) {
+    pthread_mutex_lock(&blocks_lock);
+    departed.events[level]++;
+    pthread_mutex_unlock(&blocks_lock);
+    return;
+  }
+  bump(&b->events[level], 1);
+}
+
 /* The bytes of a line the async writer encoded (its event was counted by
  * the logging thread). */
 void trail__count_bytes(size_t bytes) {

@@ -388,6 +388,8 @@ void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
 
 void trail__count_event(trail_level level, size_t bytes);
 void trail__count_bytes(size_t bytes);
+/* An event queued for the writer, which counts its bytes when it encodes it. */
+void trail__count_queued(trail_level level);
 void trail__count_write_error(void);
 void trail__count_truncated(void);
 void trail__count_dropped(void);

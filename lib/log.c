@@ -237,7 +237,7 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
     int r = trail__async_push_event(&ev);
     if (r != TRAIL__ASYNC_OFF) {
       if (r == TRAIL__ASYNC_QUEUED)
-        trail__count_event(level, 0);
+        trail__count_queued(level);
       return;
     }
   }

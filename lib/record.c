@@ -148,15 +148,22 @@ void trail__record_write(char *dst, const trail__event *ev,
   h->lfields_len = (uint32_t)ev->lfields_len;
   h->cfields_len = (uint32_t)ev->cfields_len;
   char *p = dst + sizeof *h;
-  p = put(p, ev->lkeys, ev->lnkeys * sizeof(trail__key));
-  p = put(p, ev->ckeys, ev->cnkeys * sizeof(trail__key));
+  /* Bound fields and the caller are rare: one test skips all of them. */
+  size_t rare = ev->lnkeys | ev->cnkeys | ev->caller_len | ev->lfields_len |
+                ev->cfields_len;
+  if (rare) {
+    p = put(p, ev->lkeys, ev->lnkeys * sizeof(trail__key));
+    p = put(p, ev->ckeys, ev->cnkeys * sizeof(trail__key));
+  }
   struct slot *slots = (struct slot *)(void *)p;
   p += ev->nfields * sizeof(struct slot);
   p = put(p, ev->name_seg, ev->name_seg_len);
   p = put(p, ev->ids, ev->ids_len);
-  p = put(p, ev->caller, ev->caller_len);
-  p = put(p, ev->lfields, ev->lfields_len);
-  p = put(p, ev->cfields, ev->cfields_len);
+  if (rare) {
+    p = put(p, ev->caller, ev->caller_len);
+    p = put(p, ev->lfields, ev->lfields_len);
+    p = put(p, ev->cfields, ev->cfields_len);
+  }
   p = put(p, ev->msg, ev->msg_len);
   for (size_t i = 0; i < ev->nfields; i++) {
     const trail_field *f = &ev->fields[i];
