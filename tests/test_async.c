@@ -417,6 +417,81 @@ static void test_full_pipe_drop_policy_holds(void **state) {
   assert_int_equal(reported, c.dropped);
 }
 
+/*
+ * Stops and restarts of the writer while four threads log through a small
+ * queue: each line is written exactly once, whether it was queued before a
+ * stop (the writer drains it), reserved while the queue closed (its record
+ * is committed before the writer leaves), or logged during a stop (its
+ * thread writes it).
+ */
+#define STORM_THREADS 4
+#define STORM_LINES 20000
+static pthread_barrier_t storm_barrier;
+
+static void *storm_logger(void *arg) {
+  int id = *(int *)arg;
+  trail_logger *lg = trail_logger_get("storm");
+  for (int i = 0; i < STORM_LINES; i++) {
+    if (i == 1000)
+      pthread_barrier_wait(&storm_barrier);
+    trail_info(lg, "storm", TRAIL_INT("thread", id), TRAIL_INT("seq", i),
+               TRAIL_STR("pad", "0123456789abcdef0123456789abcdef"));
+  }
+  return NULL;
+}
+
+static void test_stop_while_logging(void **state) {
+  (void)state;
+  assert_int_equal(trail_output_set(path, NULL), 0);
+  trail_async_options o = {.queue_size = 80 * 1024,
+                           .overflow = TRAIL_OVERFLOW_BLOCK};
+  assert_int_equal(trail_async_start(&o), 0);
+  pthread_barrier_init(&storm_barrier, NULL, STORM_THREADS + 1);
+  pthread_t t[STORM_THREADS];
+  int ids[STORM_THREADS];
+  for (int i = 0; i < STORM_THREADS; i++) {
+    ids[i] = i;
+    pthread_create(&t[i], NULL, storm_logger, &ids[i]);
+  }
+  pthread_barrier_wait(&storm_barrier);
+  for (int k = 0; k < 20; k++) {
+    assert_int_equal(trail_async_stop(), 0);
+    assert_int_equal(trail_async_start(&o), 0);
+  }
+  for (int i = 0; i < STORM_THREADS; i++)
+    pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&storm_barrier);
+  assert_int_equal(trail_async_stop(), 0);
+
+  /* Every (thread, seq) exactly once. */
+  unsigned char *seen = calloc(STORM_THREADS * STORM_LINES, 1);
+  assert_non_null(seen);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char *line = NULL;
+  size_t cap_ = 0, n = 0;
+  ssize_t len;
+  while ((len = getline(&line, &cap_, f)) > 0) {
+    json_t *j = parse_line(line, (size_t)len);
+    assert_key_order(j);
+    json_int_t th = json_integer_value(json_object_get(j, "thread"));
+    json_int_t seq = json_integer_value(json_object_get(j, "seq"));
+    assert_true(th >= 0 && th < STORM_THREADS);
+    assert_true(seq >= 0 && seq < STORM_LINES);
+    assert_int_equal(seen[th * STORM_LINES + seq], 0);
+    seen[th * STORM_LINES + seq] = 1;
+    json_decref(j);
+    n++;
+  }
+  free(line);
+  fclose(f);
+  free(seen);
+  assert_int_equal(n, STORM_THREADS * STORM_LINES);
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.dropped, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block_policy_loses_nothing, setup,
@@ -432,6 +507,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_callback_cannot_wait_for_itself,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stop_while_logging, setup, teardown),
       cmocka_unit_test_setup_teardown(test_full_pipe_drop_policy_holds, setup,
                                       teardown),
   };
