@@ -19,7 +19,7 @@
 
 #include "internal.h"
 
-#define DEFAULT_QUEUE (2u * 1024 * 1024)
+#define DEFAULT_QUEUE ((size_t)2 * 1024 * 1024)
 #define SKIP UINT32_MAX /* a record that only pads to the end of the ring */
 #define BATCH_IOV 1024  /* IOV_MAX on Linux */
 
@@ -47,7 +47,7 @@ typedef struct rec {
 #define REC_EVENT 0x100u
 
 /* The writer encodes events into an arena of this size (plus one line). */
-#define ARENA (256u * 1024)
+#define ARENA ((size_t)256 * 1024)
 /* Keys an event read back from a record can have: see TRAIL__RECORD_KEYS_MAX.
  */
 #define EVENT_KEYS (2 * TRAIL__RECORD_KEYS_MAX + TRAIL_CTX_FIELDS_MAX + 1)
