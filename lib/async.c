@@ -94,6 +94,7 @@ typedef struct async_state {
 } async_state;
 
 static async_state *active;      /* non-NULL while the writer runs */
+int trail__async_on;             /* the same, for the logging call's test */
 static TRAIL__TLS int on_writer; /* this thread is the writer */
 static async_state *retired; /* stopped states, kept: see trail_async_stop */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -589,6 +590,7 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
     return -rc;
   }
   TRAIL__STORE(&active, a);
+  TRAIL__STORE(&trail__async_on, 1);
   if (!atexit_registered) {
     atexit(stop_at_exit);
     atexit_registered = 1;
@@ -618,6 +620,7 @@ TRAIL_API int trail_async_stop(void) {
   pthread_cond_broadcast(&a->not_full);
   pthread_mutex_unlock(&a->lock);
   pthread_join(a->thread, NULL);
+  TRAIL__STORE(&trail__async_on, 0);
   TRAIL__STORE(&active, NULL);
   trail__count_high_water(TRAIL__LOAD_RELAXED(&a->high));
   /*
@@ -684,6 +687,7 @@ static void fork_child(void) {
   if (a != NULL) {
     pthread_mutex_unlock(&a->lock);
     active = NULL;
+    trail__async_on = 0;
     free(a->ring);
     a->ring = NULL;
     free(a->arena);

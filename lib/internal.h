@@ -366,6 +366,8 @@ enum {
   TRAIL__ASYNC_QUEUED = 1,
   TRAIL__ASYNC_DROPPED = 2
 };
+/* 1 while the writer runs (may be stale: trail__async_push* decide). */
+extern int trail__async_on;
 /* Queues a finished line when the writer runs; see the enum. */
 int trail__async_push(trail_level level, const char *line, size_t len);
 /*

@@ -233,7 +233,9 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
       .fields = fields,
       .nfields = nfields,
   };
-  if (!direct) {
+  /* Only in async mode does ev leave this function (so in sync mode the
+   * compiler keeps its members in registers). */
+  if (!direct && TRAIL__LOAD_RELAXED(&trail__async_on)) {
     int r = trail__async_push_event(&ev);
     if (r != TRAIL__ASYNC_OFF) {
       if (r == TRAIL__ASYNC_QUEUED)

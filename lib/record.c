@@ -76,58 +76,6 @@ size_t trail__record_size(const trail__event *ev, uint32_t *slen) {
               ev->nfields * sizeof(struct slot) + bytes);
 }
 
-/*
- * Copies n bytes. The pieces of a record are mostly a few bytes long (keys,
- * short values), where a call to memcpy() costs more than the copy: up to
- * 256 bytes are moved inline, the last piece overlapping the one before,
- * reading nothing outside s[0..n).
- */
-static inline char *put(char *p, const void *src, size_t n) {
-  const char *s = src;
-  if (n <= 16) {
-    if (n >= 8) {
-      uint64_t a, b;
-      __builtin_memcpy(&a, s, 8);
-      __builtin_memcpy(&b, s + n - 8, 8);
-      __builtin_memcpy(p, &a, 8);
-      __builtin_memcpy(p + n - 8, &b, 8);
-    } else if (n >= 4) {
-      uint32_t a, b;
-      __builtin_memcpy(&a, s, 4);
-      __builtin_memcpy(&b, s + n - 4, 4);
-      __builtin_memcpy(p, &a, 4);
-      __builtin_memcpy(p + n - 4, &b, 4);
-    } else if (n > 0) {
-      char a = s[0], b = s[n / 2], c = s[n - 1];
-      p[0] = a;
-      p[n / 2] = b;
-      p[n - 1] = c;
-    }
-    return p + n;
-  }
-  if (n <= 32) {
-    char a[16], b[16];
-    __builtin_memcpy(a, s, 16);
-    __builtin_memcpy(b, s + n - 16, 16);
-    __builtin_memcpy(p, a, 16);
-    __builtin_memcpy(p + n - 16, b, 16);
-    return p + n;
-  }
-  if (n <= 256) { /* the context's ids (~170 bytes): 32 at a time */
-    char a[32];
-    size_t i = 0;
-    for (; i + 32 < n; i += 32) {
-      __builtin_memcpy(a, s + i, 32);
-      __builtin_memcpy(p + i, a, 32);
-    }
-    __builtin_memcpy(a, s + n - 32, 32);
-    __builtin_memcpy(p + n - 32, a, 32);
-    return p + n;
-  }
-  memcpy(p, s, n);
-  return p + n;
-}
-
 void trail__record_write(char *dst, const trail__event *ev,
                          const uint32_t *slen) {
   /* Stored member by member: dst is 8-aligned, as struct head needs. */
@@ -152,19 +100,19 @@ void trail__record_write(char *dst, const trail__event *ev,
   size_t rare = ev->lnkeys | ev->cnkeys | ev->caller_len | ev->lfields_len |
                 ev->cfields_len;
   if (rare) {
-    p = put(p, ev->lkeys, ev->lnkeys * sizeof(trail__key));
-    p = put(p, ev->ckeys, ev->cnkeys * sizeof(trail__key));
+    p = trail__copy(p, ev->lkeys, ev->lnkeys * sizeof(trail__key));
+    p = trail__copy(p, ev->ckeys, ev->cnkeys * sizeof(trail__key));
   }
   struct slot *slots = (struct slot *)(void *)p;
   p += ev->nfields * sizeof(struct slot);
-  p = put(p, ev->name_seg, ev->name_seg_len);
-  p = put(p, ev->ids, ev->ids_len);
+  p = trail__copy(p, ev->name_seg, ev->name_seg_len);
+  p = trail__copy(p, ev->ids, ev->ids_len);
   if (rare) {
-    p = put(p, ev->caller, ev->caller_len);
-    p = put(p, ev->lfields, ev->lfields_len);
-    p = put(p, ev->cfields, ev->cfields_len);
+    p = trail__copy(p, ev->caller, ev->caller_len);
+    p = trail__copy(p, ev->lfields, ev->lfields_len);
+    p = trail__copy(p, ev->cfields, ev->cfields_len);
   }
-  p = put(p, ev->msg, ev->msg_len);
+  p = trail__copy(p, ev->msg, ev->msg_len);
   for (size_t i = 0; i < ev->nfields; i++) {
     const trail_field *f = &ev->fields[i];
     struct slot *sl = &slots[i];
@@ -172,14 +120,14 @@ void trail__record_write(char *dst, const trail__event *ev,
     const char *key = field_key(f, &klen);
     sl->kind = (uint32_t)f->kind;
     sl->klen = (uint32_t)klen;
-    p = put(p, key, klen);
+    p = trail__copy(p, key, klen);
     switch (f->kind) {
     case TRAIL_FIELD_STR:
       if (f->v.s == NULL) {
         sl->v.len = NO_STR;
       } else {
         sl->v.len = slen[i];
-        p = put(p, f->v.s, slen[i]);
+        p = trail__copy(p, f->v.s, slen[i]);
       }
       break;
     case TRAIL_FIELD_INT:
