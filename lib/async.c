@@ -322,12 +322,14 @@ static int next_rec(const async_state *a, uint64_t *from, uint64_t to,
  * Encodes the event record at data into out (room for max + the slack).
  * Async-signal-safe: the crash handler uses it too.
  */
-static size_t encode_record(const async_state *a, const char *data, char *out,
-                            size_t max, int *truncated) {
+static size_t encode_record(const async_state *a, const char *data, size_t size,
+                            char *out, size_t max, int *truncated) {
   trail__event ev;
   trail_field fields[TRAIL__RECORD_KEYS_MAX];
   trail__key keys[EVENT_KEYS];
-  trail__record_read(data, &ev, fields);
+  *truncated = 0;
+  if (trail__record_read(data, size, &ev, fields) != 0)
+    return 0; /* torn (crash handler only): nothing to write */
   if (ev.tsc)
     trail__tsc_to_time(&a->maps[TRAIL__LOAD(&a->map)], (uint64_t)ev.sec,
                        &ev.sec, &ev.usec);
@@ -409,7 +411,11 @@ static uint64_t write_range(async_state *a, uint64_t from, uint64_t to) {
         if (used + max + TRAIL__BUF_SLACK > a->arena_cap)
           break; /* the arena is full: write what we have first */
         int cut;
-        len = (uint32_t)encode_record(a, data, a->arena + used, max, &cut);
+        len = (uint32_t)encode_record(a, data, len, a->arena + used, max, &cut);
+        if (len == 0) { /* cannot happen: the writer reads whole records */
+          from = next;
+          continue;
+        }
         data = a->arena + used;
         used += len;
         if (cut)
@@ -755,7 +761,9 @@ void trail__async_crash_drain(void) {
         size_t max = trail_max_line();
         if (max + TRAIL__BUF_SLACK > a->crash_cap)
           max = a->crash_cap - TRAIL__BUF_SLACK;
-        len = (uint32_t)encode_record(a, data, a->crash_buf, max, &cut);
+        len = (uint32_t)encode_record(a, data, len, a->crash_buf, max, &cut);
+        if (len == 0)
+          continue;
         data = a->crash_buf;
       }
       trail__write_all(s->fd, data, len);

@@ -354,10 +354,14 @@ size_t trail__record_size(const trail__event *ev, uint32_t *slen);
 void trail__record_write(char *dst, const trail__event *ev,
                          const uint32_t *slen);
 /*
- * Reads a record back: *ev points into rec and into fields, which must have
- * room for TRAIL__RECORD_KEYS_MAX fields, and lkeys/ckeys into rec.
+ * Reads a record of size bytes back: *ev points into rec and into fields,
+ * which must have room for TRAIL__RECORD_KEYS_MAX fields. Returns 0, or -1
+ * when the record does not hold together (its lengths run past size, a
+ * bound key lies outside its fields): the crash handler may read a record
+ * the writer is zeroing at that moment, and must not follow it anywhere.
  */
-void trail__record_read(const char *rec, trail__event *ev, trail_field *fields);
+int trail__record_read(const char *rec, size_t size, trail__event *ev,
+                       trail_field *fields);
 
 /* ---- the async writer (async.c) ---------------------------------------- */
 

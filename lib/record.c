@@ -149,10 +149,44 @@ void trail__record_write(char *dst, const trail__event *ev,
   }
 }
 
-void trail__record_read(const char *rec, trail__event *ev,
-                        trail_field *fields) {
+/*
+ * 1 when the bound-field keys locate keys inside seg as copy_bound() needs:
+ * each key starts after its ,", ends before its ": and the next field.
+ */
+static int keys_valid(const trail__key *keys, size_t n, size_t seg_len) {
+  for (size_t i = 0; i < n; i++) {
+    trail__key k;
+    memcpy(&k, &keys[i], sizeof k);
+    size_t end = seg_len;
+    if (i + 1 < n) {
+      trail__key next;
+      memcpy(&next, &keys[i + 1], sizeof next);
+      if (next.off < 2)
+        return 0;
+      end = next.off - 2;
+    }
+    if (k.off < 2 || (size_t)k.off + k.len + 1 > end)
+      return 0;
+  }
+  return 1;
+}
+
+int trail__record_read(const char *rec, size_t size, trail__event *ev,
+                       trail_field *fields) {
   struct head h;
+  if (size < sizeof h)
+    return -1;
   memcpy(&h, rec, sizeof h);
+  if (h.nfields > TRAIL__RECORD_KEYS_MAX || h.lnkeys > TRAIL__RECORD_KEYS_MAX ||
+      h.cnkeys > TRAIL_CTX_FIELDS_MAX || h.level > TRAIL_LEVEL_FATAL)
+    return -1;
+  /* Every length adds up within the record (64-bit sums cannot wrap). */
+  uint64_t need =
+      sizeof h + ((uint64_t)h.lnkeys + h.cnkeys) * sizeof(trail__key) +
+      (uint64_t)h.nfields * sizeof(struct slot) + h.name_len + h.ids_len +
+      h.caller_len + h.lfields_len + h.cfields_len + h.msg_len;
+  if (need > size)
+    return -1;
   const char *p = rec + sizeof h;
   ev->level = (trail_level)h.level;
   ev->cut = h.cut;
@@ -186,12 +220,18 @@ void trail__record_read(const char *rec, trail__event *ev,
   ev->msg = p;
   ev->msg_len = h.msg_len;
   p += h.msg_len;
+  if (!keys_valid(ev->lkeys, ev->lnkeys, ev->lfields_len) ||
+      !keys_valid(ev->ckeys, ev->cnkeys, ev->cfields_len))
+    return -1;
   for (size_t i = 0; i < h.nfields; i++) {
     struct slot sl;
     memcpy(&sl, &slots[i], sizeof sl);
     trail_field *f = &fields[i];
     memset(f, 0, sizeof *f);
     f->kind = (trail_field_kind)sl.kind;
+    need += sl.klen;
+    if (need > size)
+      return -1;
     /* The key is not NUL-terminated here: its length is always given. */
     f->key = sl.klen ? p : "";
     f->klen = sl.klen;
@@ -201,6 +241,9 @@ void trail__record_read(const char *rec, trail__event *ev,
       if (sl.v.len == NO_STR) {
         f->v.s = NULL;
       } else {
+        if (sl.v.len > size - need)
+          return -1;
+        need += sl.v.len;
         f->v.s = p;
         f->len = (size_t)sl.v.len;
         p += sl.v.len;
@@ -218,10 +261,13 @@ void trail__record_read(const char *rec, trail__event *ev,
     case TRAIL_FIELD_BOOL:
       f->v.b = sl.v.b;
       break;
+    case TRAIL_FIELD_JSON:
+      return -1; /* never in a record: a pointer would be read */
     default:
       break;
     }
   }
   ev->fields = fields;
   ev->nfields = h.nfields;
+  return 0;
 }
