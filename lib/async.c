@@ -10,9 +10,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <linux/membarrier.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +78,9 @@ typedef struct async_state {
   uint64_t dropped; /* not yet reported in a line */
   int producers_waiting;
   int stopping;
+  const void *owner; /* the thread the queue is biased to (see reserve()) */
+  int in_cs;         /* the owner is moving head with a plain store */
+  int bias;          /* BIASED, REVOKING or UNBIASED */
   /* ... and written by the writer. */
   _Alignas(64) uint64_t tail; /* bytes ever written (the writer advances it) */
   int writer_waiting;     /* the writer waits on not_empty: NAPPING/SLEEPING */
@@ -171,12 +177,111 @@ static int wait_for_room(async_state *a, size_t need) {
 }
 
 /*
+ * A biased queue. Most services that care about a logging call's latency
+ * log from one thread (an event loop), and a compare-and-swap on head is a
+ * third of what such a call costs. So the first thread to queue becomes
+ * the queue's owner and moves head with a plain store, announcing it in
+ * in_cs; every other thread first ends the bias, once: it sets bias to
+ * REVOKING, makes every thread of the process pass a full memory barrier
+ * (membarrier(2)), and waits until the owner is out of its plain store.
+ * From then on every thread, the owner included, uses compare-and-swap.
+ * Without membarrier (old kernels, some sandboxes) the queue is never
+ * biased.
+ */
+enum { UNBIASED = 0, REVOKING = 1, BIASED = 2 };
+static TRAIL__TLS char thread_token; /* its address names this thread */
+
+static int membarrier_ready(void) {
+#ifdef SYS_membarrier
+  static int ready = -1;
+  int r = TRAIL__LOAD_RELAXED(&ready);
+  if (r < 0) {
+    r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
+                0) == 0;
+    TRAIL__STORE(&ready, r);
+  }
+  return r;
+#else
+  return 0;
+#endif
+}
+
+/* Ends the bias, once; returns when no plain store of head can follow. */
+static void unbias(async_state *a) {
+  if (TRAIL__LOAD(&a->bias) == UNBIASED)
+    return;
+  pthread_mutex_lock(&a->lock);
+  if (TRAIL__LOAD_RELAXED(&a->bias) == BIASED) {
+    TRAIL__STORE(&a->bias, REVOKING);
+#ifdef SYS_membarrier
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+#endif
+    while (TRAIL__LOAD(&a->in_cs))
+      sched_yield(); /* the owner is a few instructions from done */
+    TRAIL__STORE(&a->bias, UNBIASED);
+  }
+  pthread_mutex_unlock(&a->lock);
+}
+
+/* The padding record a wrap needs, and where the record goes. */
+static size_t place(async_state *a, uint64_t h, size_t take, size_t need) {
+  size_t pos = (size_t)(h % a->cap);
+  if (take != need) { /* pad to the end; the record starts at 0 */
+    rec *skip = (rec *)(void *)(a->ring + pos);
+    skip->level = 0;
+    __atomic_store_n(&skip->len, SKIP, __ATOMIC_RELEASE);
+    pos = 0;
+  }
+  return pos;
+}
+
+/*
+ * The owner's reservation: head moved with a plain store while in_cs says
+ * so (a compiler barrier only: unbias() supplies the memory barrier).
+ * Returns 0 when the queue is not, or no longer, biased to this thread, or
+ * has no room (the shared path then takes over).
+ */
+static int reserve_owned(async_state *a, size_t need, size_t *at,
+                         uint64_t *used) {
+  __atomic_store_n(&a->in_cs, 1, __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  int ok = 0;
+  if (__atomic_load_n(&a->bias, __ATOMIC_RELAXED) == BIASED) {
+    uint64_t h = TRAIL__LOAD_RELAXED(&a->head);
+    uint64_t t = TRAIL__LOAD(&a->tail);
+    size_t take = footprint(a, h, need);
+    if (!(h & CLOSED) && h + take - t <= a->cap) {
+      __atomic_store_n(&a->head, h + take, __ATOMIC_RELAXED);
+      *at = place(a, h, take, need);
+      *used = h + take - t;
+      ok = 1;
+    }
+  }
+  __atomic_store_n(&a->in_cs, 0, __ATOMIC_RELEASE);
+  return ok;
+}
+
+/*
  * Reserves need bytes at the head: TRAIL__ASYNC_QUEUED with *at (the
  * record's offset in the ring) and *used (bytes queued with it), or
  * TRAIL__ASYNC_DROPPED, or TRAIL__ASYNC_OFF when the ring is closed (the
  * caller then writes the line itself: a stop never loses a line).
  */
 static int reserve(async_state *a, size_t need, size_t *at, uint64_t *used) {
+  const void *owner = TRAIL__LOAD_RELAXED(&a->owner);
+  if (owner == &thread_token) {
+    if (reserve_owned(a, need, at, used))
+      return TRAIL__ASYNC_QUEUED;
+  } else if (TRAIL__LOAD(&a->bias) != UNBIASED) {
+    const void *none = NULL;
+    if (owner == NULL &&
+        __atomic_compare_exchange_n(&a->owner, &none, &thread_token, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED) &&
+        reserve_owned(a, need, at, used))
+      return TRAIL__ASYNC_QUEUED;
+    if (TRAIL__LOAD_RELAXED(&a->owner) != &thread_token)
+      unbias(a);
+  }
   uint64_t h = TRAIL__LOAD_RELAXED(&a->head);
   for (;;) {
     if (h & CLOSED)
@@ -192,14 +297,7 @@ static int reserve(async_state *a, size_t need, size_t *at, uint64_t *used) {
     }
     if (__atomic_compare_exchange_n(&a->head, &h, h + take, 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_RELAXED)) {
-      size_t pos = (size_t)(h % a->cap);
-      if (take != need) { /* pad to the end; the record starts at 0 */
-        rec *skip = (rec *)(void *)(a->ring + pos);
-        skip->level = 0;
-        __atomic_store_n(&skip->len, SKIP, __ATOMIC_RELEASE);
-        pos = 0;
-      }
-      *at = pos;
+      *at = place(a, h, take, need);
       *used = h + take - t;
       return TRAIL__ASYNC_QUEUED;
     }
@@ -568,6 +666,7 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
     return -ENOMEM;
   }
   a->ring = ring;
+  a->bias = membarrier_ready() ? BIASED : UNBIASED;
   a->use_tsc = trail__tsc_usable();
   if (a->use_tsc)
     trail__tsc_map_init(&a->maps[0]);
@@ -619,6 +718,7 @@ TRAIL_API int trail_async_stop(void) {
     pthread_mutex_unlock(&start_lock);
     return 0;
   }
+  unbias(a); /* no plain store of head may overwrite the closing bit */
   pthread_mutex_lock(&a->lock);
   __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST);
   a->stopping = 1;
