@@ -5,6 +5,8 @@
  */
 #include "support.h"
 
+#include "gate.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -102,46 +104,6 @@ static void test_block_policy_loses_nothing(void **state) {
   assert_true(c.queue_high_water > 0 && c.queue_high_water <= 128 * 1024);
   assert_int_equal(trail_async_stop(), 0);
   assert_false(trail_async_running());
-}
-
-/* A sink the test can hold shut: the writer stalls inside it. */
-static struct {
-  pthread_mutex_t m;
-  pthread_cond_t cv;
-  int open;
-  int entered;
-} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-
-static void gated_sink(void *user, trail_level level, const char *line,
-                       size_t len) {
-  pthread_mutex_lock(&gate.m);
-  gate.entered = 1;
-  pthread_cond_broadcast(&gate.cv);
-  while (!gate.open)
-    pthread_cond_wait(&gate.cv, &gate.m);
-  pthread_mutex_unlock(&gate.m);
-  cap_sink(user, level, line, len);
-}
-
-static void gate_reset(void) {
-  pthread_mutex_lock(&gate.m);
-  gate.open = 0;
-  gate.entered = 0;
-  pthread_mutex_unlock(&gate.m);
-}
-
-static void gate_wait_entered(void) {
-  pthread_mutex_lock(&gate.m);
-  while (!gate.entered)
-    pthread_cond_wait(&gate.cv, &gate.m);
-  pthread_mutex_unlock(&gate.m);
-}
-
-static void gate_open(void) {
-  pthread_mutex_lock(&gate.m);
-  gate.open = 1;
-  pthread_cond_broadcast(&gate.cv);
-  pthread_mutex_unlock(&gate.m);
 }
 
 /*

@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "support.h"
 
+#include "gate.h"
+
 #include <time.h>
 
 #include <jansson.h>
@@ -15,33 +17,11 @@
 
 #include "internal.h"
 
-/* A sink the test holds shut, so that events wait in the queue. */
-static struct {
-  pthread_mutex_t m;
-  pthread_cond_t cv;
-  int open;
-  int entered;
-} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-
-static void gated_sink(void *user, trail_level level, const char *line,
-                       size_t len) {
-  pthread_mutex_lock(&gate.m);
-  gate.entered = 1;
-  pthread_cond_broadcast(&gate.cv);
-  while (!gate.open)
-    pthread_cond_wait(&gate.cv, &gate.m);
-  pthread_mutex_unlock(&gate.m);
-  cap_sink(user, level, line, len);
-}
-
 static int setup(void **state) {
   (void)state;
   trail_init("record-test");
   trail_counters_reset();
-  pthread_mutex_lock(&gate.m);
-  gate.open = 0;
-  gate.entered = 0;
-  pthread_mutex_unlock(&gate.m);
+  gate_reset();
   return 0;
 }
 
@@ -187,15 +167,9 @@ static void test_deferred_lines_equal_sync_lines(void **state) {
   int64_t started = wall_us();
   assert_int_equal(trail_async_start(NULL), 0);
   trail_info(NULL, "plug");
-  pthread_mutex_lock(&gate.m);
-  while (!gate.entered)
-    pthread_cond_wait(&gate.cv, &gate.m);
-  pthread_mutex_unlock(&gate.m);
+  gate_wait_entered();
   log_all_kinds();
-  pthread_mutex_lock(&gate.m);
-  gate.open = 1;
-  pthread_cond_broadcast(&gate.cv);
-  pthread_mutex_unlock(&gate.m);
+  gate_open();
   assert_int_equal(trail_flush(), 0);
   assert_int_equal(trail_async_stop(), 0);
 
