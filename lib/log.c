@@ -261,7 +261,9 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   encode_event(&b, tls.keys, tls.keys_cap, c, &ev);
   if (b.truncated)
     trail__count_truncated();
-  int r = direct ? TRAIL__ASYNC_OFF : trail__async_push(level, b.data, b.len);
+  int r = direct || !TRAIL__LOAD_RELAXED(&trail__async_on)
+              ? TRAIL__ASYNC_OFF
+              : trail__async_push(level, b.data, b.len);
   if (r != TRAIL__ASYNC_DROPPED)
     trail__count_event(level, b.len);
   if (r == TRAIL__ASYNC_OFF)
