@@ -191,16 +191,27 @@ static int wait_for_room(async_state *a, size_t need) {
 enum { UNBIASED = 0, REVOKING = 1, BIASED = 2 };
 static TRAIL__TLS char thread_token; /* its address names this thread */
 
+/* Registers the process for expedited barriers; asked again in a child. */
+static int membarrier_registered = -1;
+
 static int membarrier_ready(void) {
 #ifdef SYS_membarrier
-  static int ready = -1;
-  int r = TRAIL__LOAD_RELAXED(&ready);
+  int r = TRAIL__LOAD_RELAXED(&membarrier_registered);
   if (r < 0) {
     r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
                 0) == 0;
-    TRAIL__STORE(&ready, r);
+    TRAIL__STORE(&membarrier_registered, r);
   }
   return r;
+#else
+  return 0;
+#endif
+}
+
+/* A full memory barrier in every running thread of the process. */
+static int barrier_everywhere(void) {
+#ifdef SYS_membarrier
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
 #else
   return 0;
 #endif
@@ -213,11 +224,21 @@ static void unbias(async_state *a) {
   pthread_mutex_lock(&a->lock);
   if (TRAIL__LOAD_RELAXED(&a->bias) == BIASED) {
     TRAIL__STORE(&a->bias, REVOKING);
-#ifdef SYS_membarrier
-    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-#endif
+    int fenced = barrier_everywhere();
     while (TRAIL__LOAD(&a->in_cs))
       sched_yield(); /* the owner is a few instructions from done */
+    if (!fenced) {
+      /*
+       * Registered at the start, so this does not happen; if it does, the
+       * failed system call still drained this thread's stores, and a
+       * pause far longer than the owner's few instructions, then a second
+       * look, stands in for the barrier on the owner's side.
+       */
+      struct timespec pause = {0, 2000000};
+      nanosleep(&pause, NULL);
+      while (TRAIL__LOAD(&a->in_cs))
+        sched_yield();
+    }
     TRAIL__STORE(&a->bias, UNBIASED);
   }
   pthread_mutex_unlock(&a->lock);
@@ -789,6 +810,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  membarrier_registered = -1; /* the child registers again if it starts */
   async_state *a = active;
   if (a != NULL) {
     pthread_mutex_unlock(&a->lock);
