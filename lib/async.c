@@ -71,7 +71,8 @@ typedef struct async_state {
   size_t cap; /* bytes, a multiple of 8 */
   trail_overflow overflow;
   int use_tsc; /* events are stamped with the counter */
-  /* ... written by producers, under the lock ... */
+  /* ... written by producers (atomics; the lock is for the slow moments:
+   * waiting for room, waking the writer, flush, stop) ... */
   _Alignas(64) pthread_mutex_t lock;
   uint64_t head;    /* bytes ever queued (producers advance it) */
   uint64_t high;    /* most bytes queued at once */
