@@ -79,6 +79,7 @@ typedef struct async_state {
   uint64_t dropped; /* not yet reported in a line */
   int producers_waiting;
   int stopping;
+  int ready;         /* the writer has made what it needs and waits for lines */
   const void *owner; /* the thread the queue is biased to (see reserve()) */
   int in_cs;         /* the owner is moving head with a plain store */
   int bias;          /* BIASED, REVOKING or UNBIASED */
@@ -593,7 +594,10 @@ static void nap(async_state *a) {
 static void *writer_main(void *arg) {
   async_state *a = arg;
   on_writer = 1;
+  trail__count_bytes(0); /* the thread's counter block, made before lines */
   pthread_mutex_lock(&a->lock);
+  a->ready = 1; /* trail_async_start() waits for this */
+  pthread_cond_broadcast(&a->written);
   for (;;) {
     uint64_t t = a->tail, h;
     for (;;) {
@@ -680,14 +684,21 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   char *ring = calloc(1, cap);
   size_t crash_cap = trail_max_line() + TRAIL__BUF_SLACK;
   char *crash_buf = malloc(crash_cap);
-  if (a == NULL || ring == NULL || crash_buf == NULL) {
+  /* Made now, not on the writer's first batch: nothing is allocated once
+   * lines flow (unless the maximum line length is raised later). */
+  size_t arena_cap = ARENA + trail_max_line() + TRAIL__BUF_SLACK;
+  char *arena = malloc(arena_cap);
+  if (a == NULL || ring == NULL || crash_buf == NULL || arena == NULL) {
     free(a);
     free(ring);
     free(crash_buf);
+    free(arena);
     pthread_mutex_unlock(&start_lock);
     return -ENOMEM;
   }
   a->ring = ring;
+  a->arena = arena;
+  a->arena_cap = arena_cap;
   a->bias = membarrier_ready() ? BIASED : UNBIASED;
   a->use_tsc = trail__tsc_usable();
   if (a->use_tsc)
@@ -712,10 +723,16 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   if (rc != 0) {
     free(ring);
     free(crash_buf);
+    free(arena);
     free(a);
     pthread_mutex_unlock(&start_lock);
     return -rc;
   }
+  /* Nothing the writer needs is allocated once lines flow. */
+  pthread_mutex_lock(&a->lock);
+  while (!a->ready)
+    pthread_cond_wait(&a->written, &a->lock);
+  pthread_mutex_unlock(&a->lock);
   TRAIL__STORE(&active, a);
   TRAIL__STORE(&trail__async_on, 1);
   if (!atexit_registered) {

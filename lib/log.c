@@ -210,6 +210,17 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   size_t cnkeys = 0;
   if (ctx != NULL && ctx->nfields_ > 0)
     cnkeys = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);
+  /*
+   * The thread's line buffer is made on its first event whichever way the
+   * event goes, so that an async caller that starts encoding its own lines
+   * later (the writer fell behind) allocates nothing then.
+   */
+  size_t max = trail_max_line();
+  size_t nkeys = lg->nkeys + cnkeys + nfields + 1;
+  if (tls_reserve(max + TRAIL__BUF_SLACK, nkeys) != 0) {
+    trail__count_dropped();
+    return;
+  }
   trail__event ev = {
       .level = level,
       .cut = cut,
@@ -248,12 +259,6 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   clock_gettime(CLOCK_REALTIME, &now);
   ev.sec = (int64_t)now.tv_sec;
   ev.usec = now.tv_nsec / 1000;
-  size_t max = trail_max_line();
-  size_t nkeys = lg->nkeys + cnkeys + nfields + 1;
-  if (tls_reserve(max + TRAIL__BUF_SLACK, nkeys) != 0) {
-    trail__count_dropped();
-    return;
-  }
   trail__buf b = {.data = tls.buf,
                   .len = 0,
                   .limit = max - TRAIL__TAIL_RESERVE,

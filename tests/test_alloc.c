@@ -87,6 +87,40 @@ static void run(int async) {
   trail_shutdown();
 }
 
+/*
+ * Async mode from its first event: one event of warm-up, no flush, then
+ * 10,000 events queued as records in a tight loop, so that the writer's
+ * first batches and the caller's first lines encoded by itself (when the
+ * writer falls behind) all fall in the counted stretch.
+ */
+static void test_async_from_the_start_allocates_nothing(void **state) {
+  (void)state;
+  assert_int_equal(trail_output_set("/dev/null", NULL), 0);
+  trail_logger *lg = trail_logger_get("orders");
+  trail_ctx ctx;
+  trail_ctx_init(&ctx);
+  trail_ctx *prev = trail_ctx_enter(&ctx);
+  trail_async_options o = {.queue_size = 256 * 1024};
+  assert_int_equal(trail_async_start(&o), 0);
+  trail_counters_reset();
+  trail_info(lg, "warm-up");
+  __atomic_store_n(&allocations, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&counting, 1, __ATOMIC_RELAXED);
+  for (int i = 0; i < 10000; i++)
+    trail_info(lg, "request completed", TRAIL_STR("method", "GET"),
+               TRAIL_STR("path", "/api/orders/42"), TRAIL_INT("status", 200),
+               TRAIL_DOUBLE("duration_ms", 12.5 + (i % 100) / 100.0));
+  trail_flush();
+  __atomic_store_n(&counting, 0, __ATOMIC_RELAXED);
+  trail_ctx_leave(prev);
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.events[TRAIL_LEVEL_INFO], 10001);
+  assert_int_equal(c.dropped, 0);
+  assert_int_equal(allocations, 0);
+  trail_shutdown();
+}
+
 static void test_sync_allocates_nothing(void **state) {
   (void)state;
   run(0);
@@ -101,6 +135,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sync_allocates_nothing),
       cmocka_unit_test(test_async_allocates_nothing),
+      cmocka_unit_test(test_async_from_the_start_allocates_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
