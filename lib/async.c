@@ -393,10 +393,7 @@ int trail__async_push_event(trail__event *ev) {
     ev->sec = (int64_t)trail__tsc();
     ev->tsc = 1;
   } else {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    ev->sec = (int64_t)now.tv_sec;
-    ev->usec = now.tv_nsec / 1000;
+    trail__now(&ev->sec, &ev->usec);
   }
   size_t at;
   int r = reserve(a, need, &at, &used);

@@ -88,14 +88,12 @@ void trail__timestamp_at(char out[TRAIL__TIMESTAMP_LEN], int64_t sec,
   out[26] = 'Z';
 }
 
-/*
- * The current wall-clock time (CLOCK_REALTIME: Loki orders lines by it, so
- * it must be the real time, not a monotonic one).
- */
+/* The current time (trail__now()), formatted. */
 void trail__timestamp(char out[TRAIL__TIMESTAMP_LEN]) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  trail__timestamp_at(out, (int64_t)ts.tv_sec, ts.tv_nsec / 1000);
+  int64_t sec;
+  long usec;
+  trail__now(&sec, &usec);
+  trail__timestamp_at(out, sec, usec);
 }
 
 /*

@@ -85,43 +85,37 @@ static void bump(uint64_t *p, uint64_t v) {
                    __ATOMIC_RELAXED);
 }
 
-void trail__count_event(trail_level level, size_t bytes) {
+/*
+ * Counts one event at level (none when level < 0) and bytes in the
+ * calling thread's block.
+ */
+static void count(int level, size_t bytes) {
   thread_block *b = my_block();
   if (b == NULL) {
     /* No block (out of memory): count in the departed sums, locked. */
     pthread_mutex_lock(&blocks_lock);
-    departed.events[level]++;
+    if (level >= 0)
+      departed.events[level]++;
     departed.bytes += bytes;
     pthread_mutex_unlock(&blocks_lock);
     return;
   }
-  bump(&b->events[level], 1);
-  bump(&b->bytes, (uint64_t)bytes);
+  if (level >= 0)
+    bump(&b->events[level], 1);
+  if (bytes > 0)
+    bump(&b->bytes, (uint64_t)bytes);
 }
 
-void trail__count_queued(trail_level level) {
-  thread_block *b = my_block();
-  if (b == NULL) {
-    pthread_mutex_lock(&blocks_lock);
-    departed.events[level]++;
-    pthread_mutex_unlock(&blocks_lock);
-    return;
-  }
-  bump(&b->events[level], 1);
+void trail__count_event(trail_level level, size_t bytes) {
+  count((int)level, bytes);
 }
+
+/* An event queued for the writer, which counts its bytes when it encodes it. */
+void trail__count_queued(trail_level level) { count((int)level, 0); }
 
 /* The bytes of a line the async writer encoded (its event was counted by
- * the logging thread). */
-void trail__count_bytes(size_t bytes) {
-  thread_block *b = my_block();
-  if (b == NULL) {
-    pthread_mutex_lock(&blocks_lock);
-    departed.bytes += bytes;
-    pthread_mutex_unlock(&blocks_lock);
-    return;
-  }
-  bump(&b->bytes, (uint64_t)bytes);
-}
+ * the logging thread). 0 only makes the thread's block. */
+void trail__count_bytes(size_t bytes) { count(-1, bytes); }
 
 void trail__count_write_error(void) { TRAIL__ADD(&counters.write_errors, 1); }
 

@@ -147,8 +147,8 @@ static int put_plain_key(trail__buf *b, trail__keyset *ks, const char *key,
 
 int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f) {
   size_t start = b->len;
-  const char *key = f->key ? f->key : "_";
-  size_t klen = f->key && f->klen ? f->klen : strlen(key);
+  size_t klen;
+  const char *key = trail__field_key(f, &klen);
   int saved = b->truncated;
   if (!put_plain_key(b, ks, key, klen) &&
       (trail__buf_put(b, ",", 1) != 0 || trail__put_string(b, key, klen) != 0 ||

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "encode.h"
 #include "trail.h"
@@ -75,6 +76,13 @@ typedef struct trail__keyset {
   size_t cap;
 } trail__keyset;
 
+/* A field's key as written: "_" for NULL; its length given or measured. */
+static inline const char *trail__field_key(const trail_field *f, size_t *klen) {
+  const char *key = f->key ? f->key : "_";
+  *klen = f->key && f->klen ? f->klen : strlen(key);
+  return key;
+}
+
 /* 1 when the escaped key text k[0..len) is one of the reserved keys. */
 int trail__key_reserved(const char *k, size_t len);
 /*
@@ -120,6 +128,18 @@ void trail__timestamp(char out[TRAIL__TIMESTAMP_LEN]);
 /* The same for a given time (tests). */
 void trail__timestamp_at(char out[TRAIL__TIMESTAMP_LEN], int64_t sec,
                          long usec);
+
+/*
+ * The current wall-clock time, UTC, to the microsecond (CLOCK_REALTIME:
+ * Loki orders lines by it, so it must be the real time, not a monotonic
+ * one). Inline: every event reads it.
+ */
+static inline void trail__now(int64_t *sec, long *usec) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  *sec = (int64_t)ts.tv_sec;
+  *usec = ts.tv_nsec / 1000;
+}
 
 /* The time stamp counter: see clock.c. */
 #if defined(__x86_64__) || defined(__i386__)

@@ -255,10 +255,7 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
     }
   }
 
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  ev.sec = (int64_t)now.tv_sec;
-  ev.usec = now.tv_nsec / 1000;
+  trail__now(&ev.sec, &ev.usec);
   trail__buf b = {.data = tls.buf,
                   .len = 0,
                   .limit = max - TRAIL__TAIL_RESERVE,

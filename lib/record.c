@@ -42,12 +42,6 @@ struct slot {
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-static const char *field_key(const trail_field *f, size_t *klen) {
-  const char *key = f->key ? f->key : "_";
-  *klen = f->key && f->klen ? f->klen : strlen(key);
-  return key;
-}
-
 size_t trail__record_size(const trail__event *ev, uint32_t *slen) {
   if (ev->nfields > TRAIL__RECORD_KEYS_MAX ||
       ev->lnkeys > TRAIL__RECORD_KEYS_MAX || ev->name_seg_len > UINT16_MAX ||
@@ -60,7 +54,7 @@ size_t trail__record_size(const trail__event *ev, uint32_t *slen) {
     if (f->kind == TRAIL_FIELD_JSON)
       return 0; /* a tree, not bytes: encoded by the caller */
     size_t klen;
-    field_key(f, &klen);
+    trail__field_key(f, &klen);
     size_t n = 0;
     if (f->kind == TRAIL_FIELD_STR && f->v.s != NULL)
       n = f->len == TRAIL_NTS ? strlen(f->v.s) : f->len;
@@ -117,7 +111,7 @@ void trail__record_write(char *dst, const trail__event *ev,
     const trail_field *f = &ev->fields[i];
     struct slot *sl = &slots[i];
     size_t klen;
-    const char *key = field_key(f, &klen);
+    const char *key = trail__field_key(f, &klen);
     sl->kind = (uint32_t)f->kind;
     sl->klen = (uint32_t)klen;
     p = trail__copy(p, key, klen);
