@@ -144,9 +144,9 @@ static size_t footprint(const async_state *a, uint64_t h, size_t need) {
 
 /* Wakes the writer if it waits (takes the lock: not for every event). */
 static void wake_writer(async_state *a) {
-  pthread_mutex_lock(&a->lock);
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   pthread_cond_signal(&a->not_empty);
-  pthread_mutex_unlock(&a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
 }
 
 /*
@@ -162,7 +162,7 @@ static int wait_for_room(async_state *a, size_t need) {
       wake_writer(a);
     return TRAIL__ASYNC_DROPPED;
   }
-  pthread_mutex_lock(&a->lock);
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   __atomic_add_fetch(&a->producers_waiting, 1, __ATOMIC_SEQ_CST);
   for (;;) {
     uint64_t h = __atomic_load_n(&a->head, __ATOMIC_SEQ_CST);
@@ -174,7 +174,7 @@ static int wait_for_room(async_state *a, size_t need) {
     pthread_cond_wait(&a->not_full, &a->lock);
   }
   __atomic_sub_fetch(&a->producers_waiting, 1, __ATOMIC_SEQ_CST);
-  pthread_mutex_unlock(&a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
   return TRAIL__ASYNC_QUEUED;
 }
 
@@ -223,7 +223,7 @@ static int barrier_everywhere(void) {
 static void unbias(async_state *a) {
   if (TRAIL__LOAD(&a->bias) == UNBIASED)
     return;
-  pthread_mutex_lock(&a->lock);
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   if (TRAIL__LOAD_RELAXED(&a->bias) == BIASED) {
     TRAIL__STORE(&a->bias, REVOKING);
     int fenced = barrier_everywhere();
@@ -243,7 +243,7 @@ static void unbias(async_state *a) {
     }
     TRAIL__STORE(&a->bias, UNBIASED);
   }
-  pthread_mutex_unlock(&a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
 }
 
 /* The padding record a wrap needs, and where the record goes. */
@@ -592,7 +592,7 @@ static void *writer_main(void *arg) {
   async_state *a = arg;
   on_writer = 1;
   trail__count_bytes(0); /* the thread's counter block, made before lines */
-  pthread_mutex_lock(&a->lock);
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   a->ready = 1; /* trail_async_start() waits for this */
   pthread_cond_broadcast(&a->written);
   for (;;) {
@@ -625,20 +625,20 @@ static void *writer_main(void *arg) {
     uint64_t dropped = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_RELAXED);
     if (a->stopping && h == t && dropped == 0)
       break;
-    pthread_mutex_unlock(&a->lock);
+    trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
 
     uint64_t done = h != t ? write_range(a, t, h) : t;
     zero_range(a, t, done);
     if (dropped > 0)
       report_drops(dropped);
 
-    pthread_mutex_lock(&a->lock);
+    trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
     __atomic_store_n(&a->tail, done, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&a->producers_waiting, __ATOMIC_SEQ_CST))
       pthread_cond_broadcast(&a->not_full);
     pthread_cond_broadcast(&a->written);
   }
-  pthread_mutex_unlock(&a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
   return NULL;
 }
 
@@ -669,9 +669,9 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
     return TRAIL_ERANGE;
   if (on_writer)
     return -EDEADLK;
-  pthread_mutex_lock(&start_lock);
+  trail__lock_take(&start_lock, TRAIL__RANK_LIFECYCLE);
   if (active != NULL) {
-    pthread_mutex_unlock(&start_lock);
+    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
     return -EALREADY;
   }
   async_state *a = aligned_alloc(64, sizeof *a);
@@ -690,7 +690,7 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
     free(ring);
     free(crash_buf);
     free(arena);
-    pthread_mutex_unlock(&start_lock);
+    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
     return -ENOMEM;
   }
   a->ring = ring;
@@ -722,21 +722,21 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
     free(crash_buf);
     free(arena);
     free(a);
-    pthread_mutex_unlock(&start_lock);
+    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
     return -rc;
   }
   /* Nothing the writer needs is allocated once lines flow. */
-  pthread_mutex_lock(&a->lock);
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   while (!a->ready)
     pthread_cond_wait(&a->written, &a->lock);
-  pthread_mutex_unlock(&a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
   TRAIL__STORE(&active, a);
   TRAIL__STORE(&trail__async_on, 1);
   if (!atexit_registered) {
     atexit(stop_at_exit);
     atexit_registered = 1;
   }
-  pthread_mutex_unlock(&start_lock);
+  trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
   return 0;
 }
 
@@ -748,19 +748,19 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
 TRAIL_API int trail_async_stop(void) {
   if (on_writer)
     return -EDEADLK; /* a callback sink cannot stop the thread running it */
-  pthread_mutex_lock(&start_lock);
+  trail__lock_take(&start_lock, TRAIL__RANK_LIFECYCLE);
   async_state *a = active;
   if (a == NULL) {
-    pthread_mutex_unlock(&start_lock);
+    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
     return 0;
   }
   unbias(a); /* no plain store of head may overwrite the closing bit */
-  pthread_mutex_lock(&a->lock);
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST);
   a->stopping = 1;
   pthread_cond_signal(&a->not_empty);
   pthread_cond_broadcast(&a->not_full);
-  pthread_mutex_unlock(&a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
   pthread_join(a->thread, NULL);
   TRAIL__STORE(&trail__async_on, 0);
   TRAIL__STORE(&active, NULL);
@@ -778,7 +778,7 @@ TRAIL_API int trail_async_stop(void) {
   a->crash_buf = NULL;
   a->retired_next = retired;
   retired = a;
-  pthread_mutex_unlock(&start_lock);
+  trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
   return 0;
 }
 
@@ -793,7 +793,7 @@ int trail__async_flush(void) {
     return 0;
   if (on_writer)
     return -EDEADLK; /* a callback sink cannot wait for itself */
-  pthread_mutex_lock(&a->lock);
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   uint64_t target = TRAIL__LOAD(&a->head) & ~CLOSED;
   /* The writer only exits with the ring empty, so this always ends. */
   if (TRAIL__LOAD(&a->tail) < target &&
@@ -801,51 +801,53 @@ int trail__async_flush(void) {
     pthread_cond_signal(&a->not_empty);
   while (TRAIL__LOAD(&a->tail) < target)
     pthread_cond_wait(&a->written, &a->lock);
-  pthread_mutex_unlock(&a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
   return 0;
 }
 
 /*
- * fork(): the child has no writer thread. It takes the locks' state from
- * the parent with every lock free (held across the fork by the prepare
- * handler), drops the queued lines (the parent writes them) and logs
- * synchronously from its first line on; trail_async_start() may start a
- * writer of its own.
+ * fork(): the child has no writer thread. state.c calls these in the lock
+ * order: the queue lock is held across the fork (its holders never block on
+ * a write), the lifecycle lock is not (a stop holds it while the writer
+ * drains into a pipe that may be full). The child drops the queued lines
+ * (the parent writes them) and logs synchronously from its first line on;
+ * trail_async_start() may start a writer of its own.
  */
-static void fork_prepare(void) {
-  pthread_mutex_lock(&start_lock);
-  if (active != NULL)
-    pthread_mutex_lock(&active->lock);
+static async_state *forking; /* the state whose lock the fork holds */
+
+void trail__async_fork_prepare(void) {
+  forking = TRAIL__LOAD(&active); /* states are never freed: see retired */
+  if (forking != NULL)
+    trail__lock_take(&forking->lock, TRAIL__RANK_QUEUE);
 }
 
-static void fork_parent(void) {
-  if (active != NULL)
-    pthread_mutex_unlock(&active->lock);
-  pthread_mutex_unlock(&start_lock);
+void trail__async_fork_parent(void) {
+  if (forking != NULL)
+    trail__lock_drop(&forking->lock, TRAIL__RANK_QUEUE);
+  forking = NULL;
 }
 
-static void fork_child(void) {
+void trail__async_fork_child(void) {
   membarrier_registered = -1; /* the child registers again if it starts */
+  /* A start or stop of the parent's may hold it: no thread here does. */
+  pthread_mutex_init(&start_lock, NULL);
+  if (forking != NULL)
+    trail__lock_drop(&forking->lock, TRAIL__RANK_QUEUE);
   async_state *a = active;
-  if (a != NULL) {
-    pthread_mutex_unlock(&a->lock);
-    active = NULL;
-    trail__async_on = 0;
-    free(a->ring);
-    a->ring = NULL;
-    free(a->arena);
-    a->arena = NULL;
-    free(a->crash_buf);
-    a->crash_buf = NULL;
-    a->stopping = 1;
-    a->retired_next = retired;
-    retired = a;
-  }
-  pthread_mutex_unlock(&start_lock);
-}
-
-__attribute__((constructor)) static void register_fork_handlers(void) {
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  forking = NULL;
+  if (a == NULL)
+    return;
+  active = NULL;
+  trail__async_on = 0;
+  free(a->ring);
+  a->ring = NULL;
+  free(a->arena);
+  a->arena = NULL;
+  free(a->crash_buf);
+  a->crash_buf = NULL;
+  a->stopping = 1;
+  a->retired_next = retired;
+  retired = a;
 }
 
 /* trail_counters_reset(): the mark starts again from what is queued now. */

@@ -12,18 +12,17 @@
 #include "internal.h"
 
 int trail__caller_on;
-size_t trail__max_line_v = TRAIL__MAX_LINE_DEFAULT;
 
 TRAIL_API int trail_service_set(const char *service) {
   if (service == NULL || !trail__name_valid(service, strlen(service)))
     return TRAIL_EINVAL_NAME;
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__conf *c = trail__conf_copy_locked();
   if (c != NULL) {
     trail__conf_set_service(c, service, strlen(service));
     trail__conf_publish_locked(c);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return c ? 0 : -ENOMEM;
 }
 
@@ -35,9 +34,9 @@ TRAIL_API int trail_levels_set(const char *spec, trail_config_error *err) {
   int rc = trail__level_spec_parse(spec, &parsed, err, "trail_levels_set");
   if (rc != 0)
     return rc;
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__loggers_apply_spec_locked(&parsed);
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return 0;
 }
 
@@ -75,17 +74,6 @@ TRAIL_API int trail_output_set(const char *spec, trail_config_error *err) {
 
 TRAIL_API void trail_caller_set(bool on) {
   __atomic_store_n(&trail__caller_on, on ? 1 : 0, __ATOMIC_RELAXED);
-}
-
-TRAIL_API int trail_max_line_set(size_t bytes) {
-  if (bytes < TRAIL__MAX_LINE_MIN || bytes > TRAIL__MAX_LINE_MAX)
-    return TRAIL_ERANGE;
-  __atomic_store_n(&trail__max_line_v, bytes, __ATOMIC_RELAXED);
-  return 0;
-}
-
-TRAIL_API size_t trail_max_line(void) {
-  return __atomic_load_n(&trail__max_line_v, __ATOMIC_RELAXED);
 }
 
 /* ---- the environment --------------------------------------------------- */
@@ -242,9 +230,9 @@ TRAIL_API int trail_config_from_env(void) {
       env_complain("TRAIL_LEVEL", v, err.text, using);
       bad++;
     } else {
-      pthread_mutex_lock(&trail__lock);
+      trail__config_lock();
       trail__loggers_apply_spec_locked(&spec);
-      pthread_mutex_unlock(&trail__lock);
+      trail__config_unlock();
     }
   }
   if ((v = getenv("TRAIL_OUTPUT")) != NULL) {
@@ -341,14 +329,14 @@ TRAIL_API void trail_shutdown(void) {
   trail__sample_report_all();
   trail_sampling_set(0, 0);
   trail_async_stop();
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__samplers_free_retired_locked();
-  pthread_mutex_unlock(&trail__lock);
-  pthread_mutex_lock(&trail__lock);
+  trail__config_unlock();
+  trail__config_lock();
   trail__conf_reset_locked();
   trail__level_spec deflt = {.deflt = TRAIL_LEVEL_INFO};
   trail__loggers_apply_spec_locked(&deflt);
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   trail_caller_set(false);
   trail_max_line_set(TRAIL__MAX_LINE_DEFAULT);
 }

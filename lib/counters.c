@@ -33,6 +33,7 @@ static thread_block *blocks;  /* living threads' blocks */
 static thread_block departed; /* sums of exited threads */
 static thread_block base;     /* totals at the last reset */
 static TRAIL__TLS thread_block *mine;
+static TRAIL__TLS int released; /* this thread's block is gone: it exits */
 static pthread_key_t block_key;
 static pthread_once_t block_once = PTHREAD_ONCE_INIT;
 
@@ -42,10 +43,14 @@ static void add_block(thread_block *to, const thread_block *from) {
   to->bytes += TRAIL__LOAD_RELAXED(&from->bytes);
 }
 
-/* A thread exits: its counts move to the departed sums. */
+/*
+ * A thread exits: its counts move to the departed sums. Code that runs
+ * after this on the same thread (a later key destructor that logs) counts
+ * in the departed sums directly: see my_block().
+ */
 static void block_release(void *p) {
   thread_block *b = p;
-  pthread_mutex_lock(&blocks_lock);
+  trail__lock_take(&blocks_lock, TRAIL__RANK_COUNTERS);
   add_block(&departed, b);
   if (b->prev)
     b->prev->next = b->next;
@@ -53,7 +58,9 @@ static void block_release(void *p) {
     blocks = b->next;
   if (b->next)
     b->next->prev = b->prev;
-  pthread_mutex_unlock(&blocks_lock);
+  trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
+  mine = NULL;
+  released = 1;
   free(b);
 }
 
@@ -61,20 +68,21 @@ static void block_key_make(void) {
   pthread_key_create(&block_key, block_release);
 }
 
-/* The calling thread's block, made on its first line. */
+/* The calling thread's block, made on its first line; NULL once released
+ * (and out of memory). */
 static thread_block *my_block(void) {
-  if (mine != NULL)
+  if (mine != NULL || released)
     return mine;
   pthread_once(&block_once, block_key_make);
   thread_block *b = calloc(1, sizeof *b);
   if (b == NULL)
     return NULL;
-  pthread_mutex_lock(&blocks_lock);
+  trail__lock_take(&blocks_lock, TRAIL__RANK_COUNTERS);
   b->next = blocks;
   if (blocks)
     blocks->prev = b;
   blocks = b;
-  pthread_mutex_unlock(&blocks_lock);
+  trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
   pthread_setspecific(block_key, b);
   mine = b;
   return b;
@@ -92,12 +100,12 @@ static void bump(uint64_t *p, uint64_t v) {
 static void count(int level, size_t bytes) {
   thread_block *b = my_block();
   if (b == NULL) {
-    /* No block (out of memory): count in the departed sums, locked. */
-    pthread_mutex_lock(&blocks_lock);
+    /* No block (exiting, or out of memory): the departed sums, locked. */
+    trail__lock_take(&blocks_lock, TRAIL__RANK_COUNTERS);
     if (level >= 0)
       departed.events[level]++;
     departed.bytes += bytes;
-    pthread_mutex_unlock(&blocks_lock);
+    trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
     return;
   }
   if (level >= 0)
@@ -133,13 +141,14 @@ void trail__count_high_water(uint64_t bytes) {
   }
 }
 
-static void totals(thread_block *t) {
+/* What the counters say now: the totals less the base (lock held). Each
+ * per-thread count only grows and an exiting thread moves its counts to
+ * departed under the lock, so no total is below the base taken earlier. */
+static void totals_locked(thread_block *t) {
   memset(t, 0, sizeof *t);
-  pthread_mutex_lock(&blocks_lock);
   add_block(t, &departed);
   for (thread_block *b = blocks; b; b = b->next)
     add_block(t, b);
-  pthread_mutex_unlock(&blocks_lock);
 }
 
 /* A snapshot of every counter; callable from any thread at any time. */
@@ -148,12 +157,12 @@ TRAIL_API void trail_counters_get(trail_counters *out) {
     return;
   memset(out, 0, sizeof *out);
   thread_block t;
-  totals(&t);
-  pthread_mutex_lock(&blocks_lock);
+  trail__lock_take(&blocks_lock, TRAIL__RANK_COUNTERS);
+  totals_locked(&t);
   for (int i = 0; i < TRAIL_LEVEL_COUNT; i++)
     out->events[i] = t.events[i] - base.events[i];
   out->bytes = t.bytes - base.bytes;
-  pthread_mutex_unlock(&blocks_lock);
+  trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
   out->write_errors = TRAIL__LOAD_RELAXED(&counters.write_errors);
   out->truncated = TRAIL__LOAD_RELAXED(&counters.truncated);
   out->dropped = TRAIL__LOAD_RELAXED(&counters.dropped);
@@ -168,15 +177,24 @@ TRAIL_API void trail_counters_get(trail_counters *out) {
  * this moment become the base that later snapshots subtract.
  */
 TRAIL_API void trail_counters_reset(void) {
-  thread_block t;
-  totals(&t);
-  pthread_mutex_lock(&blocks_lock);
-  base = t;
-  pthread_mutex_unlock(&blocks_lock);
+  trail__lock_take(&blocks_lock, TRAIL__RANK_COUNTERS);
+  totals_locked(&base);
+  trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
   __atomic_store_n(&counters.write_errors, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.truncated, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.dropped, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.suppressed, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.high_water, 0, __ATOMIC_RELAXED);
   trail__async_reset_high_water();
+}
+
+/* fork(): the child starts with the blocks' list whole and its lock free.
+ * The blocks of the parent's other threads stay on the list, their counts
+ * part of the child's totals as of the fork. */
+void trail__counters_fork_prepare(void) {
+  trail__lock_take(&blocks_lock, TRAIL__RANK_COUNTERS);
+}
+
+void trail__counters_fork_release(void) {
+  trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
 }

@@ -113,9 +113,9 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
  * -errno from sigaction.
  */
 TRAIL_API int trail_crash_handler_install(void) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   if (installed) {
-    pthread_mutex_unlock(&trail__lock);
+    trail__config_unlock();
     return -EALREADY;
   }
   (void)trail__conf_get(); /* the defaults exist before any signal */
@@ -131,22 +131,22 @@ TRAIL_API int trail_crash_handler_install(void) {
       int rc = -errno;
       while (i-- > 0)
         sigaction(fatal_signals[i], &previous[i], NULL);
-      pthread_mutex_unlock(&trail__lock);
+      trail__config_unlock();
       return rc;
     }
   }
   installed = 1;
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return 0;
 }
 
 /* Puts back the dispositions that were there before the install. */
 TRAIL_API void trail_crash_handler_remove(void) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   if (installed) {
     for (size_t i = 0; i < NSIG_FATAL; i++)
       sigaction(fatal_signals[i], &previous[i], NULL);
     installed = 0;
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
 }

@@ -267,7 +267,42 @@ typedef struct trail__conf {
   struct trail__conf *retired_next;
 } trail__conf;
 
+/* ---- locks and fork (state.c) ------------------------------------------ */
+
+/* The lock order: a thread takes trail's locks in increasing rank only. */
+enum trail__rank {
+  TRAIL__RANK_LIFECYCLE = 1, /* async.c: the writer's start and stop */
+  TRAIL__RANK_CONFIG,        /* trail__lock */
+  TRAIL__RANK_QUEUE,         /* async.c: the ring's slow moments */
+  TRAIL__RANK_COUNTERS,      /* counters.c: the per-thread blocks */
+  TRAIL__RANK_SINK,          /* sink.c: a pipe or socket, across writev */
+};
+/* Checked builds abort when the order is broken. */
+#if !defined(NDEBUG) || defined(TRAIL_LOCK_CHECK)
+#define TRAIL__LOCK_CHECK 1
+#else
+#define TRAIL__LOCK_CHECK 0
+#endif
+/* Takes / releases m of that rank, with cancellation off while any is held. */
+void trail__lock_take(pthread_mutex_t *m, int rank);
+void trail__lock_drop(pthread_mutex_t *m, int rank);
+
 extern pthread_mutex_t trail__lock; /* serialises configuration changes */
+static inline void trail__config_lock(void) {
+  trail__lock_take(&trail__lock, TRAIL__RANK_CONFIG);
+}
+static inline void trail__config_unlock(void) {
+  trail__lock_drop(&trail__lock, TRAIL__RANK_CONFIG);
+}
+
+/* The fork handlers' parts, called by state.c in rank order. */
+void trail__async_fork_prepare(void);
+void trail__async_fork_parent(void);
+void trail__async_fork_child(void);
+void trail__counters_fork_prepare(void);
+void trail__counters_fork_release(void);
+void trail__sinks_fork_child(void);
+
 extern int trail__caller_on;
 extern size_t trail__max_line_v;
 

@@ -9,7 +9,6 @@
 
 #include "internal.h"
 
-pthread_mutex_t trail__lock = PTHREAD_MUTEX_INITIALIZER;
 trail__level_spec trail__spec = {.deflt = TRAIL_LEVEL_INFO};
 uint32_t trail__sampling_first, trail__sampling_thereafter;
 
@@ -104,7 +103,7 @@ TRAIL_API trail_logger *trail_logger_get(const char *name) {
     return NULL;
   if (len == 4 && memcmp(name, "root", 4) == 0)
     return &root_logger;
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   named *n;
   for (n = registry; n; n = n->next)
     if (n->logger.name_len == len && memcmp(n->logger.name, name, len) == 0)
@@ -121,7 +120,7 @@ TRAIL_API trail_logger *trail_logger_get(const char *name) {
     registry = n;
     link_logger(&n->logger);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return n ? &n->logger : NULL;
 }
 
@@ -181,7 +180,7 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
   lg->keys = keys;
   lg->nkeys = ks.n;
   set_name(lg, parent->name, parent->name_len);
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   lg->level = __atomic_load_n(&parent->level, __ATOMIC_RELAXED);
   if (parent->sampler != NULL)
     lg->sampler =
@@ -189,7 +188,7 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
                            trail__sampler_thereafter(parent->sampler));
   update_threshold(lg, trail__conf_get()->min_level);
   link_logger(lg);
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return lg;
 }
 
@@ -200,9 +199,9 @@ TRAIL_API void trail_logger_free(trail_logger *logger) {
   uint64_t pending = trail__sample_take(logger);
   if (pending > 0)
     trail__sample_report(logger, pending);
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   unlink_logger(logger);
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   free(logger->fields);
   free(logger->keys);
   trail__sampler_free(logger->sampler);
@@ -219,10 +218,10 @@ TRAIL_API int trail_logger_set_level(trail_logger *logger, trail_level level) {
     return TRAIL_EINVAL_LEVEL;
   if (logger == NULL)
     logger = &root_logger;
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   __atomic_store_n(&logger->level, (int)level, __ATOMIC_RELAXED);
   update_threshold(logger, trail__conf_get()->min_level);
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return 0;
 }
 
@@ -240,7 +239,7 @@ TRAIL_API trail_level trail_logger_level(const trail_logger *logger) {
  */
 TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter) {
   int rc = 0;
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__sampling_first = first;
   trail__sampling_thereafter = thereafter;
   for (trail_logger *lg = all_head; lg; lg = lg->all_next) {
@@ -253,17 +252,17 @@ TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter) {
     if (pending > 0)
       trail__sample_report(lg, pending);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return rc;
 }
 
 /* Writes every logger's pending suppression report (trail_flush). */
 void trail__sample_report_all(void) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   for (trail_logger *lg = all_head; lg; lg = lg->all_next) {
     uint64_t n = trail__sample_take(lg);
     if (n > 0)
       trail__sample_report(lg, n);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
 }

@@ -125,7 +125,7 @@ int trail__redacted(const char *k, size_t len) {
  * and the keys of objects inside json_t values.
  */
 TRAIL_API int trail_redact_set(const char *list, trail_config_error *err) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__conf *c = trail__conf_copy_locked();
   int rc = -ENOMEM;
   if (c != NULL) {
@@ -135,6 +135,6 @@ TRAIL_API int trail_redact_set(const char *list, trail_config_error *err) {
     else
       free(c);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return rc;
 }

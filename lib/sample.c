@@ -137,9 +137,9 @@ TRAIL_API int trail_logger_set_sampling(trail_logger *logger, uint32_t first,
   trail__sampler *s = NULL;
   if (first > 0 && (s = trail__sampler_new(first, thereafter)) == NULL)
     return -ENOMEM;
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   uint64_t pending = trail__sampler_set_locked(logger, s);
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   if (pending > 0)
     trail__sample_report(logger, pending);
   return 0;

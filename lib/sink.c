@@ -224,27 +224,15 @@ void trail__conf_reset_locked(void) {
 }
 
 /*
- * fork() copies a held mutex as held: a child forked while another thread
- * reconfigures or writes a long line to a pipe would hang at its first log
- * call. The handlers hold every lock across the fork, so the child starts
- * with all of them free.
+ * The child of a fork(): a sink's lock may have been held by a thread of the
+ * parent across a blocking write (the fork handlers do not wait for it);
+ * that thread does not exist here, so the lock is made anew. The config
+ * lock is held, so the snapshot cannot change meanwhile.
  */
-static void fork_prepare(void) {
-  pthread_mutex_lock(&trail__lock);
+void trail__sinks_fork_child(void) {
   const trail__conf *c = trail__conf_get();
   for (size_t i = 0; i < c->nsinks; i++)
-    pthread_mutex_lock(&c->sinks[i]->lock);
-}
-
-static void fork_release(void) {
-  const trail__conf *c = trail__conf_get();
-  for (size_t i = c->nsinks; i > 0; i--)
-    pthread_mutex_unlock(&c->sinks[i - 1]->lock);
-  pthread_mutex_unlock(&trail__lock);
-}
-
-__attribute__((constructor)) static void register_fork_handlers(void) {
-  pthread_atfork(fork_prepare, fork_release, fork_release);
+    pthread_mutex_init(&c->sinks[i]->lock, NULL);
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -327,7 +315,7 @@ void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
    * devices such as /dev/null or a terminal are not read by a collector.)
    */
   if (s->needs_lock) {
-    pthread_mutex_lock(&s->lock);
+    trail__lock_take(&s->lock, TRAIL__RANK_SINK);
     locked = 1;
   }
   while (cnt > 0) {
@@ -359,7 +347,7 @@ void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
     break;
   }
   if (locked)
-    pthread_mutex_unlock(&s->lock);
+    trail__lock_drop(&s->lock, TRAIL__RANK_SINK);
 }
 
 /* After a write(2) of p[0..n) to s->fast_fd returned r short of n. */
@@ -407,7 +395,7 @@ static int valid_min(trail_level min) {
 
 /* Adds s to a new snapshot; on failure s is freed. Returns its id. */
 static int add_sink(trail__sink *s) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__conf *c = trail__conf_copy_locked();
   int rc;
   if (c == NULL) {
@@ -421,7 +409,7 @@ static int add_sink(trail__sink *s) {
     trail__conf_publish_locked(c);
     rc = s->id;
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   if (rc < 0)
     sink_free(s);
   return rc;
@@ -432,7 +420,7 @@ static int add_sink(trail__sink *s) {
  * output and the new one. On failure s is freed and nothing changes.
  */
 int trail__sinks_replace(trail__sink *s) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__conf *c = trail__conf_copy_locked();
   int rc = -ENOMEM;
   if (c != NULL) {
@@ -444,7 +432,7 @@ int trail__sinks_replace(trail__sink *s) {
     trail__conf_publish_locked(c);
     rc = s->id;
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   if (rc < 0)
     sink_free(s);
   return rc;
@@ -496,7 +484,7 @@ TRAIL_API int trail_sink_add_callback(trail_sink_fn fn, void *user,
  * send its line to whatever file next gets that number.
  */
 TRAIL_API int trail_sink_remove(int id) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__conf *c = trail__conf_copy_locked();
   int rc = TRAIL_ENOSINK;
   if (c == NULL) {
@@ -519,12 +507,12 @@ TRAIL_API int trail_sink_remove(int id) {
     else
       free(c);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return rc;
 }
 
 TRAIL_API void trail_sinks_clear(void) {
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   trail__conf *c = trail__conf_copy_locked();
   if (c != NULL) {
     trail__conf empty = *c;
@@ -532,7 +520,7 @@ TRAIL_API void trail_sinks_clear(void) {
     retire_sinks(&empty, c);
     trail__conf_publish_locked(c);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
 }
 
 /*
@@ -543,7 +531,7 @@ TRAIL_API void trail_sinks_clear(void) {
  */
 TRAIL_API int trail_reopen(void) {
   int rc = 0;
-  pthread_mutex_lock(&trail__lock);
+  trail__config_lock();
   const trail__conf *c = trail__conf_get();
   for (size_t i = 0; i < c->nsinks; i++) {
     trail__sink *s = c->sinks[i];
@@ -561,6 +549,6 @@ TRAIL_API int trail_reopen(void) {
       rc = -errno;
     close(fd);
   }
-  pthread_mutex_unlock(&trail__lock);
+  trail__config_unlock();
   return rc;
 }

@@ -1,0 +1,293 @@
+/*
+ * fork() at the worst moments: while the writer stops (and reports drops),
+ * while a pipe sink is full, while other threads start, exit and read the
+ * counters. Each scenario runs under a watchdog (watchdog.h): on a deadlock
+ * it fails instead of hanging. Every forked grandchild has its own alarm.
+ */
+#define _GNU_SOURCE
+#include "files.h"
+#include "support.h"
+#include "watchdog.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+
+#define FORKS 300
+
+static char path[160];
+
+static int setup(void **state) {
+  (void)state;
+  tmpdir_make("fork");
+  tmp_path(path, sizeof path, "app.log");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  remove_tree(tmpdir);
+  return 0;
+}
+
+/* Forks a child that logs one line and exits; returns its exit status. */
+static int fork_and_log(void) {
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    alarm(WATCHDOG_SECONDS);
+    trail_info(NULL, "in the child");
+    _exit(0);
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Counts the lines of text; each must parse. Returns the count, or -1. */
+static long count_lines(const char *text, const char *msg, uint64_t *dropped) {
+  long n = 0;
+  for (const char *p = text; *p;) {
+    const char *nl = strchr(p, '\n');
+    if (nl == NULL)
+      return -1; /* a torn last line */
+    json_t *j = parse_line(p, (size_t)(nl - p) + 1);
+    if (j == NULL)
+      return -1;
+    const char *m = json_string_value(json_object_get(j, "message"));
+    if (m != NULL && strcmp(m, msg) == 0)
+      n++;
+    json_t *d = json_object_get(j, "dropped");
+    if (dropped != NULL && json_is_integer(d))
+      *dropped += (uint64_t)json_integer_value(d);
+    json_decref(j);
+    p = nl + 1;
+  }
+  return n;
+}
+
+/* ---- F1: fork while the writer stops and reports its drops -------------- */
+
+#define ROUNDS 300
+#define LINES 200
+#define SMALL_LINE 2048
+#define SMALL_QUEUE 16384
+
+static void *start_stop(void *arg) {
+  (void)arg;
+  trail_async_options o = {.queue_size = SMALL_QUEUE,
+                           .overflow = TRAIL_OVERFLOW_DROP};
+  for (int r = 0; r < ROUNDS; r++) {
+    if (trail_async_start(&o) != 0)
+      return (void *)1;
+    for (int i = 0; i < LINES; i++)
+      trail_info(NULL, "from the parent", TRAIL_INT("i", i),
+                 TRAIL_STR("pad", "........................................"));
+    if (trail_async_stop() != 0)
+      return (void *)1;
+  }
+  return NULL;
+}
+
+static void fork_during_stop(void) {
+  trail_init("forky");
+  CHILD_CHECK(trail_max_line_set(SMALL_LINE) == 0); /* a small queue */
+  trail_sinks_clear();
+  CHILD_CHECK(trail_sink_add_file(path, TRAIL_LEVEL_TRACE) >= 0);
+  pthread_t t;
+  CHILD_CHECK(pthread_create(&t, NULL, start_stop, NULL) == 0);
+  for (int i = 0; i < FORKS; i++)
+    CHILD_CHECK(fork_and_log() == 0);
+  void *rc;
+  CHILD_CHECK(pthread_join(t, &rc) == 0 && rc == NULL);
+  trail_counters cn;
+  trail_counters_get(&cn);
+  size_t len;
+  char *text = read_file(path, &len);
+  CHILD_CHECK(text != NULL);
+  uint64_t dropped = 0;
+  CHILD_CHECK(count_lines(text, "in the child", NULL) == FORKS);
+  long parent = count_lines(text, "from the parent", &dropped);
+  CHILD_CHECK(parent >= 0);
+  CHILD_CHECK(dropped == cn.dropped);
+  CHILD_CHECK((uint64_t)parent + dropped == (uint64_t)ROUNDS * LINES);
+  free(text);
+}
+
+static void test_fork_during_async_stop(void **state) {
+  (void)state;
+  run_watched("fork during trail_async_stop", fork_during_stop);
+}
+
+/* ---- F9: fork while a pipe sink is full --------------------------------- */
+
+static int pipe_fds[2];
+static volatile int stop_logging;
+static long logged;
+
+static void *log_until_stopped(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&stop_logging, __ATOMIC_ACQUIRE)) {
+    trail_info(NULL, "to the pipe", TRAIL_INT("n", logged));
+    logged++;
+  }
+  return NULL;
+}
+
+/* Returns when the pipe holds all but less than a line: the logging thread
+ * is then blocked in (or entering) its write, holding the sink. */
+static void wait_pipe_full(void) {
+  int room = fcntl(pipe_fds[1], F_GETPIPE_SZ);
+  for (;;) {
+    int n = 0;
+    if (ioctl(pipe_fds[0], FIONREAD, &n) == 0 && n > room - 256)
+      return;
+    sched_yield();
+  }
+}
+
+static void *read_to_end(void *arg) {
+  size_t *len = arg;
+  return read_all_fd(pipe_fds[0], len);
+}
+
+static void fork_with_full_pipe(int async) {
+  trail_init("forky");
+  trail_sinks_clear();
+  CHILD_CHECK(pipe(pipe_fds) == 0);
+  fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
+  CHILD_CHECK(trail_sink_add_fd(pipe_fds[1], TRAIL_LEVEL_TRACE) >= 0);
+  trail_async_options o = {.overflow = TRAIL_OVERFLOW_DROP};
+  if (async)
+    CHILD_CHECK(trail_async_start(&o) == 0);
+  pthread_t t, r;
+  CHILD_CHECK(pthread_create(&t, NULL, log_until_stopped, NULL) == 0);
+  wait_pipe_full();
+  /* The first fork may still find the sink free; the next ones cannot. */
+  for (int i = 0; i < 3; i++) {
+    pid_t pid = fork();
+    CHILD_CHECK(pid >= 0);
+    if (pid == 0)
+      _exit(0);
+    int st;
+    CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  }
+  size_t len = 0;
+  CHILD_CHECK(pthread_create(&r, NULL, read_to_end, &len) == 0);
+  __atomic_store_n(&stop_logging, 1, __ATOMIC_RELEASE);
+  CHILD_CHECK(pthread_join(t, NULL) == 0);
+  CHILD_CHECK(trail_async_stop() == 0);
+  trail_sinks_clear();
+  close(pipe_fds[1]);
+  char *text;
+  CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
+  uint64_t dropped = 0;
+  long n = count_lines(text, "to the pipe", &dropped);
+  CHILD_CHECK(n >= 0);
+  CHILD_CHECK((uint64_t)n + dropped == (uint64_t)logged);
+  free(text);
+}
+
+static void full_pipe_sync(void) { fork_with_full_pipe(0); }
+static void full_pipe_async(void) { fork_with_full_pipe(1); }
+
+static void test_fork_with_full_pipe_sync(void **state) {
+  (void)state;
+  run_watched("fork with a full pipe sink", full_pipe_sync);
+}
+
+static void test_fork_with_full_pipe_async(void **state) {
+  (void)state;
+  run_watched("fork with a full pipe sink, async drop", full_pipe_async);
+}
+
+/* ---- F6: fork while threads start, exit and read the counters ----------- */
+
+static void *one_line(void *arg) {
+  (void)arg;
+  trail_info(NULL, "short-lived");
+  return NULL;
+}
+
+/* Threads that logged once and wait: their blocks make the list long, so
+ * that reading the counters holds their lock for a while. */
+#define PARKED 64
+static pthread_mutex_t park_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static int parked, unpark;
+
+static void *park(void *arg) {
+  one_line(arg);
+  pthread_mutex_lock(&park_m);
+  parked++;
+  pthread_cond_broadcast(&park_cv);
+  while (!unpark)
+    pthread_cond_wait(&park_cv, &park_m);
+  pthread_mutex_unlock(&park_m);
+  return NULL;
+}
+
+static void *churn(void *arg) {
+  (void)arg;
+  for (unsigned i = 0; !__atomic_load_n(&stop_logging, __ATOMIC_ACQUIRE); i++) {
+    pthread_t t;
+    if (i % 64 == 0 && pthread_create(&t, NULL, one_line, NULL) == 0)
+      pthread_join(t, NULL);
+    trail_counters c;
+    trail_counters_get(&c);
+  }
+  return NULL;
+}
+
+static void fork_during_churn(void) {
+  trail_init("forky");
+  trail_sinks_clear();
+  CHILD_CHECK(trail_sink_add_file(path, TRAIL_LEVEL_TRACE) >= 0);
+  pthread_t p[PARKED], t[2];
+  for (int i = 0; i < PARKED; i++)
+    CHILD_CHECK(pthread_create(&p[i], NULL, park, NULL) == 0);
+  pthread_mutex_lock(&park_m);
+  while (parked < PARKED)
+    pthread_cond_wait(&park_cv, &park_m);
+  pthread_mutex_unlock(&park_m);
+  for (int i = 0; i < 2; i++)
+    CHILD_CHECK(pthread_create(&t[i], NULL, churn, NULL) == 0);
+  for (int i = 0; i < FORKS; i++)
+    CHILD_CHECK(fork_and_log() == 0);
+  __atomic_store_n(&stop_logging, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 2; i++)
+    CHILD_CHECK(pthread_join(t[i], NULL) == 0);
+  pthread_mutex_lock(&park_m);
+  unpark = 1;
+  pthread_cond_broadcast(&park_cv);
+  pthread_mutex_unlock(&park_m);
+  for (int i = 0; i < PARKED; i++)
+    CHILD_CHECK(pthread_join(p[i], NULL) == 0);
+  size_t len;
+  char *text = read_file(path, &len);
+  CHILD_CHECK(text != NULL);
+  CHILD_CHECK(count_lines(text, "in the child", NULL) == FORKS);
+  free(text);
+}
+
+static void test_fork_during_thread_churn(void **state) {
+  (void)state;
+  run_watched("fork while threads start, exit and count", fork_during_churn);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_fork_during_async_stop, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fork_with_full_pipe_sync, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fork_with_full_pipe_async, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fork_during_thread_churn, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
