@@ -1,0 +1,233 @@
+/*
+ * The ends of threads: a line logged from a thread-exit destructor after
+ * trail's own, a thread cancelled inside a logging call, the counters read
+ * while another thread resets them, a drop racing trail_async_stop(). The
+ * scenarios that can hang run under a watchdog (watchdog.h).
+ */
+#define _GNU_SOURCE
+#include "files.h"
+#include "gate.h"
+#include "support.h"
+#include "watchdog.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+
+/* ---- F2: a line from a destructor that runs after trail's --------------- */
+
+#define DTOR_LINES 50
+static pthread_key_t user_key;
+
+static void user_dtor(void *p) {
+  (void)p;
+  for (int i = 0; i < DTOR_LINES; i++)
+    trail_trace(NULL, "from a destructor", TRAIL_INT("i", i),
+                TRAIL_STR("pad", "................................"));
+}
+
+static void *exiting_thread(void *arg) {
+  (void)arg;
+  trail_trace(NULL, "before the exit");
+  pthread_setspecific(user_key, (void *)1);
+  return NULL;
+}
+
+static void test_log_from_thread_destructor(void **state) {
+  (void)state;
+  trail_init("teardown");
+  cap_start(TRAIL_LEVEL_TRACE);
+  trail_levels_set("trace", NULL);
+  trail_trace(NULL, "trail's keys first"); /* so its destructors run first */
+  /* Created after trail's keys: run after trail's per-thread destructors. */
+  assert_int_equal(pthread_key_create(&user_key, user_dtor), 0);
+  trail_counters_reset();
+  cap_clear();
+  for (int i = 0; i < 4; i++) {
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, exiting_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+  }
+  size_t expect = 4 * (DTOR_LINES + 1);
+  assert_int_equal(cap_count(), expect);
+  for (size_t i = 0; i < expect; i++)
+    json_decref(cap_json(i));
+  trail_counters c;
+  trail_counters_get(&c);
+  assert_int_equal(c.events[TRAIL_LEVEL_TRACE], expect);
+  pthread_key_delete(user_key);
+  cap_stop();
+}
+
+/* ---- F7: cancelled inside a logging call -------------------------------- */
+
+static int pipe_fds[2];
+static long logged;
+
+static void *log_to_pipe(void *arg) {
+  (void)arg;
+  for (;;) {
+    trail_info(NULL, "to the pipe", TRAIL_INT("n", logged));
+    logged++;
+    pthread_testcancel();
+  }
+  return NULL;
+}
+
+static void wait_pipe_full(void) {
+  int room = fcntl(pipe_fds[1], F_GETPIPE_SZ);
+  for (;;) {
+    int n = 0;
+    if (ioctl(pipe_fds[0], FIONREAD, &n) == 0 && n > room - 256)
+      return;
+    sched_yield();
+  }
+}
+
+static void *read_to_end(void *arg) {
+  size_t *len = arg;
+  return read_all_fd(pipe_fds[0], len);
+}
+
+/* Counts the lines with message msg; every line must be whole and parse. */
+static long count_msg(const char *text, const char *msg) {
+  long n = 0;
+  for (const char *p = text; *p;) {
+    const char *nl = strchr(p, '\n');
+    CHILD_CHECK(nl != NULL);
+    json_error_t e;
+    json_t *j = json_loadb(p, (size_t)(nl - p) + 1, JSON_REJECT_DUPLICATES, &e);
+    CHILD_CHECK(j != NULL);
+    const char *m = json_string_value(json_object_get(j, "message"));
+    n += m != NULL && strcmp(m, msg) == 0;
+    json_decref(j);
+    p = nl + 1;
+  }
+  return n;
+}
+
+/* Sync mode: cancelled while its write to a full pipe holds the sink. */
+static void cancel_in_write(void) {
+  trail_init("teardown");
+  trail_sinks_clear();
+  CHILD_CHECK(pipe(pipe_fds) == 0);
+  fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
+  CHILD_CHECK(trail_sink_add_fd(pipe_fds[1], TRAIL_LEVEL_TRACE) >= 0);
+  pthread_t t, r;
+  CHILD_CHECK(pthread_create(&t, NULL, log_to_pipe, NULL) == 0);
+  wait_pipe_full();
+  CHILD_CHECK(pthread_cancel(t) == 0);
+  size_t len;
+  CHILD_CHECK(pthread_create(&r, NULL, read_to_end, &len) == 0);
+  void *res;
+  CHILD_CHECK(pthread_join(t, &res) == 0 && res == PTHREAD_CANCELED);
+  trail_info(NULL, "after the cancel"); /* hangs if the sink stayed locked */
+  trail_sinks_clear();
+  close(pipe_fds[1]);
+  char *text;
+  CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
+  CHILD_CHECK(count_msg(text, "after the cancel") == 1);
+  CHILD_CHECK(count_msg(text, "to the pipe") == logged);
+  free(text);
+}
+
+static void test_cancel_inside_write(void **state) {
+  (void)state;
+  run_watched("cancelled inside a write", cancel_in_write);
+}
+
+/* Async, block policy: cancelled while it waits for room in the queue. */
+#define BLOCKED_LINES 2000
+
+static void *fill_queue(void *arg) {
+  (void)arg;
+  for (int i = 0; i < BLOCKED_LINES; i++)
+    trail_info(NULL, "queued", TRAIL_INT("i", i));
+  pthread_testcancel();
+  return NULL;
+}
+
+static void cancel_in_wait(void) {
+  trail_init("teardown");
+  CHILD_CHECK(trail_max_line_set(2048) == 0);
+  trail_sinks_clear();
+  gate_reset();
+  CHILD_CHECK(trail_sink_add_callback(gated_sink, NULL, TRAIL_LEVEL_TRACE) >=
+              0);
+  trail_async_options o = {.queue_size = 16384,
+                           .overflow = TRAIL_OVERFLOW_BLOCK};
+  CHILD_CHECK(trail_async_start(&o) == 0);
+  pthread_t t;
+  CHILD_CHECK(pthread_create(&t, NULL, fill_queue, NULL) == 0);
+  gate_wait_entered();
+  /* Its first cancellation point is the wait for room (the queue fills
+   * while the writer is held): there, or at its end, it must act. */
+  CHILD_CHECK(pthread_cancel(t) == 0);
+  gate_open();
+  CHILD_CHECK(pthread_join(t, NULL) == 0);
+  CHILD_CHECK(trail_flush() == 0);
+  CHILD_CHECK(trail_async_stop() == 0);
+  CHILD_CHECK(cap_count() == BLOCKED_LINES);
+}
+
+static void test_cancel_inside_queue_wait(void **state) {
+  (void)state;
+  run_watched("cancelled waiting for room", cancel_in_wait);
+}
+
+/* ---- F13: the counters read while another thread resets them ------------ */
+
+#define READS 2000000
+static volatile int done;
+
+static void *keep_logging(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+    trail_info(NULL, "counted");
+  return NULL;
+}
+
+static void *keep_resetting(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+    trail_counters_reset();
+  return NULL;
+}
+
+static void test_counters_during_reset(void **state) {
+  (void)state;
+  trail_init("teardown");
+  trail_sinks_clear();
+  int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  assert_true(null_fd >= 0);
+  assert_true(trail_sink_add_fd(null_fd, TRAIL_LEVEL_TRACE) >= 0);
+  pthread_t l, r;
+  assert_int_equal(pthread_create(&l, NULL, keep_logging, NULL), 0);
+  assert_int_equal(pthread_create(&r, NULL, keep_resetting, NULL), 0);
+  uint64_t worst = 0;
+  for (int i = 0; i < READS; i++) {
+    trail_counters c;
+    trail_counters_get(&c);
+    if (c.events[TRAIL_LEVEL_INFO] > worst)
+      worst = c.events[TRAIL_LEVEL_INFO];
+    if (c.bytes / 64 > worst)
+      worst = c.bytes / 64;
+  }
+  __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+  pthread_join(l, NULL);
+  pthread_join(r, NULL);
+  /* Far below what a wrapped (negative) difference reads as. */
+  assert_true(worst < (UINT64_C(1) << 48));
+  trail_shutdown();
+  close(null_fd);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_log_from_thread_destructor),
+      cmocka_unit_test(test_cancel_inside_write),
+      cmocka_unit_test(test_cancel_inside_queue_wait),
+      cmocka_unit_test(test_counters_during_reset),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
