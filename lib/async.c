@@ -149,6 +149,29 @@ static void wake_writer(async_state *a) {
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
 }
 
+static void report_drops(uint64_t n);
+
+/*
+ * Counts a dropped event for the writer to report. A drop can race the
+ * stop: the writer may have taken its last count and exited before this
+ * one. Both sides are sequentially consistent: either the count precedes
+ * the closing of head, and the stop's own look at the count after joining
+ * the writer sees it (trail_async_stop()), or this thread sees head
+ * closed and reports what is left itself. The exchange reports each once.
+ */
+static void count_drop(async_state *a) {
+  __atomic_fetch_add(&a->dropped, 1, __ATOMIC_SEQ_CST);
+  trail__count_dropped();
+  if (__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & CLOSED) {
+    uint64_t n = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_SEQ_CST);
+    if (n > 0)
+      report_drops(n);
+    return;
+  }
+  if (TRAIL__LOAD_RELAXED(&a->writer_waiting) != WRITER_BUSY)
+    wake_writer(a);
+}
+
 /*
  * The ring is full. The drop policy counts the event and returns
  * TRAIL__ASYNC_DROPPED; the block policy waits until the writer has made
@@ -156,10 +179,7 @@ static void wake_writer(async_state *a) {
  */
 static int wait_for_room(async_state *a, size_t need) {
   if (a->overflow == TRAIL_OVERFLOW_DROP) {
-    TRAIL__ADD(&a->dropped, 1);
-    trail__count_dropped();
-    if (TRAIL__LOAD_RELAXED(&a->writer_waiting) != WRITER_BUSY)
-      wake_writer(a);
+    count_drop(a);
     return TRAIL__ASYNC_DROPPED;
   }
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
@@ -764,6 +784,10 @@ TRAIL_API int trail_async_stop(void) {
   pthread_join(a->thread, NULL);
   TRAIL__STORE(&trail__async_on, 0);
   TRAIL__STORE(&active, NULL);
+  /* Drops counted after the writer's last look: see count_drop(). */
+  uint64_t late = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_SEQ_CST);
+  if (late > 0)
+    report_drops(late);
   trail__count_high_water(TRAIL__LOAD_RELAXED(&a->high));
   /*
    * A producer that loaded the pointer before it was cleared may still

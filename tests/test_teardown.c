@@ -222,12 +222,59 @@ static void test_counters_during_reset(void **state) {
   close(null_fd);
 }
 
+/* ---- F12: a drop racing trail_async_stop() ------------------------------ */
+
+#define STOP_ROUNDS 200
+
+static void *flood(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+    trail_info(NULL, "flood", TRAIL_STR("pad", "........................"));
+  return NULL;
+}
+
+/* Every drop counted is reported in a line: the sum of their "dropped". */
+static void test_drop_racing_stop(void **state) {
+  (void)state;
+  trail_init("teardown");
+  assert_int_equal(trail_max_line_set(2048), 0);
+  cap_start(TRAIL_LEVEL_TRACE);
+  trail_counters_reset();
+  __atomic_store_n(&done, 0, __ATOMIC_RELEASE);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, flood, NULL), 0);
+  trail_async_options o = {.queue_size = 16384,
+                           .overflow = TRAIL_OVERFLOW_DROP};
+  for (int r = 0; r < STOP_ROUNDS; r++) {
+    assert_int_equal(trail_async_start(&o), 0);
+    assert_int_equal(trail_async_stop(), 0);
+  }
+  __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  trail_counters c;
+  trail_counters_get(&c);
+  uint64_t reported = 0;
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    json_t *d = json_object_get(j, "dropped");
+    if (json_is_integer(d))
+      reported += (uint64_t)json_integer_value(d);
+    json_decref(j);
+  }
+  assert_true(c.dropped > 0);
+  assert_int_equal(reported, c.dropped);
+  cap_stop();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_from_thread_destructor),
       cmocka_unit_test(test_cancel_inside_write),
       cmocka_unit_test(test_cancel_inside_queue_wait),
       cmocka_unit_test(test_counters_during_reset),
+      cmocka_unit_test(test_drop_racing_stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
