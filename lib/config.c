@@ -130,7 +130,7 @@ static int parse_size(const char *v, size_t *out) {
   if (*end == 'k' || *end == 'K')
     mul = 1024;
   else if (*end == 'm' || *end == 'M')
-    mul = 1024 * 1024;
+    mul = 1024ULL * 1024;
   if (mul != 1)
     end++;
   if (__builtin_mul_overflow(n, mul, &n))

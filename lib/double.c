@@ -887,7 +887,7 @@ static size_t short_fixed(double a, char *out) {
       unsigned r = (unsigned)(m % 100);
       m /= 100;
       p -= 2;
-      memcpy(p, digit_pairs + 2 * r, 2);
+      memcpy(p, digit_pairs + (size_t)2 * r, 2);
     }
     if (m >= 10) {
       p -= 2;

@@ -161,7 +161,9 @@ static size_t utf8_scan(const unsigned char *p, size_t avail, int *valid) {
 static char short_escape(unsigned char c) {
   static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
   const char *hit = memchr(from, c, sizeof from - 1);
-  return hit ? to[hit - from] : 0;
+  if (hit == NULL)
+    return 0;
+  return to[hit - from];
 }
 
 /* Writes \u00xx for the byte value c into o (6 bytes). */

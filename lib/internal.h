@@ -20,7 +20,7 @@
 #define TRAIL__MAX_SINKS 16
 #define TRAIL__MAX_LINE_DEFAULT 16384
 #define TRAIL__MAX_LINE_MIN 2048
-#define TRAIL__MAX_LINE_MAX (16u * 1024 * 1024)
+#define TRAIL__MAX_LINE_MAX ((size_t)16 * 1024 * 1024)
 /* ,"truncated":true}\n : what a cut line needs after its last value. */
 #define TRAIL__TAIL_RESERVE 19
 

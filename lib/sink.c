@@ -128,8 +128,11 @@ static void default_service(trail__conf *c) {
     p = "unknown";
     n = 7;
   }
-  for (size_t i = 0; i < n; i++)
-    name[i] = trail__name_valid(p + i, 1) ? p[i] : '_';
+  for (size_t i = 0; i < n; i++) {
+    name[i] = '_';
+    if (trail__name_valid(p + i, 1))
+      name[i] = p[i];
+  }
   trail__conf_set_service(c, name, n);
 }
 
@@ -493,8 +496,8 @@ TRAIL_API int trail_sink_remove(int id) {
     for (size_t i = 0; i < c->nsinks; i++) {
       if (c->sinks[i]->id == id && id >= 0) {
         trail__sink *s = c->sinks[i];
-        memmove(&c->sinks[i], &c->sinks[i + 1],
-                (c->nsinks - i - 1) * sizeof c->sinks[0]);
+        for (size_t k = i; k + 1 < c->nsinks; k++)
+          c->sinks[k] = c->sinks[k + 1];
         c->nsinks--;
         s->retired_next = sinks_retired;
         sinks_retired = s;
