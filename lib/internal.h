@@ -182,6 +182,9 @@ struct trail_logger {
   size_t nkeys;
   trail_logger *all_next; /* every logger, for threshold updates */
   trail_logger *all_prev;
+  uint64_t carried; /* held back by a replaced sampler, not yet reported */
+  int pins;         /* reports being written outside the lock (config lock) */
+  int doomed;       /* freed while pinned: the last unpin frees it */
 };
 
 trail_logger *trail__root(void);
@@ -198,10 +201,14 @@ extern trail__level_spec trail__spec;
 int trail__sample(trail_logger *lg, trail_level level, const char *msg);
 /* The suppressed events not yet reported, and resets that count. */
 uint64_t trail__sample_take(trail_logger *lg);
+/* 1 when lg has held-back events not yet reported. */
+int trail__sample_pending(const trail_logger *lg);
 trail__sampler *trail__sampler_new(uint32_t first, uint32_t thereafter);
 void trail__sampler_free(trail__sampler *s);
 /* Replaces lg's sampler; returns the old one's unreported count. */
 uint64_t trail__sampler_set_locked(trail_logger *lg, trail__sampler *s);
+/* Keeps n held-back events of a replaced sampler for lg's next report. */
+void trail__sampler_carry_locked(trail_logger *lg, uint64_t n);
 void trail__samplers_free_retired_locked(void);
 uint32_t trail__sampler_first(const trail__sampler *s);
 uint32_t trail__sampler_thereafter(const trail__sampler *s);

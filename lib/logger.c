@@ -192,6 +192,13 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
   return lg;
 }
 
+static void destroy(trail_logger *lg) {
+  free(lg->fields);
+  free(lg->keys);
+  trail__sampler_free(lg->sampler);
+  free(lg);
+}
+
 /* Frees a child; registry loggers (and NULL) are left alone. */
 TRAIL_API void trail_logger_free(trail_logger *logger) {
   if (logger == NULL || logger->registered)
@@ -201,11 +208,11 @@ TRAIL_API void trail_logger_free(trail_logger *logger) {
     trail__sample_report(logger, pending);
   trail__config_lock();
   unlink_logger(logger);
+  int pinned = logger->pins > 0;
+  logger->doomed = pinned;
   trail__config_unlock();
-  free(logger->fields);
-  free(logger->keys);
-  trail__sampler_free(logger->sampler);
-  free(logger);
+  if (!pinned)
+    destroy(logger);
 }
 
 TRAIL_API const char *trail_logger_name(const trail_logger *logger) {
@@ -232,6 +239,52 @@ TRAIL_API trail_level trail_logger_level(const trail_logger *logger) {
 }
 
 /*
+ * Suppression reports are lines, and no line is written with the config
+ * lock held (a fork waits for that lock; see state.c). So the counts are
+ * taken under the lock into a list of pinned loggers (a logger freed
+ * meanwhile is freed by the last unpin), and written after it.
+ */
+typedef struct pending_report {
+  trail_logger *lg;
+  uint64_t n;
+} pending_report;
+
+/* Takes every logger's count (lock held); NULL with *count 0 if none. */
+static pending_report *take_reports_locked(size_t *count) {
+  size_t all = 0, k = 0;
+  for (trail_logger *lg = all_head; lg; lg = lg->all_next)
+    all += trail__sample_pending(lg);
+  *count = 0;
+  if (all == 0)
+    return NULL; /* the common case: nothing allocated */
+  pending_report *r = malloc(all * sizeof *r);
+  for (trail_logger *lg = all_head; lg && r != NULL && k < all;
+       lg = lg->all_next) {
+    uint64_t n = trail__sample_take(lg);
+    if (n > 0) {
+      lg->pins++;
+      r[k++] = (pending_report){lg, n};
+    }
+  }
+  *count = k;
+  return r;
+}
+
+static void write_reports(pending_report *r, size_t k) {
+  for (size_t i = 0; i < k; i++)
+    trail__sample_report(r[i].lg, r[i].n);
+  trail__config_lock();
+  size_t dead = 0;
+  for (size_t i = 0; i < k; i++)
+    if (--r[i].lg->pins == 0 && r[i].lg->doomed)
+      r[dead++] = r[i];
+  trail__config_unlock();
+  for (size_t i = 0; i < dead; i++)
+    destroy(r[i].lg);
+  free(r);
+}
+
+/*
  * Sets sampling on every logger and on those made later. Registry loggers
  * and children alike: a flood does not care which kind of logger it uses.
  * Everything happens under the lock, so no logger can be freed meanwhile;
@@ -248,21 +301,18 @@ TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter) {
       rc = -ENOMEM;
       continue;
     }
-    uint64_t pending = trail__sampler_set_locked(lg, s);
-    if (pending > 0)
-      trail__sample_report(lg, pending);
+    trail__sampler_carry_locked(lg, trail__sampler_set_locked(lg, s));
   }
   trail__config_unlock();
+  trail__sample_report_all(); /* what the old settings held back */
   return rc;
 }
 
 /* Writes every logger's pending suppression report (trail_flush). */
 void trail__sample_report_all(void) {
+  size_t k;
   trail__config_lock();
-  for (trail_logger *lg = all_head; lg; lg = lg->all_next) {
-    uint64_t n = trail__sample_take(lg);
-    if (n > 0)
-      trail__sample_report(lg, n);
-  }
+  pending_report *r = take_reports_locked(&k);
   trail__config_unlock();
+  write_reports(r, k);
 }

@@ -83,10 +83,24 @@ int trail__sample(trail_logger *lg, trail_level level, const char *msg) {
 
 /* Takes the count of suppressed events not yet reported (0 if none). */
 uint64_t trail__sample_take(trail_logger *lg) {
+  uint64_t n = 0;
+  if (TRAIL__LOAD_RELAXED(&lg->carried) != 0)
+    n = __atomic_exchange_n(&lg->carried, 0, __ATOMIC_RELAXED);
   trail__sampler *s = TRAIL__LOAD(&lg->sampler);
-  if (s == NULL || TRAIL__LOAD_RELAXED(&s->suppressed) == 0)
-    return 0;
-  return __atomic_exchange_n(&s->suppressed, 0, __ATOMIC_RELAXED);
+  if (s != NULL && TRAIL__LOAD_RELAXED(&s->suppressed) != 0)
+    n += __atomic_exchange_n(&s->suppressed, 0, __ATOMIC_RELAXED);
+  return n;
+}
+
+int trail__sample_pending(const trail_logger *lg) {
+  const trail__sampler *s = TRAIL__LOAD(&lg->sampler);
+  return TRAIL__LOAD_RELAXED(&lg->carried) != 0 ||
+         (s != NULL && TRAIL__LOAD_RELAXED(&s->suppressed) != 0);
+}
+
+void trail__sampler_carry_locked(trail_logger *lg, uint64_t n) {
+  if (n > 0)
+    TRAIL__ADD(&lg->carried, n);
 }
 
 trail__sampler *trail__sampler_new(uint32_t first, uint32_t thereafter) {

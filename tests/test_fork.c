@@ -204,6 +204,62 @@ static void test_fork_with_full_pipe_async(void **state) {
   run_watched("fork with a full pipe sink, async drop", full_pipe_async);
 }
 
+/* ---- fork while a suppression report waits for a full pipe ------------- */
+
+static volatile int flushing;
+
+static void *flush_reports(void *arg) {
+  (void)arg;
+  __atomic_store_n(&flushing, 1, __ATOMIC_RELEASE);
+  trail_flush(); /* its report waits for the pipe */
+  return NULL;
+}
+
+static void fork_during_report(void) {
+  trail_init("forky");
+  trail_sinks_clear();
+  CHILD_CHECK(pipe(pipe_fds) == 0);
+  fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
+  CHILD_CHECK(trail_sink_add_fd(pipe_fds[1], TRAIL_LEVEL_TRACE) >= 0);
+  trail_logger *quiet = trail_logger_get("quiet");
+  CHILD_CHECK(trail_logger_set_sampling(quiet, 1, 1000000) == 0);
+  for (int i = 0; i < 10; i++)
+    trail_info(quiet, "held back"); /* one written, nine held back */
+  pthread_t t, f, r;
+  CHILD_CHECK(pthread_create(&t, NULL, log_until_stopped, NULL) == 0);
+  wait_pipe_full();
+  CHILD_CHECK(pthread_create(&f, NULL, flush_reports, NULL) == 0);
+  while (!__atomic_load_n(&flushing, __ATOMIC_ACQUIRE))
+    sched_yield();
+  for (int i = 0; i < 20; i++) {
+    pid_t pid = fork();
+    CHILD_CHECK(pid >= 0);
+    if (pid == 0)
+      _exit(0);
+    int st;
+    CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  }
+  size_t len = 0;
+  CHILD_CHECK(pthread_create(&r, NULL, read_to_end, &len) == 0);
+  __atomic_store_n(&stop_logging, 1, __ATOMIC_RELEASE);
+  CHILD_CHECK(pthread_join(t, NULL) == 0);
+  CHILD_CHECK(pthread_join(f, NULL) == 0);
+  trail_sinks_clear();
+  close(pipe_fds[1]);
+  char *text;
+  CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
+  CHILD_CHECK(count_lines(text, "to the pipe", NULL) == logged);
+  CHILD_CHECK(count_lines(text, "log events suppressed by sampling", NULL) ==
+              1);
+  CHILD_CHECK(strstr(text, "\"suppressed\":9") != NULL);
+  free(text);
+}
+
+static void test_fork_during_suppression_report(void **state) {
+  (void)state;
+  run_watched("fork while a report waits for a full pipe", fork_during_report);
+}
+
 /* ---- F6: fork while threads start, exit and read the counters ----------- */
 
 static void *one_line(void *arg) {
@@ -286,6 +342,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_fork_with_full_pipe_async, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_fork_during_suppression_report,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_fork_during_thread_churn, setup,
                                       teardown),
   };
