@@ -211,6 +211,13 @@ static int wait_for_room(async_state *a, size_t need) {
  * biased.
  */
 enum { UNBIASED = 0, REVOKING = 1, BIASED = 2 };
+/* A build with -DTRAIL_BIASED_QUEUE=OFF (TRAIL_NO_BIAS): compare-and-swap
+ * only, for every thread. */
+#ifdef TRAIL_NO_BIAS
+#define BIAS_ON 0
+#else
+#define BIAS_ON 1
+#endif
 static TRAIL__TLS char thread_token; /* its address names this thread */
 
 /* Registers the process for expedited barriers; asked again in a child. */
@@ -716,7 +723,7 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   a->ring = ring;
   a->arena = arena;
   a->arena_cap = arena_cap;
-  a->bias = membarrier_ready() ? BIASED : UNBIASED;
+  a->bias = BIAS_ON && membarrier_ready() ? BIASED : UNBIASED;
   a->use_tsc = trail__tsc_usable();
   if (a->use_tsc)
     trail__tsc_map_init(&a->maps[0]);

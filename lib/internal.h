@@ -141,8 +141,14 @@ static inline void trail__now(int64_t *sec, long *usec) {
   *usec = ts.tv_nsec / 1000;
 }
 
-/* The time stamp counter: see clock.c. */
-#if defined(__x86_64__) || defined(__i386__)
+/* The time stamp counter: see tsc.c. Off where there is none, and in a
+ * build with -DTRAIL_TSC=OFF (clock_gettime only). */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(TRAIL_NO_TSC)
+#define TRAIL__TSC 1
+#else
+#define TRAIL__TSC 0
+#endif
+#if TRAIL__TSC
 static inline uint64_t trail__tsc(void) { return __builtin_ia32_rdtsc(); }
 #else
 static inline uint64_t trail__tsc(void) { return 0; }
