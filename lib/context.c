@@ -7,8 +7,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "contract.h"
 #include "ids.h"
 #include "internal.h"
+
+#define PUT_SEG(b, lit) trail__buf_put(b, lit, TRAIL__LIT_LEN(lit))
 
 static TRAIL__TLS trail_ctx *current;
 
@@ -21,21 +24,21 @@ static void rebuild_ids(trail_ctx *ctx) {
   char tmp[sizeof ctx->ids_ + TRAIL__BUF_SLACK];
   trail__buf b = {.data = tmp, .len = 0, .limit = sizeof ctx->ids_};
   if (ctx->request_id_[0]) {
-    trail__buf_put(&b, ",\"request_id\":\"", 15);
+    PUT_SEG(&b, TRAIL__SEG_STR(TRAIL__K_REQUEST_ID));
     trail__buf_put(&b, ctx->request_id_, strlen(ctx->request_id_));
     trail__buf_put(&b, "\"", 1);
   }
   if (ctx->user_id_[0]) {
-    trail__buf_put(&b, ",\"user_id\":", 11);
+    PUT_SEG(&b, TRAIL__SEG(TRAIL__K_USER_ID));
     trail__put_string(&b, ctx->user_id_, strlen(ctx->user_id_));
   }
   if (ctx->trace_id_[0]) {
-    trail__buf_put(&b, ",\"trace_id\":\"", 13);
+    PUT_SEG(&b, TRAIL__SEG_STR(TRAIL__K_TRACE_ID));
     trail__buf_put(&b, ctx->trace_id_, TRAIL_TRACE_ID_LEN);
     trail__buf_put(&b, "\"", 1);
   }
   if (ctx->span_id_[0]) {
-    trail__buf_put(&b, ",\"span_id\":\"", 12);
+    PUT_SEG(&b, TRAIL__SEG_STR(TRAIL__K_SPAN_ID));
     trail__buf_put(&b, ctx->span_id_, TRAIL_SPAN_ID_LEN);
     trail__buf_put(&b, "\"", 1);
   }

@@ -5,36 +5,37 @@
  */
 #include <string.h>
 
+#include "contract.h"
 #include "internal.h"
 
 /*
  * Reserved keys are the contract's own; a field may never take one, whether
  * or not this line carries it (a line without user_id must not get a
- * "user_id" field that a query would take for the context's).
+ * TRAIL__K_USER_ID field that a query would take for the context's).
  */
 int trail__key_reserved(const char *k, size_t len) {
   const char *want;
   switch (len) {
   case 5:
-    want = "level";
+    want = TRAIL__K_LEVEL;
     break;
   case 6:
-    want = k[0] == 'l' ? "logger" : "caller";
+    want = k[0] == 'l' ? TRAIL__K_LOGGER : TRAIL__K_CALLER;
     break;
   case 7:
-    want = k[0] == 'm'   ? "message"
-           : k[0] == 'u' ? "user_id"
-           : k[1] == 'e' ? "service"
-                         : "span_id";
+    want = k[0] == 'm'   ? TRAIL__K_MESSAGE
+           : k[0] == 'u' ? TRAIL__K_USER_ID
+           : k[1] == 'e' ? TRAIL__K_SERVICE
+                         : TRAIL__K_SPAN_ID;
     break;
   case 8:
-    want = "trace_id";
+    want = TRAIL__K_TRACE_ID;
     break;
   case 9:
-    want = k[1] == 'i' ? "timestamp" : "truncated";
+    want = k[1] == 'i' ? TRAIL__K_TIMESTAMP : TRAIL__K_TRUNCATED;
     break;
   case 10:
-    want = "request_id";
+    want = TRAIL__K_REQUEST_ID;
     break;
   default:
     return 0;

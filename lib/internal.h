@@ -280,6 +280,19 @@ typedef struct trail__conf {
   struct trail__conf *retired_next;
 } trail__conf;
 
+/*
+ * Writes seg (,"key":" of contract.h, n bytes), the valid name and its
+ * closing quote into out; returns the length. For the logger and service
+ * segments, made once per name.
+ */
+static inline size_t trail__string_seg(char *out, const char *seg, size_t n,
+                                       const char *name, size_t len) {
+  memcpy(out, seg, n);
+  memcpy(out + n, name, len);
+  out[n + len] = '"';
+  return n + len + 1;
+}
+
 /* ---- locks and fork (state.c) ------------------------------------------ */
 
 /* The lock order: a thread takes trail's locks in increasing rank only. */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "internal.h"
 
 typedef struct tls_state {
@@ -63,13 +64,17 @@ static int tls_reserve(size_t buf_need, size_t keys_need) {
   return 0;
 }
 
+#define LEVEL_SEG(name)                                                        \
+  {                                                                            \
+    TRAIL__SEG_STR(TRAIL__K_LEVEL)                                             \
+    name "\"", TRAIL__LIT_LEN(TRAIL__SEG_STR(TRAIL__K_LEVEL) name "\"")        \
+  }
 static const struct {
   const char *s;
   size_t n;
 } level_seg[] = {
-    {",\"level\":\"trace\"", 16}, {",\"level\":\"debug\"", 16},
-    {",\"level\":\"info\"", 15},  {",\"level\":\"warn\"", 15},
-    {",\"level\":\"error\"", 16}, {",\"level\":\"fatal\"", 16},
+    LEVEL_SEG("trace"), LEVEL_SEG("debug"), LEVEL_SEG("info"),
+    LEVEL_SEG("warn"),  LEVEL_SEG("error"), LEVEL_SEG("fatal"),
 };
 
 /* "file.c:42": the base name, so lines do not carry build paths. */
@@ -138,12 +143,14 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
   /* The fixed head: at most ~220 bytes, always within the minimum line. */
   char ts[TRAIL__TIMESTAMP_LEN];
   trail__timestamp_at(ts, ev->sec, ev->usec);
-  trail__buf_put_unchecked(b, "{\"timestamp\":\"", 14);
+#define TS_SEG TRAIL__FIRST_SEG(TRAIL__K_TIMESTAMP) "\""
+  trail__buf_put_unchecked(b, TS_SEG, TRAIL__LIT_LEN(TS_SEG));
   trail__buf_put_unchecked(b, ts, sizeof ts);
   trail__buf_put_unchecked(b, "\"", 1);
   trail__buf_put_unchecked(b, level_seg[ev->level].s, level_seg[ev->level].n);
   trail__buf_put_unchecked(b, ev->name_seg, ev->name_seg_len);
-  trail__buf_put_unchecked(b, ",\"message\":", 11);
+  trail__buf_put_unchecked(b, TRAIL__SEG(TRAIL__K_MESSAGE),
+                           TRAIL__LIT_LEN(TRAIL__SEG(TRAIL__K_MESSAGE)));
 
   /*
    * The message may be cut, but never at the expense of the keys after it:
@@ -161,7 +168,8 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
     trail__buf_put(b, ev->ids, ev->ids_len);
   if (ev->caller_len) {
     size_t at = b->len;
-    if (trail__buf_put(b, ",\"caller\":", 10) != 0 ||
+    if (trail__buf_put(b, TRAIL__SEG(TRAIL__K_CALLER),
+                       TRAIL__LIT_LEN(TRAIL__SEG(TRAIL__K_CALLER))) != 0 ||
         trail__put_string(b, ev->caller, ev->caller_len) != 0)
       b->len = at;
   }
@@ -175,7 +183,9 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
     trail__put_field(b, &ks, &ev->fields[i]);
 
   if (b->truncated)
-    trail__buf_put_unchecked(b, ",\"truncated\":true", 17);
+    trail__buf_put_unchecked(
+        b, TRAIL__SEG(TRAIL__K_TRUNCATED) "true",
+        TRAIL__LIT_LEN(TRAIL__SEG(TRAIL__K_TRUNCATED) "true"));
   trail__buf_put_unchecked(b, "}\n", 2);
   return b->len;
 }

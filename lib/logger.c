@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
 #include "internal.h"
 
 trail__level_spec trail__spec = {.deflt = TRAIL_LEVEL_INFO};
@@ -18,8 +19,8 @@ static trail_logger root_logger = {
     .registered = 1,
     .name_len = 4,
     .name = "root",
-    .name_seg = ",\"logger\":\"root\"",
-    .name_seg_len = 16,
+    .name_seg = TRAIL__SEG_STR(TRAIL__K_LOGGER) "root\"",
+    .name_seg_len = TRAIL__LIT_LEN(TRAIL__SEG_STR(TRAIL__K_LOGGER) "root\""),
 };
 
 /* The root logger's head, read by trail_enabled() for a NULL logger. */
@@ -78,10 +79,9 @@ static void set_name(trail_logger *lg, const char *name, size_t len) {
   memcpy(lg->name, name, len);
   lg->name[len] = '\0';
   lg->name_len = len;
-  memcpy(lg->name_seg, ",\"logger\":\"", 11);
-  memcpy(lg->name_seg + 11, name, len);
-  lg->name_seg[11 + len] = '"';
-  lg->name_seg_len = 12 + len;
+  lg->name_seg_len = trail__string_seg(
+      lg->name_seg, TRAIL__SEG_STR(TRAIL__K_LOGGER),
+      TRAIL__LIT_LEN(TRAIL__SEG_STR(TRAIL__K_LOGGER)), name, len);
 }
 
 /* Named loggers live in a small singly linked list: there are few. */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "internal.h"
 
 trail__conf *trail__conf_current;  /* published snapshot */
@@ -110,10 +111,9 @@ static void conf_compute_min(trail__conf *c) {
 void trail__conf_set_service(trail__conf *c, const char *name, size_t len) {
   memcpy(c->service, name, len);
   c->service[len] = '\0';
-  memcpy(c->service_seg, ",\"service\":\"", 12);
-  memcpy(c->service_seg + 12, name, len);
-  c->service_seg[12 + len] = '"';
-  c->service_seg_len = 13 + len;
+  c->service_seg_len = trail__string_seg(
+      c->service_seg, TRAIL__SEG_STR(TRAIL__K_SERVICE),
+      TRAIL__LIT_LEN(TRAIL__SEG_STR(TRAIL__K_SERVICE)), name, len);
 }
 
 /*
