@@ -527,9 +527,11 @@ TRAIL_API void trail_sinks_clear(void) {
 }
 
 /*
- * Reopens every file sink by its path. The new descriptor is dup2()'d onto
+ * Reopens every file sink by its path. The new descriptor is dup3()'d onto
  * the old number, which the kernel does atomically: a concurrent write goes
  * wholly to the old file or wholly to the new one, never to a closed fd.
+ * O_CLOEXEC there, since dup2() would clear it: the log descriptor must not
+ * leak into the programs the service executes.
  * Returns 0, or the first error (the other sinks are still reopened).
  */
 TRAIL_API int trail_reopen(void) {
@@ -548,7 +550,7 @@ TRAIL_API int trail_reopen(void) {
     }
     /* The path keeps its kind (a log file stays a regular file): the
      * sink's write method, read by logging threads, is not changed. */
-    if (dup2(fd, s->fd) < 0 && rc == 0)
+    if (dup3(fd, s->fd, O_CLOEXEC) < 0 && rc == 0)
       rc = -errno;
     close(fd);
   }

@@ -505,6 +505,49 @@ static void test_output_set_eacces(void **state) {
  * in the renamed file, lines after in a new file at the path; none lost. A
  * callback sink alongside sees every line.
  */
+/* The flags of the descriptor this process has open on path (-1: none). */
+static int fd_flags_of(const char *path) {
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  int flags = -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char link[300], target[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+      continue;
+    target[n] = '\0';
+    if (strcmp(target, path) == 0)
+      flags = fcntl(atoi(e->d_name), F_GETFD);
+  }
+  closedir(d);
+  return flags;
+}
+
+/* A file sink's descriptor is close-on-exec, before and after a reopen. */
+static void test_reopen_keeps_cloexec(void **state) {
+  (void)state;
+  char path[256], rotated[256], real[PATH_MAX];
+  tmp_path(path, sizeof path, "app.log");
+  tmp_path(rotated, sizeof rotated, "app.log.1");
+  cap_start(TRAIL_LEVEL_INFO);
+  assert_true(trail_sink_add_file(path, TRAIL_LEVEL_INFO) >= 0);
+  assert_non_null(realpath(path, real));
+  int before = fd_flags_of(real);
+  assert_true(before >= 0 && (before & FD_CLOEXEC));
+  assert_int_equal(rename(path, rotated), 0);
+  assert_int_equal(trail_reopen(), 0);
+  int after = fd_flags_of(real);
+  assert_true(after >= 0);
+  assert_true(after & FD_CLOEXEC);
+  trail_info(NULL, "after");
+  lines cur = read_lines(path);
+  assert_int_equal(cur.n, 1);
+  lines_free(&cur);
+  cap_stop();
+}
+
 static void test_reopen_after_rename(void **state) {
   (void)state;
   char path[256], rotated[256];
@@ -816,6 +859,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_output_set_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_output_set_eacces, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_reopen_keeps_cloexec, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_reopen_failure_keeps_file, setup,
                                       teardown),
