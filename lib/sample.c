@@ -103,7 +103,19 @@ void trail__sampler_carry_locked(trail_logger *lg, uint64_t n) {
     TRAIL__ADD(&lg->carried, n);
 }
 
+/*
+ * A normal exit reports what is still held back, once sampling was ever on.
+ * The order with the async writer's own exit drain does not matter:
+ * handlers run in reverse order of registration, so either the report is
+ * queued before the drain, or the drain has stopped the writer and the
+ * report is written directly.
+ */
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static void report_at_exit(void) { trail__sample_report_all(); }
+static void register_exit_report(void) { atexit(report_at_exit); }
+
 trail__sampler *trail__sampler_new(uint32_t first, uint32_t thereafter) {
+  pthread_once(&exit_once, register_exit_report);
   trail__sampler *s = calloc(1, sizeof *s);
   if (s != NULL) {
     s->first = first;

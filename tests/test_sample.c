@@ -5,6 +5,9 @@
  */
 #include "support.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "internal.h"
 
 static uint64_t fake_sec = 1000;
@@ -195,6 +198,65 @@ static void test_never_silent(void **state) {
   trail_logger_set_sampling(lg, 0, 0);
 }
 
+/*
+ * A normal exit reports what flood control still holds back: sync mode, and
+ * async mode with the writer started before or after sampling was set.
+ */
+enum { EXIT_SYNC, EXIT_ASYNC_FIRST, EXIT_ASYNC_LAST };
+
+static void exit_child(const char *path, int mode) {
+  trail_init("sample-exit");
+  trail_sinks_clear();
+  if (trail_sink_add_file(path, TRAIL_LEVEL_TRACE) < 0)
+    _exit(3);
+  if (mode == EXIT_ASYNC_FIRST && trail_async_start(NULL) != 0)
+    _exit(4);
+  if (trail_sampling_set(1, 1000000) != 0)
+    _exit(5);
+  if (mode == EXIT_ASYNC_LAST && trail_async_start(NULL) != 0)
+    _exit(4);
+  for (int i = 0; i < 10; i++)
+    trail_warn(NULL, "hot loop"); /* one written, nine held back */
+  exit(0);                        /* no trail_flush(), no trail_shutdown() */
+}
+
+static void test_reported_at_exit(void **state) {
+  (void)state;
+  for (int mode = EXIT_SYNC; mode <= EXIT_ASYNC_LAST; mode++) {
+    char dir[] = "/tmp/trail-sample-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/app.log", dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+      exit_child(path, mode);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    int hot = 0, reports = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+      json_t *j = parse_line(line, strlen(line));
+      const char *m = json_string_value(json_object_get(j, "message"));
+      hot += strcmp(m, "hot loop") == 0;
+      if (strcmp(m, "log events suppressed by sampling") == 0) {
+        reports++;
+        assert_int_equal(json_integer_value(json_object_get(j, "suppressed")),
+                         9);
+      }
+      json_decref(j);
+    }
+    fclose(f);
+    assert_int_equal(hot, 1);
+    assert_int_equal(reports, 1);
+    unlink(path);
+    rmdir(dir);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_first_then_every, setup, teardown),
@@ -204,6 +266,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_inherit_and_global, setup, teardown),
       cmocka_unit_test_setup_teardown(test_env, setup, teardown),
       cmocka_unit_test_setup_teardown(test_never_silent, setup, teardown),
+      cmocka_unit_test(test_reported_at_exit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
