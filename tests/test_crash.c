@@ -155,12 +155,70 @@ static void test_bus_sync(void **state) {
   check_file(SIGBUS, "SIGBUS");
 }
 
+/* Faults on the writer thread, inside a callback sink, on its first line. */
+__attribute__((no_sanitize("undefined"))) static void
+fault_sink(void *user, trail_level level, const char *line, size_t len) {
+  (void)user;
+  (void)level;
+  (void)line;
+  (void)len;
+  volatile int *p = NULL;
+  *p = 1;
+}
+
+/*
+ * A fault on the writer thread reaches the crash handler: the file holds
+ * the fatal line and the child dies of SIGSEGV. A watchdog alarm ends a
+ * child that hangs.
+ */
+static void test_segv_on_writer_thread(void **state) {
+  (void)state;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    alarm(10);
+    signal(SIGSEGV, SIG_DFL);
+    trail_init("crashy");
+    trail_sinks_clear();
+    if (trail_sink_add_callback(fault_sink, NULL, TRAIL_LEVEL_TRACE) < 0 ||
+        trail_sink_add_file(path, TRAIL_LEVEL_TRACE) < 0 ||
+        trail_crash_handler_install() != 0 || trail_async_start(NULL) != 0)
+      _exit(3);
+    trail_info(NULL, "boom");
+    for (;;)
+      pause();
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGSEGV);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char *line = NULL;
+  size_t cap_ = 0;
+  ssize_t len;
+  int fatal = 0;
+  while ((len = getline(&line, &cap_, f)) > 0) {
+    json_t *j = parse_line(line, (size_t)len);
+    if (strcmp(jstr(j, "level"), "fatal") == 0) {
+      assert_str_field(j, "signal", "SIGSEGV");
+      fatal++;
+    }
+    json_decref(j);
+  }
+  free(line);
+  fclose(f);
+  assert_int_equal(fatal, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_segv_async_drains_queue, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_abort_async, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bus_sync, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_segv_on_writer_thread, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
