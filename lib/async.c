@@ -739,8 +739,17 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   pthread_condattr_destroy(&mono);
   pthread_cond_init(&a->not_full, NULL);
   pthread_cond_init(&a->written, NULL);
+  /*
+   * The writer takes no asynchronous signal, but a fault on it (in a
+   * callback sink or the encoder), or abort(), must reach the crash
+   * handler: a blocked synchronous signal kills the process silently.
+   */
+  static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+                                     SIGTRAP, SIGSYS, SIGABRT};
   sigset_t all, old;
   sigfillset(&all);
+  for (size_t i = 0; i < sizeof sync_signals / sizeof sync_signals[0]; i++)
+    sigdelset(&all, sync_signals[i]);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   int rc = pthread_create(&a->thread, NULL, writer_main, a);
   pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -74,8 +74,37 @@ static size_t fatal_line(char *buf, size_t cap, int sig, void *addr) {
   return b.len;
 }
 
+/*
+ * Hands the signal to the disposition that was there before ours, with the
+ * original signo, siginfo and context: a crash reporter installed first must
+ * see the kernel's si_code and fault address, not SI_TKILL from raise(). A
+ * kernel fault under SIG_DFL (or SIG_IGN, which cannot stop a fault) returns
+ * with SIG_DFL in place: the instruction re-executes and the kernel delivers
+ * the fault again with its original information.
+ */
+static void pass_on(int sig, siginfo_t *info, void *uctx,
+                    const struct sigaction *prev) {
+  int fault = info != NULL && info->si_code > 0 && sig != SIGABRT;
+  if (prev->sa_flags & SA_SIGINFO) {
+    prev->sa_sigaction(sig, info, uctx);
+    return;
+  }
+  if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+    return;
+  }
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  if (prev->sa_handler == SIG_IGN && !fault)
+    return;
+  sigaction(sig, &dfl, NULL);
+  if (!fault)
+    raise(sig); /* blocked here: arrives when the handler returns */
+}
+
 static void handler(int sig, siginfo_t *info, void *uctx) {
-  (void)uctx;
   int saved = errno;
   if (!in_handler) {
     in_handler = 1;
@@ -95,15 +124,9 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
       trail__write_all(s->fd, line, n);
     }
   }
-  /*
-   * Give the signal back to whoever had it and deliver it again: it is
-   * blocked while this handler runs, so it arrives when the handler
-   * returns. A fault re-executes the faulting instruction anyway.
-   */
   for (size_t i = 0; i < NSIG_FATAL; i++)
     if (fatal_signals[i] == sig)
-      sigaction(sig, &previous[i], NULL);
-  raise(sig);
+      pass_on(sig, info, uctx, &previous[i]);
   errno = saved;
 }
 
