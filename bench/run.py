@@ -35,7 +35,8 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_output  # noqa: E402
 
-PROGRAMS = ("trail", "floor", "zerolog", "zap", "spdlog", "jansson")
+PROGRAMS = ("trail", "floor", "zerolog", "zap", "spdlog", "jansson",
+            "before")
 
 # What each program's "sync" and "async" modes are (docs/performance.md).
 MODE_NOTES = {
@@ -51,6 +52,10 @@ MODE_NOTES = {
                "async": "async_logger, blocks when full"},
     "jansson": {"sync": "json_dumps + writev(2) per line",
                 "async": "stdio"},
+    # trail_bench of another revision, copied in as before_bench: a change
+    # measured against what it replaces, in the same interleaved run.
+    "before": {"sync": "trail of another revision",
+               "async": "TRAIL_ASYNC=1"},
 }
 
 SCENARIOS = {
@@ -169,7 +174,7 @@ def run_scenario(sid, programs, bins, args, env, scratch, log):
                 if rnd == 0 and sc["file"]:
                     ok, report, _ = check_output.check_file(
                         path, n, sc["threads"], r["dropped"],
-                        contract_order=(prog == "trail"))
+                        contract_order=(prog in ("trail", "before")))
                     res["check"] = (ok, report)
                     log("  check %-8s %s %s" % (prog, sid, report))
                 if rnd >= args.warmup:
@@ -411,7 +416,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--events", type=int, default=1000000)
     ap.add_argument("--scenarios", default="A,B,C,D,S")
-    ap.add_argument("--programs", default=",".join(PROGRAMS))
+    ap.add_argument("--programs", default=",".join(PROGRAMS[:-1]),
+                    help="default: every peer (before only when asked)")
     ap.add_argument("--tmp", default=tempfile.gettempdir(),
                     help="directory of the output files (default /tmp)")
     ap.add_argument("--latency-calls", type=int, default=1000000,
