@@ -679,58 +679,15 @@ int trail__async_push(trail_level level, const char *line, size_t len) {
 
 static void stop_at_exit(void) { trail_async_stop(); }
 
-/*
- * Starts the writer. Its thread blocks every signal, so that the program's
- * handlers keep running on the program's own threads.
- */
-TRAIL_API int trail_async_start(const trail_async_options *opts) {
-  size_t min = 4 * (trail_max_line() + sizeof(rec) + 8);
-  size_t cap = opts && opts->queue_size ? opts->queue_size
-               : DEFAULT_QUEUE > min    ? DEFAULT_QUEUE
-                                        : min;
-  trail_overflow ov = opts ? opts->overflow : TRAIL_OVERFLOW_BLOCK;
-  if (ov != TRAIL_OVERFLOW_BLOCK && ov != TRAIL_OVERFLOW_DROP)
-    return -EINVAL;
-  cap = pad8(cap);
-  if (cap < min || cap > (1u << 30))
-    return TRAIL_ERANGE;
-  if (on_writer)
-    return -EDEADLK;
-  trail__lock_take(&start_lock, TRAIL__RANK_LIFECYCLE);
-  if (active != NULL) {
-    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
-    return -EALREADY;
-  }
-  async_state *a = aligned_alloc(64, sizeof *a);
-  if (a != NULL)
-    memset(a, 0, sizeof *a);
-  /* Zeroed: a record's length reads 0 until it is committed. */
-  char *ring = calloc(1, cap);
-  size_t crash_cap = trail_max_line() + TRAIL__BUF_SLACK;
-  char *crash_buf = malloc(crash_cap);
-  /* Made now, not on the writer's first batch: nothing is allocated once
-   * lines flow (unless the maximum line length is raised later). */
-  size_t arena_cap = ARENA + trail_max_line() + TRAIL__BUF_SLACK;
-  char *arena = malloc(arena_cap);
-  if (a == NULL || ring == NULL || crash_buf == NULL || arena == NULL) {
-    free(a);
-    free(ring);
-    free(crash_buf);
-    free(arena);
-    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
-    return -ENOMEM;
-  }
-  a->ring = ring;
-  a->arena = arena;
-  a->arena_cap = arena_cap;
-  a->bias = BIAS_ON && membarrier_ready() ? BIASED : UNBIASED;
-  a->use_tsc = trail__tsc_usable();
-  if (a->use_tsc)
-    trail__tsc_map_init(&a->maps[0]);
-  a->crash_buf = crash_buf;
-  a->crash_cap = crash_cap;
-  a->cap = cap;
-  a->overflow = ov;
+/* Frees what state_new() made (a is not, or no longer, running). */
+static void state_free(async_state *a) {
+  free(a->ring);
+  free(a->crash_buf);
+  free(a->arena);
+  free(a);
+}
+
+static void state_init_sync(async_state *a) {
   pthread_mutex_init(&a->lock, NULL);
   pthread_condattr_t mono;
   pthread_condattr_init(&mono);
@@ -739,11 +696,44 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   pthread_condattr_destroy(&mono);
   pthread_cond_init(&a->not_full, NULL);
   pthread_cond_init(&a->written, NULL);
-  /*
-   * The writer takes no asynchronous signal, but a fault on it (in a
-   * callback sink or the encoder), or abort(), must reach the crash
-   * handler: a blocked synchronous signal kills the process silently.
-   */
+}
+
+/*
+ * A queue of cap bytes, and everything its writer needs: made now, not on
+ * the writer's first batch, so that nothing is allocated once lines flow
+ * (unless the maximum line length is raised later). NULL: out of memory.
+ */
+static async_state *state_new(size_t cap, trail_overflow ov) {
+  async_state *a = aligned_alloc(64, sizeof *a);
+  if (a == NULL)
+    return NULL;
+  memset(a, 0, sizeof *a);
+  a->ring = calloc(1, cap); /* zeroed: a length reads 0 until committed */
+  a->crash_cap = trail_max_line() + TRAIL__BUF_SLACK;
+  a->crash_buf = malloc(a->crash_cap);
+  a->arena_cap = ARENA + trail_max_line() + TRAIL__BUF_SLACK;
+  a->arena = malloc(a->arena_cap);
+  if (a->ring == NULL || a->crash_buf == NULL || a->arena == NULL) {
+    state_free(a);
+    return NULL;
+  }
+  a->cap = cap;
+  a->overflow = ov;
+  a->bias = BIAS_ON && membarrier_ready() ? BIASED : UNBIASED;
+  a->use_tsc = trail__tsc_usable();
+  if (a->use_tsc)
+    trail__tsc_map_init(&a->maps[0]);
+  state_init_sync(a);
+  return a;
+}
+
+/*
+ * Starts a's writer thread and waits until it is ready. The writer takes no
+ * asynchronous signal, but a fault on it (in a callback sink or the
+ * encoder), or abort(), must reach the crash handler: a blocked synchronous
+ * signal kills the process silently. Returns 0 or an errno value.
+ */
+static int writer_spawn(async_state *a) {
   static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE,
                                      SIGTRAP, SIGSYS, SIGABRT};
   sigset_t all, old;
@@ -753,27 +743,57 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   pthread_sigmask(SIG_BLOCK, &all, &old);
   int rc = pthread_create(&a->thread, NULL, writer_main, a);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
-    free(ring);
-    free(crash_buf);
-    free(arena);
-    free(a);
-    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
-    return -rc;
-  }
-  /* Nothing the writer needs is allocated once lines flow. */
+  if (rc != 0)
+    return rc;
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   while (!a->ready)
     pthread_cond_wait(&a->written, &a->lock);
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
-  TRAIL__STORE(&active, a);
-  TRAIL__STORE(&trail__async_on, 1);
-  if (!atexit_registered) {
-    atexit(stop_at_exit);
-    atexit_registered = 1;
+  return 0;
+}
+
+/* The queue size opts ask for, checked: 0, or a negative code. */
+static int queue_size(const trail_async_options *opts, size_t *cap) {
+  size_t min = 4 * (trail_max_line() + sizeof(rec) + 8);
+  size_t n = opts && opts->queue_size ? opts->queue_size
+             : DEFAULT_QUEUE > min    ? DEFAULT_QUEUE
+                                      : min;
+  n = pad8(n);
+  if (n < min || n > (1u << 30))
+    return TRAIL_ERANGE;
+  *cap = n;
+  return 0;
+}
+
+/* Starts the writer: a queue, and a thread that writes it (writer_spawn). */
+TRAIL_API int trail_async_start(const trail_async_options *opts) {
+  trail_overflow ov = opts ? opts->overflow : TRAIL_OVERFLOW_BLOCK;
+  if (ov != TRAIL_OVERFLOW_BLOCK && ov != TRAIL_OVERFLOW_DROP)
+    return -EINVAL;
+  size_t cap;
+  int rc = queue_size(opts, &cap);
+  if (rc != 0)
+    return rc;
+  if (on_writer)
+    return -EDEADLK;
+  trail__lock_take(&start_lock, TRAIL__RANK_LIFECYCLE);
+  async_state *a = NULL;
+  if (active != NULL)
+    rc = -EALREADY;
+  else if ((a = state_new(cap, ov)) == NULL)
+    rc = -ENOMEM;
+  else if ((rc = -writer_spawn(a)) != 0)
+    state_free(a);
+  if (rc == 0) {
+    TRAIL__STORE(&active, a);
+    TRAIL__STORE(&trail__async_on, 1);
+    if (!atexit_registered) {
+      atexit(stop_at_exit);
+      atexit_registered = 1;
+    }
   }
   trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
-  return 0;
+  return rc;
 }
 
 /*
