@@ -899,12 +899,13 @@ void trail__async_fork_child(void) {
     return;
   active = NULL;
   trail__async_on = 0;
-  free(a->ring);
-  a->ring = NULL;
-  free(a->arena);
-  a->arena = NULL;
-  free(a->crash_buf);
-  a->crash_buf = NULL;
+  /*
+   * Nothing is freed here: until it execs, the child of a threaded process
+   * may call only async-signal-safe functions, and an allocator that is not
+   * fork-safe (a sanitizer's) may still be locked by a thread of the parent.
+   * The queue stays reachable from the retired list, a copy of the
+   * parent's memory that costs nothing until written.
+   */
   a->stopping = 1;
   a->retired_next = retired;
   retired = a;
