@@ -363,7 +363,8 @@ typedef struct trail_ctx {
   /* bound fields, pre-encoded as ,"key":value ... */
   char fields_[TRAIL_CTX_FIELDS_SIZE];
   uint16_t field_key_[TRAIL_CTX_FIELDS_MAX][2]; /* key offset, key length */
-  void *reserved_[4];
+  uint32_t redact_gen_; /* the redaction list fields_ was encoded under */
+  void *reserved_[3];
 } trail_ctx;
 
 /* A new request: fresh request_id (UUID v4), trace_id and span_id. */
