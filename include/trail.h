@@ -363,7 +363,8 @@ typedef struct trail_ctx {
   /* bound fields, pre-encoded as ,"key":value ... */
   char fields_[TRAIL_CTX_FIELDS_SIZE];
   uint16_t field_key_[TRAIL_CTX_FIELDS_MAX][2]; /* key offset, key length */
-  void *reserved_[4];
+  uint32_t redact_gen_; /* the redaction list fields_ was encoded under */
+  void *reserved_[3];
 } trail_ctx;
 
 /* A new request: fresh request_id (UUID v4), trace_id and span_id. */
@@ -536,7 +537,9 @@ TRAIL_API int trail_output_set(const char *spec, trail_config_error *err);
  * logger-bound, context-bound) and the keys of objects inside json_t
  * values. NULL: the default list (password, passwd, secret, token, api_key,
  * authorization, cookie, set-cookie); "": none. At most 32 keys of at most
- * 63 bytes. TRAIL_REDACT does the same from the environment.
+ * 63 bytes. TRAIL_REDACT does the same from the environment. Fields bound
+ * earlier are checked against the new list in the lines that follow; a
+ * value redacted when it was bound stays redacted.
  */
 TRAIL_API int trail_redact_set(const char *list, trail_config_error *err);
 /* Adds "caller":"file.c:42" to every line when on. */

@@ -195,6 +195,27 @@ size_t trail__ctx_keys(const trail_ctx *ctx, trail__key *out, size_t max) {
 }
 
 /*
+ * Starts the new field storage with the fields already bound: a copy, or,
+ * when they were encoded under another redaction list, a copy with the
+ * current list applied. Returns the generation the copy stands for.
+ */
+static uint32_t copy_bound(const trail_ctx *ctx, trail__buf *b,
+                           trail__keyset *ks) {
+  const trail__conf *c = trail__conf_get();
+  trail__key old[TRAIL_CTX_FIELDS_MAX];
+  size_t n = trail__ctx_keys(ctx, old, TRAIL_CTX_FIELDS_MAX);
+  if (n > 0 && ctx->redact_gen_ != c->redact_gen) {
+    trail__copy_fields(b, ks, ctx->fields_, ctx->fields_len_, old, n, c);
+  } else {
+    memcpy(b->data, ctx->fields_, ctx->fields_len_);
+    memcpy(ks->keys, old, n * sizeof old[0]);
+    b->len = ctx->fields_len_;
+    ks->n = n;
+  }
+  return c->redact_gen;
+}
+
+/*
  * Binds fields to the context, all or none: they are encoded into a copy of
  * the context's field storage and copied back only when every one fits
  * whole, so a failed call leaves the context as it was.
@@ -207,11 +228,11 @@ TRAIL_API int trail_ctx_add_fields(trail_ctx *ctx, const trail_field *fields,
     return TRAIL_ENOSPACE;
   char tmp[TRAIL_CTX_FIELDS_SIZE + TRAIL__BUF_SLACK];
   trail__key keys[TRAIL_CTX_FIELDS_MAX];
-  memcpy(tmp, ctx->fields_, ctx->fields_len_);
-  trail__buf b = {
-      .data = tmp, .len = ctx->fields_len_, .limit = TRAIL_CTX_FIELDS_SIZE};
+  trail__buf b = {.data = tmp, .len = 0, .limit = TRAIL_CTX_FIELDS_SIZE};
   trail__keyset ks = {.keys = keys, .n = 0, .cap = TRAIL_CTX_FIELDS_MAX};
-  ks.n = trail__ctx_keys(ctx, keys, TRAIL_CTX_FIELDS_MAX);
+  uint32_t gen = copy_bound(ctx, &b, &ks);
+  if (b.truncated)
+    return TRAIL_ENOSPACE;
   for (size_t i = 0; i < nfields; i++)
     if (trail__put_field(&b, &ks, &fields[i]) != 0 || b.truncated)
       return TRAIL_ENOSPACE;
@@ -222,6 +243,7 @@ TRAIL_API int trail_ctx_add_fields(trail_ctx *ctx, const trail_field *fields,
     ctx->field_key_[i][1] = (uint16_t)keys[i].len;
   }
   ctx->nfields_ = (uint16_t)ks.n;
+  ctx->redact_gen_ = gen;
   return 0;
 }
 

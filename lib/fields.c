@@ -172,16 +172,21 @@ refuse:
 /*
  * Copies a field that was encoded earlier (a logger's or a context's bound
  * field): seg[start..end) is ,"key":value and key locates the key text.
+ * With redact, the marker is written in place of the value.
  */
 int trail__copy_field(trail__buf *b, trail__keyset *ks, const char *seg,
-                      trail__key key, size_t start, size_t end) {
+                      trail__key key, size_t start, size_t end, int redact) {
   size_t at = b->len;
   size_t head = key.off + key.len - start;           /* ,"key */
   if (trail__buf_put(b, seg + start, head + 1) != 0) /* with its quote */
     goto refuse;
   if (make_unique(b, ks, at + (key.off - start)) != 0)
     goto refuse;
-  if (trail__buf_put(b, seg + start + head + 1, end - start - head - 1) != 0) {
+  int r = redact ? trail__buf_put(b, ":" TRAIL__REDACTED,
+                                  sizeof(":" TRAIL__REDACTED) - 1)
+                 : trail__buf_put(b, seg + start + head + 1,
+                                  end - start - head - 1);
+  if (r != 0) {
     ks->n--;
     goto refuse;
   }
@@ -190,4 +195,16 @@ refuse:
   b->len = at;
   b->truncated = 1;
   return -1;
+}
+
+void trail__copy_fields(trail__buf *b, trail__keyset *ks, const char *seg,
+                        size_t seg_len, const trail__key *keys, size_t nkeys,
+                        const trail__conf *redact) {
+  for (size_t i = 0; i < nkeys; i++) {
+    size_t start = keys[i].off - 2;
+    size_t end = i + 1 < nkeys ? keys[i + 1].off - 2 : seg_len;
+    int r = redact != NULL &&
+            trail__redacted_in(redact, seg + keys[i].off, keys[i].len);
+    trail__copy_field(b, ks, seg, keys[i], start, end, r);
+  }
 }

@@ -98,12 +98,24 @@ int trail__put_field(trail__buf *b, trail__keyset *ks, const trail_field *f);
  * collides. Same returns as trail__put_field.
  */
 int trail__copy_field(trail__buf *b, trail__keyset *ks, const char *seg,
-                      trail__key key, size_t start, size_t end);
+                      trail__key key, size_t start, size_t end, int redact);
+struct trail__conf;
+/*
+ * Copies a pre-encoded run of bound fields seg[0..seg_len) (keys: nkeys key
+ * spans into seg) field by field with the rename rule. With a conf, the
+ * value of each key that conf's list marks sensitive is replaced by the
+ * redaction marker (for a run encoded under another list).
+ */
+void trail__copy_fields(trail__buf *b, trail__keyset *ks, const char *seg,
+                        size_t seg_len, const trail__key *keys, size_t nkeys,
+                        const struct trail__conf *redact);
 
 /* ---- redaction (redact.c) --------------------------------------------- */
 
 /* 1 when the field key k[0..len) is a sensitive key (case-insensitive). */
 int trail__redacted(const char *k, size_t len);
+/* The same against the list of the snapshot c. */
+int trail__redacted_in(const struct trail__conf *c, const char *k, size_t len);
 /*
  * The filter in front of trail__redacted(): a key of length len (< 64) can
  * only be sensitive when bit trail__redact_sig(first, last) of the conf's
@@ -114,8 +126,10 @@ static inline unsigned trail__redact_sig(unsigned char first,
                                          unsigned char last) {
   return (((first | 0x20u) * 7u) ^ (last | 0x20u)) & 63u;
 }
-/* Parses "password,token,..." into c; < 0 with err filled on a bad list. */
-struct trail__conf;
+/*
+ * Parses "password,token,..." into c, with a new redaction generation; < 0
+ * with err filled on a bad list.
+ */
 int trail__redact_parse(struct trail__conf *c, const char *list,
                         trail_config_error *err, const char *source);
 #define TRAIL__REDACTED "\"[REDACTED]\""
@@ -183,8 +197,9 @@ struct trail_logger {
   size_t name_seg_len;
   char *fields; /* bound fields, pre-encoded ,"k":v ... */
   size_t fields_len;
-  int fields_cut;   /* a bound value was cut when bound */
-  trail__key *keys; /* their keys, offsets into fields */
+  uint32_t redact_gen; /* the redaction generation they were encoded under */
+  int fields_cut;      /* a bound value was cut when bound */
+  trail__key *keys;    /* their keys, offsets into fields */
   size_t nkeys;
   trail_logger *all_next; /* every logger, for threshold updates */
   trail_logger *all_prev;
@@ -274,6 +289,11 @@ typedef struct trail__conf {
   uint64_t redact_sig[64];    /* per key length: see trail__redact_sig() */
   uint32_t redact_by_len[64]; /* bit i set: key i has that length */
   uint8_t nredact;
+  /*
+   * The list's generation: a new one for each list parsed, so that bound
+   * fields encoded under another list are told apart by one compare.
+   */
+  uint32_t redact_gen;
   uint16_t redact_off[TRAIL__REDACT_MAX];
   uint8_t redact_len[TRAIL__REDACT_MAX];
   char redact_text[TRAIL__REDACT_TEXT];
@@ -404,6 +424,8 @@ typedef struct trail__event {
   size_t lfields_len;
   const trail__key *lkeys;
   size_t lnkeys;
+  uint32_t lgen; /* the redaction generation of lfields, and of cfields */
+  uint32_t cgen;
   const char *cfields; /* the context's bound fields, pre-encoded */
   size_t cfields_len;
   const trail__key *ckeys;

@@ -86,14 +86,20 @@ static size_t caller_text(char *out, size_t size, const char *file, int line) {
 }
 
 /*
- * Copies a pre-encoded run of bound fields. When it fits whole and nothing
- * before it could collide, it is one memcpy; otherwise field by field with
- * the rename rule.
+ * Copies a pre-encoded run of bound fields. When it was encoded under the
+ * redaction list in force (gen), fits whole and nothing before it could
+ * collide, it is one memcpy; otherwise field by field with the rename rule,
+ * and under another list with each value checked against c's.
  */
-static void copy_bound(trail__buf *b, trail__keyset *ks, const char *seg,
-                       size_t seg_len, const trail__key *keys, size_t nkeys) {
+static void copy_bound(trail__buf *b, trail__keyset *ks, const trail__conf *c,
+                       uint32_t gen, const char *seg, size_t seg_len,
+                       const trail__key *keys, size_t nkeys) {
   if (nkeys == 0)
     return;
+  if (__builtin_expect(gen != c->redact_gen, 0)) {
+    trail__copy_fields(b, ks, seg, seg_len, keys, nkeys, c);
+    return;
+  }
   if (ks->n == 0 && b->len + seg_len <= b->limit) {
     size_t base = b->len;
     trail__buf_put_unchecked(b, seg, seg_len);
@@ -104,11 +110,7 @@ static void copy_bound(trail__buf *b, trail__keyset *ks, const char *seg,
     }
     return;
   }
-  for (size_t i = 0; i < nkeys; i++) {
-    size_t start = keys[i].off - 2;
-    size_t end = i + 1 < nkeys ? keys[i + 1].off - 2 : seg_len;
-    trail__copy_field(b, ks, seg, keys[i], start, end);
-  }
+  trail__copy_fields(b, ks, seg, seg_len, keys, nkeys, NULL);
 }
 
 /*
@@ -175,10 +177,12 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
   }
 
   trail__keyset ks = {.keys = keys, .n = 0, .cap = keys_cap};
-  copy_bound(b, &ks, ev->lfields, ev->lfields_len, ev->lkeys, ev->lnkeys);
+  copy_bound(b, &ks, c, ev->lgen, ev->lfields, ev->lfields_len, ev->lkeys,
+             ev->lnkeys);
   if (ev->lfields_cut)
     b->truncated = 1;
-  copy_bound(b, &ks, ev->cfields, ev->cfields_len, ev->ckeys, ev->cnkeys);
+  copy_bound(b, &ks, c, ev->cgen, ev->cfields, ev->cfields_len, ev->ckeys,
+             ev->cnkeys);
   for (size_t i = 0; i < ev->nfields; i++)
     trail__put_field(b, &ks, &ev->fields[i]);
 
@@ -245,6 +249,8 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
       .lfields_len = lg->fields_len,
       .lkeys = lg->keys,
       .lnkeys = lg->nkeys,
+      .lgen = lg->redact_gen,
+      .cgen = ctx ? ctx->redact_gen_ : 0,
       .cfields = ctx ? ctx->fields_ : NULL,
       .cfields_len = cnkeys ? ctx->fields_len_ : 0,
       .ckeys = ck,

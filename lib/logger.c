@@ -125,6 +125,26 @@ TRAIL_API trail_logger *trail_logger_get(const char *name) {
 }
 
 /*
+ * Starts a child's bound fields with its parent's: a copy, or, when they
+ * were encoded under another redaction list, a copy with the current list
+ * applied. Returns the generation the copy stands for.
+ */
+static uint32_t copy_parent(trail__buf *b, trail__keyset *ks,
+                            const trail_logger *parent) {
+  const trail__conf *c = trail__conf_get();
+  if (parent->nkeys > 0 && parent->redact_gen != c->redact_gen) {
+    trail__copy_fields(b, ks, parent->fields, parent->fields_len, parent->keys,
+                       parent->nkeys, c);
+  } else if (parent->fields_len > 0) {
+    memcpy(b->data, parent->fields, parent->fields_len);
+    memcpy(ks->keys, parent->keys, parent->nkeys * sizeof *ks->keys);
+    b->len = parent->fields_len;
+    ks->n = parent->nkeys;
+  }
+  return c->redact_gen;
+}
+
+/*
  * A child carries its parent's bound fields followed by its own, encoded
  * here once with the rename rule applied, so that each event only copies
  * bytes. The buffer is sized generously for the worst case (every byte of a
@@ -137,7 +157,10 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
     parent = &root_logger;
   if (nfields > 0 && fields == NULL)
     return NULL;
-  size_t cap = parent->fields_len + 64;
+  /* The parent's values may be redacted now: room for each marker. */
+  size_t base =
+      parent->fields_len + 64 + parent->nkeys * sizeof TRAIL__REDACTED;
+  size_t cap = base;
   for (size_t i = 0; i < nfields; i++) {
     cap += 16 + (fields[i].key ? strlen(fields[i].key) * 6 : 1) + 64;
     if (fields[i].kind == TRAIL_FIELD_STR && fields[i].v.s)
@@ -150,9 +173,9 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
    */
   for (size_t i = 0; i < nfields; i++)
     if (fields[i].kind == TRAIL_FIELD_JSON)
-      cap = parent->fields_len + trail_max_line() + 64;
-  if (cap > trail_max_line() + parent->fields_len + 64)
-    cap = trail_max_line() + parent->fields_len + 64;
+      cap = base + trail_max_line();
+  if (cap > base + trail_max_line())
+    cap = base + trail_max_line();
   trail_logger *lg = calloc(1, sizeof *lg);
   char *data = malloc(cap + TRAIL__BUF_SLACK);
   trail__key *keys = calloc(parent->nkeys + nfields + 1, sizeof *keys);
@@ -164,12 +187,7 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
   }
   trail__buf b = {.data = data, .len = 0, .limit = cap, .truncated = 0};
   trail__keyset ks = {.keys = keys, .n = 0, .cap = parent->nkeys + nfields + 1};
-  if (parent->fields_len > 0) {
-    memcpy(data, parent->fields, parent->fields_len);
-    memcpy(keys, parent->keys, parent->nkeys * sizeof *keys);
-  }
-  b.len = parent->fields_len;
-  ks.n = parent->nkeys;
+  lg->redact_gen = copy_parent(&b, &ks, parent);
   for (size_t i = 0; i < nfields; i++)
     if (trail__put_field(&b, &ks, &fields[i]) != 0)
       break; /* what does not fit in a line is left out, as in a line */

@@ -23,6 +23,7 @@ struct head {
   uint16_t name_len, caller_len, nfields, lnkeys;
   uint16_t cnkeys, pad2_[3];
   uint32_t ids_len, msg_len, lfields_len, cfields_len;
+  uint32_t lgen, cgen; /* the bound fields' redaction generations */
 };
 
 /* A field: its kind, key length and value; strings' bytes follow later. */
@@ -89,6 +90,8 @@ void trail__record_write(char *dst, const trail__event *ev,
   h->msg_len = (uint32_t)ev->msg_len;
   h->lfields_len = (uint32_t)ev->lfields_len;
   h->cfields_len = (uint32_t)ev->cfields_len;
+  h->lgen = ev->lgen;
+  h->cgen = ev->cgen;
   char *p = dst + sizeof *h;
   /* Bound fields and the caller are rare: one test skips all of them. */
   size_t rare = ev->lnkeys | ev->cnkeys | ev->caller_len | ev->lfields_len |
@@ -193,6 +196,8 @@ int trail__record_read(const char *rec, size_t size, trail__event *ev,
   p += h.lnkeys * sizeof(trail__key);
   ev->ckeys = (const trail__key *)(const void *)p;
   ev->cnkeys = h.cnkeys;
+  ev->lgen = h.lgen;
+  ev->cgen = h.cgen;
   p += h.cnkeys * sizeof(trail__key);
   const struct slot *slots = (const struct slot *)(const void *)p;
   p += h.nfields * sizeof(struct slot);

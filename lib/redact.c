@@ -14,6 +14,9 @@
 static const char default_list[] =
     "password,passwd,secret,token,api_key,authorization,cookie,set-cookie";
 
+/* The last redaction generation given out; 0 is never one. */
+static uint32_t last_gen;
+
 /*
  * Parses a comma-separated list of keys into c (NULL: the default list;
  * "": none). Keys are kept lowercase; white space around them is ignored.
@@ -85,6 +88,7 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
   c->nredact = (uint8_t)n;
   memcpy(c->redact_sig, sig, sizeof sig);
   memcpy(c->redact_by_len, by_len, sizeof by_len);
+  c->redact_gen = __atomic_add_fetch(&last_gen, 1, __ATOMIC_RELAXED);
   return 0;
 }
 
@@ -94,7 +98,10 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
  * pays next to nothing).
  */
 int trail__redacted(const char *k, size_t len) {
-  const trail__conf *c = trail__conf_get();
+  return trail__redacted_in(trail__conf_get(), k, len);
+}
+
+int trail__redacted_in(const trail__conf *c, const char *k, size_t len) {
   if (!trail__redact_filter(c, k, len))
     return 0;
   /* Keys are kept lowercase: compare the first letter before the rest. */

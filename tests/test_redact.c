@@ -114,12 +114,104 @@ static void test_configured_lists(void **state) {
   json_decref(j);
 }
 
+/* The newest line, once the writer (if any) has written it. */
+static json_t *last_line(void) {
+  if (trail_async_running())
+    assert_int_equal(trail_flush(), 0);
+  assert_true(cap_count() > 0);
+  return cap_json(cap_count() - 1);
+}
+
+/* The value a line gives key, as JSON text (to compare values whole). */
+static char *value_text(json_t *j, const char *key) {
+  json_t *v = json_object_get(j, key);
+  assert_non_null(v);
+  return json_dumps(v, JSON_ENCODE_ANY);
+}
+
+/* Bound in clear, then made sensitive: written as an event field would be. */
+static void check_later_list(void) {
+  trail_config_error err;
+  assert_int_equal(trail_redact_set(NULL, &err), 0);
+  trail_logger *parent = trail_logger_child(NULL, TRAIL_STR("card", "4111"),
+                                            TRAIL_STR("region", "eu"));
+  trail_logger *child = trail_logger_child(parent, TRAIL_STR("tier", "gold"));
+  trail_ctx ctx;
+  trail_ctx_init(&ctx);
+  trail_ctx_bind(&ctx, TRAIL_STR("card", "5500"), TRAIL_STR("tenant", "acme"));
+  trail_info(child, "before");
+  json_t *j = last_line();
+  assert_str_field(j, "card", "4111");
+  json_decref(j);
+  trail_ctx_log(&ctx, NULL, TRAIL_LEVEL_INFO, "before", NULL, 0);
+  j = last_line();
+  assert_str_field(j, "card", "5500");
+  json_decref(j);
+
+  assert_int_equal(trail_redact_set("password,card", &err), 0);
+  trail_info(NULL, "event", TRAIL_STR("card", "4111"));
+  j = last_line();
+  char *want = value_text(j, "card");
+  json_decref(j);
+  trail_logger *later = trail_logger_child(parent, TRAIL_STR("x", "y"));
+  trail_logger *lgs[] = {parent, child, later};
+  for (size_t i = 0; i < 3; i++) {
+    trail_info(lgs[i], "after");
+    j = last_line();
+    char *got = value_text(j, "card");
+    assert_string_equal(got, want);
+    free(got);
+    assert_str_field(j, "region", "eu");
+    assert_null(strstr(cap_text(cap_count() - 1), "4111"));
+    json_decref(j);
+  }
+  trail_ctx_log(&ctx, NULL, TRAIL_LEVEL_INFO, "after", NULL, 0);
+  j = last_line();
+  char *got = value_text(j, "card");
+  assert_string_equal(got, want);
+  free(got);
+  assert_str_field(j, "tenant", "acme");
+  json_decref(j);
+  /* Binding more re-encodes the context under the list in force. */
+  assert_int_equal(trail_ctx_bind(&ctx, TRAIL_STR("more", "1")), 0);
+  assert_int_equal(trail_redact_set("", &err), 0);
+  trail_ctx_log(&ctx, later, TRAIL_LEVEL_INFO, "list removed", NULL, 0);
+  j = last_line();
+  /* Encoded while sensitive: the value was never stored, it stays out. */
+  assert_str_field(j, "card", "[REDACTED]");
+  assert_str_field(j, "_card", "[REDACTED]");
+  assert_str_field(j, "more", "1");
+  json_decref(j);
+  free(want);
+  trail_logger_free(later);
+  trail_logger_free(child);
+  trail_logger_free(parent);
+  assert_int_equal(trail_redact_set(NULL, &err), 0);
+}
+
+static void test_list_changed_after_binding(void **state) {
+  (void)state;
+  check_later_list();
+}
+
+/* The same with the writer thread encoding the lines. */
+static void test_list_changed_after_binding_async(void **state) {
+  (void)state;
+  assert_int_equal(trail_async_start(NULL), 0);
+  check_later_list();
+  assert_int_equal(trail_async_stop(), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_default_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bound_fields, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_configured_lists, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_list_changed_after_binding, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_list_changed_after_binding_async,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
