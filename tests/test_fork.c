@@ -10,6 +10,7 @@
 #include "watchdog.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 
@@ -148,10 +149,10 @@ static void *log_until_stopped(void *arg) {
 /* Returns when the pipe holds all but less than a line: the logging thread
  * is then blocked in (or entering) its write, holding the sink. */
 static void wait_pipe_full(void) {
-  int room = fcntl(pipe_fds[1], F_GETPIPE_SZ);
+  /* No room for another write: poll() says the pipe is not writable. */
   for (;;) {
-    int n = 0;
-    if (ioctl(pipe_fds[0], FIONREAD, &n) == 0 && n > room - 256)
+    struct pollfd p = {.fd = pipe_fds[1], .events = POLLOUT};
+    if (poll(&p, 1, 0) == 0)
       return;
     sched_yield();
   }
