@@ -14,12 +14,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 
-/* A fork under ThreadSanitizer copies its shadow memory: fewer there. */
-#ifdef __SANITIZE_THREAD__
-#define FORKS 60
-#else
-#define FORKS 300
-#endif
+#define FORKS (UNDER_SANITIZER ? 60 : 300)
 
 static char path[160];
 
@@ -77,7 +72,7 @@ static long count_lines(const char *text, const char *msg, uint64_t *dropped) {
 
 /* ---- F1: fork while the writer stops and reports its drops -------------- */
 
-#define ROUNDS 300
+#define ROUNDS (UNDER_SANITIZER ? 60 : 300)
 #define LINES 200
 #define SMALL_LINE 2048
 #define SMALL_QUEUE 16384

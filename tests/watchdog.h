@@ -17,6 +17,19 @@
  * plain ones, and each scenario needs well under a second plain. */
 #define WATCHDOG_SECONDS 60
 
+/* Built with a sanitizer: a fork copies its shadow memory's page tables,
+ * so the fork-heavy scenarios do fewer rounds there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+
 /* In the child: the scenario's verdict (exit 1 when cond is false). */
 #define CHILD_CHECK(cond)                                                      \
   do {                                                                         \
