@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -18,7 +20,24 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 
 static struct sigaction previous[NSIG_FATAL];
 static int installed;
-static volatile sig_atomic_t in_handler;
+
+/*
+ * The thread handling the crash (its kernel thread id, from gettid, which
+ * is async-signal-safe; pthread_self is not), 0 before any. Claimed with a
+ * sequentially consistent compare-and-swap, so exactly one thread drains
+ * and writes the fatal line.
+ */
+static int crash_tid;
+/* Set (release) once that thread has written its fatal line; read acquire. */
+static int fatal_written;
+
+/*
+ * A second thread that faults while the first drains waits at most this
+ * long for the fatal line before passing its signal on: passing on at once
+ * would end the process in the middle of the drain.
+ */
+#define SECOND_FAULT_WAIT_MS 5000
+#define SECOND_FAULT_POLL_MS 1
 
 /* An alternate stack, so that a stack overflow can still be reported. */
 static char alt_stack[64 * 1024];
@@ -104,10 +123,23 @@ static void pass_on(int sig, siginfo_t *info, void *uctx,
     raise(sig); /* blocked here: arrives when the handler returns */
 }
 
+/* Waits, bounded, until the thread handling the crash has written its
+ * fatal line (nanosleep is async-signal-safe). */
+static void wait_for_fatal_line(void) {
+  struct timespec step = {0, SECOND_FAULT_POLL_MS * 1000000L};
+  for (int i = 0; i < SECOND_FAULT_WAIT_MS / SECOND_FAULT_POLL_MS; i++) {
+    if (__atomic_load_n(&fatal_written, __ATOMIC_ACQUIRE))
+      return;
+    nanosleep(&step, NULL);
+  }
+}
+
 static void handler(int sig, siginfo_t *info, void *uctx) {
   int saved = errno;
-  if (!in_handler) {
-    in_handler = 1;
+  int me = (int)syscall(SYS_gettid);
+  int first = 0;
+  if (__atomic_compare_exchange_n(&crash_tid, &first, me, 0, __ATOMIC_SEQ_CST,
+                                  __ATOMIC_SEQ_CST)) {
     /* A reader gone from a pipe sink must not end us before the line. */
     sigset_t pipe_set;
     sigemptyset(&pipe_set);
@@ -123,6 +155,11 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
         continue;
       trail__write_all(s->fd, line, n);
     }
+    __atomic_store_n(&fatal_written, 1, __ATOMIC_RELEASE);
+  } else if (first != me) {
+    /* Another thread is draining: let it finish. The same thread again (a
+     * fault inside the handler) would wait for itself: it passes on now. */
+    wait_for_fatal_line();
   }
   for (size_t i = 0; i < NSIG_FATAL; i++)
     if (fatal_signals[i] == sig)
