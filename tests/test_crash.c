@@ -6,6 +6,8 @@
  */
 #include "support.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -355,6 +357,90 @@ static void test_two_threads_fault(void **state) {
   check_exactly_once("SIGSEGV", 500);
 }
 
+#define FILLER "{\"filler\":true}\n"
+
+/* The child is blocked in poll(2), or gone: 1; still running otherwise. */
+static int child_polls_or_died(pid_t pid, int *status, int *reaped) {
+  if (!*reaped && waitpid(pid, status, WNOHANG) == pid)
+    *reaped = 1;
+  if (*reaped)
+    return 1;
+  char p[64], w[128] = {0};
+  snprintf(p, sizeof p, "/proc/%d/wchan", (int)pid);
+  FILE *f = fopen(p, "r");
+  if (f == NULL)
+    return 0;
+  size_t n = fread(w, 1, sizeof w - 1, f);
+  fclose(f);
+  w[n] = '\0';
+  return strstr(w, "poll") != NULL;
+}
+
+/*
+ * A non-blocking pipe sink is full when the process crashes: the handler
+ * waits for the reader (poll) instead of giving up on EAGAIN, so the fatal
+ * line arrives once the parent reads.
+ */
+static void test_full_nonblocking_pipe(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    alarm(20);
+    signal(SIGSEGV, SIG_DFL);
+    close(fds[0]);
+    if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0)
+      _exit(3);
+    trail_init("crashy");
+    trail_sinks_clear();
+    if (trail_sink_add_fd(fds[1], TRAIL_LEVEL_TRACE) < 0 ||
+        trail_crash_handler_install() != 0)
+      _exit(4);
+    /* whole lines (a pipe write this small is atomic) until it is full */
+    while (write(fds[1], FILLER, sizeof FILLER - 1) > 0) {
+    }
+    if (errno != EAGAIN)
+      _exit(5);
+    crash_by(SIGSEGV);
+    _exit(7);
+  }
+  close(fds[1]);
+  int status = 0, reaped = 0;
+  /* a condition, not a delay: the alarm ends a child that never polls */
+  while (!child_polls_or_died(pid, &status, &reaped))
+    sched_yield();
+  FILE *f = fdopen(fds[0], "r");
+  assert_non_null(f);
+  char *line = NULL;
+  size_t cap_ = 0;
+  ssize_t len;
+  int fillers = 0, fatal = 0, after_fatal = 0;
+  while ((len = getline(&line, &cap_, f)) > 0) {
+    json_t *j = parse_line(line, (size_t)len);
+    if (fatal > 0)
+      after_fatal++;
+    if (json_object_get(j, "filler") != NULL) {
+      fillers++;
+    } else {
+      assert_str_field(j, "level", "fatal");
+      assert_str_field(j, "signal", "SIGSEGV");
+      fatal++;
+    }
+    json_decref(j);
+  }
+  free(line);
+  fclose(f);
+  if (!reaped)
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGSEGV);
+  assert_true(fillers > 0);
+  assert_int_equal(fatal, 1);
+  assert_int_equal(after_fatal, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_segv_async_drains_queue, setup,
@@ -366,6 +452,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_previous_handler_sees_fault, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_two_threads_fault, setup, teardown),
+      cmocka_unit_test(test_full_nonblocking_pipe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
