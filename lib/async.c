@@ -369,6 +369,19 @@ static void commit(async_state *a, size_t at, uint32_t len, uint32_t level,
          !__atomic_compare_exchange_n(&a->high, &hw, used, 1, __ATOMIC_RELAXED,
                                       __ATOMIC_RELAXED)) {
   }
+  /*
+   * A lost wake-up otherwise: the writer stores SLEEPING and then loads
+   * head (both seq_cst), while this thread has stored head (a CAS, or the
+   * owner's relaxed store) and the length, and now loads writer_waiting.
+   * Without a full barrier here the CPU may perform this load before those
+   * stores are visible (store buffering), so each side misses the other
+   * and the writer sleeps with a record queued. With the fence, which
+   * follows the head store in program order: either the fence precedes
+   * the writer's load of head in the single total order, so the writer
+   * sees head moved and does not sleep, or that load, and so the store of
+   * SLEEPING, precede the fence, and the load below sees SLEEPING.
+   */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
   int w = TRAIL__LOAD_RELAXED(&a->writer_waiting);
   if (w == WRITER_SLEEPING || (w == WRITER_NAPPING && used >= a->cap / 4))
     wake_writer(a);
@@ -638,9 +651,9 @@ static void *writer_main(void *arg) {
       } else {
         /*
          * Going to sleep: say so, then look at head once more. A producer
-         * moves head before it reads the state (both sequentially
-         * consistent), so either it sees SLEEPING and wakes us, or we see
-         * its record coming.
+         * moves head, then passes a sequentially consistent fence, then
+         * reads the state (commit()), so either it sees SLEEPING and wakes
+         * us, or we see its record coming.
          */
         __atomic_store_n(&a->writer_waiting, WRITER_SLEEPING, __ATOMIC_SEQ_CST);
         if ((__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & ~CLOSED) == t)
