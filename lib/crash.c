@@ -13,7 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "internal.h"
+
+/* A string literal into b, its length the compiler's. */
+#define PUT_LIT(b, lit) trail__buf_put((b), (lit), TRAIL__LIT_LEN(lit))
 
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 #define NSIG_FATAL (sizeof fatal_signals / sizeof fatal_signals[0])
@@ -68,28 +72,28 @@ static size_t fatal_line(char *buf, size_t cap, int sig, void *addr) {
   trail__buf b = {.data = buf, .len = 0, .limit = cap - 64};
   char ts[TRAIL__TIMESTAMP_LEN];
   trail__timestamp(ts);
-  trail__buf_put(&b, "{\"timestamp\":\"", 14);
+  PUT_LIT(&b, TRAIL__FIRST_SEG(TRAIL__K_TIMESTAMP) "\"");
   trail__buf_put(&b, ts, sizeof ts);
-  trail__buf_put(
-      &b, "\",\"level\":\"fatal\",\"logger\":\"trail\",\"message\":\"", 46);
+  PUT_LIT(&b, "\"" TRAIL__SEG_STR(TRAIL__K_LEVEL) "fatal\"" TRAIL__SEG_STR(
+                  TRAIL__K_LOGGER) "trail\"" TRAIL__SEG_STR(TRAIL__K_MESSAGE));
   const char *name = signal_name(sig);
-  trail__buf_put(&b, "fatal signal ", 13);
+  PUT_LIT(&b, "fatal signal ");
   trail__buf_put(&b, name, strlen(name));
-  trail__buf_put(&b, "\"", 1);
+  PUT_LIT(&b, "\"");
   const trail__conf *c = trail__conf_get();
   trail__buf_put(&b, c->service_seg, c->service_seg_len);
   trail_ctx *ctx = trail__ctx_current();
   if (ctx != NULL)
     trail__buf_put(&b, ctx->ids_, ctx->ids_len_);
-  trail__buf_put(&b, ",\"signal\":\"", 11);
+  PUT_LIT(&b, TRAIL__SEG_STR("signal"));
   trail__buf_put(&b, name, strlen(name));
-  trail__buf_put(&b, "\",\"signo\":", 10);
+  PUT_LIT(&b, "\"" TRAIL__SEG("signo"));
   trail__put_int(&b, sig);
   if (sig != SIGABRT) {
-    trail__buf_put(&b, ",\"fault_addr\":", 14);
+    PUT_LIT(&b, TRAIL__SEG("fault_addr"));
     trail__put_uint(&b, (uint64_t)(uintptr_t)addr);
   }
-  trail__buf_put_unchecked(&b, "}\n", 2);
+  trail__buf_put_unchecked(&b, "}\n", TRAIL__LIT_LEN("}\n"));
   return b.len;
 }
 
