@@ -1066,7 +1066,8 @@ void trail__async_crash_drain(void) {
   if (__atomic_load_n(&a->retiring, __ATOMIC_SEQ_CST) ||
       TRAIL__LOAD(&a->ring) == NULL)
     return;
-  uint64_t to = __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST) & ~CLOSED;
+  /* seq_cst: after it no reservation succeeds (see reserve()) */
+  __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST);
   if (!on_writer) {
     int64_t until = mono_ns() + (int64_t)CRASH_WRITER_WAIT_MS * 1000000;
     /* Parked, or waiting for lines: it will park before it writes. */
@@ -1081,7 +1082,7 @@ void trail__async_crash_drain(void) {
    * overwritten the closing bit in its few instructions; what it queued
    * meanwhile is drained too.
    */
-  to = __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST) & ~CLOSED;
+  uint64_t to = __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST) & ~CLOSED;
   uint64_t from = __atomic_load_n(&a->consumed, __ATOMIC_ACQUIRE);
   const trail__conf *c = trail__conf_get();
   if (to - from > a->cap)
