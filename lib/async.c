@@ -24,7 +24,22 @@
 
 #define DEFAULT_QUEUE ((size_t)2 * 1024 * 1024)
 #define SKIP UINT32_MAX /* a record that only pads to the end of the ring */
-#define BATCH_IOV 1024  /* IOV_MAX on Linux */
+/*
+ * A reserved record not yet committed: its length word holds PENDING and
+ * the record's size, stored (relaxed) by the producer right after it wins
+ * the reservation, so that the crash drain can step over a record whose
+ * producer never commits (it crashed, or is stopped by the crash).
+ */
+#define PENDING UINT32_C(0x80000000)
+
+/*
+ * The crash drain: how long it waits for the writer to finish the batch it
+ * is writing (it then parks), and, in all, for pending records to commit.
+ */
+#define CRASH_WRITER_WAIT_MS 100
+#define CRASH_PENDING_WAIT_MS 50
+#define CRASH_POLL_NS 100000L /* 0.1 ms */
+#define BATCH_IOV 1024        /* IOV_MAX on Linux */
 
 /*
  * How the writer waits for lines. Waking a thread costs a system call and
@@ -83,12 +98,27 @@ typedef struct async_state {
   const void *owner; /* the thread the queue is biased to (see reserve()) */
   int in_cs;         /* the owner is moving head with a plain store */
   int bias;          /* BIASED, REVOKING or UNBIASED */
+  /*
+   * The crash handler runs (seq_cst, set once): the writer and producers
+   * that find the ring closed park, a stop never frees the ring.
+   */
+  int crashing;
+  int draining; /* crash drains reading the ring (seq_cst, see stop) */
+  int retiring; /* the stop is about to free the ring (seq_cst) */
   /* ... and written by the writer. */
   _Alignas(64) uint64_t tail; /* bytes ever written (the writer advances it) */
-  int writer_waiting;     /* the writer waits on not_empty: NAPPING/SLEEPING */
-  int idle_naps;          /* naps in a row that found nothing */
-  int map;                /* the map in force: the writer updates the other */
-  trail__tsc_map maps[2]; /* counter readings to time */
+  /*
+   * Where the writer has finished writing to every sink: stored (release)
+   * after each batch, before those bytes are zeroed; the crash drain reads
+   * it (acquire) and starts there, so nothing written is written twice and
+   * nothing being zeroed is read.
+   */
+  uint64_t consumed;
+  int parked;         /* the writer stopped for the crash (release/acquire) */
+  int writer_waiting; /* the writer waits on not_empty: NAPPING/SLEEPING */
+  int idle_naps;      /* naps in a row that found nothing */
+  int map;            /* the map in force: the writer updates the other */
+  trail__tsc_map maps[2];                /* counter readings to time */
   _Alignas(64) pthread_cond_t not_empty; /* the writer waits here for lines */
   pthread_cond_t not_full; /* blocked producers wait here for room */
   pthread_cond_t written;  /* trail_flush() waits here */
@@ -133,6 +163,18 @@ static uint32_t *len_at(char *ring, size_t at) {
 static uint32_t committed_len(const async_state *a, uint64_t pos) {
   return __atomic_load_n(len_at(a->ring, (size_t)(pos % a->cap)),
                          __ATOMIC_ACQUIRE);
+}
+
+/* A length word that says the record is there to read (or a SKIP). */
+static int is_committed(uint32_t n) {
+  return n != 0 && (n == SKIP || !(n & PENDING));
+}
+
+/* Stops the calling thread for good: the process is dying of a signal. */
+static void park_forever(void) {
+  struct timespec second = {1, 0};
+  for (;;)
+    nanosleep(&second, NULL);
 }
 
 /* Bytes a record of need bytes takes at head h: itself, and the padding
@@ -279,9 +321,15 @@ static size_t place(async_state *a, uint64_t h, size_t take, size_t need) {
   if (take != need) { /* pad to the end; the record starts at 0 */
     rec *skip = (rec *)(void *)(a->ring + pos);
     skip->level = 0;
-    __atomic_store_n(&skip->len, SKIP, __ATOMIC_RELEASE);
+    /* seq_cst: the writer may find this, not the record, at its tail; see
+     * commit() (a wrap is rare: the cost does not matter) */
+    __atomic_store_n(&skip->len, SKIP, __ATOMIC_SEQ_CST);
     pos = 0;
   }
+  /* The one extra store of the hot path: relaxed, commit() overwrites it
+   * with release; only the crash drain reads it (see PENDING). */
+  __atomic_store_n(len_at(a->ring, pos),
+                   PENDING | (uint32_t)(need - sizeof(rec)), __ATOMIC_RELAXED);
   return pos;
 }
 
@@ -334,8 +382,13 @@ static int reserve(async_state *a, size_t need, size_t *at, uint64_t *used) {
   }
   uint64_t h = TRAIL__LOAD_RELAXED(&a->head);
   for (;;) {
-    if (h & CLOSED)
+    if (h & CLOSED) {
+      /* Closed by the crash handler: a line written now would follow the
+       * fatal line. The process is dying: wait for it. */
+      if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
+        park_forever();
       return TRAIL__ASYNC_OFF;
+    }
     uint64_t t = TRAIL__LOAD(&a->tail);
     size_t take = footprint(a, h, need);
     if (h + take - t > a->cap) {
@@ -363,13 +416,26 @@ static void commit(async_state *a, size_t at, uint32_t len, uint32_t level,
                    uint64_t used) {
   rec *r = (rec *)(void *)(a->ring + at);
   r->level = level;
-  __atomic_store_n(&r->len, len, __ATOMIC_RELEASE);
+  /*
+   * The length is stored, and writer_waiting then loaded, sequentially
+   * consistent, against the writer's store of SLEEPING and its load of the
+   * length at tail (writer_main), also both seq_cst. With weaker orders
+   * (a release store, a relaxed load) the CPU may perform the load before
+   * the store is visible (store buffering): each side misses the other and
+   * the writer sleeps with a record queued. In the single total order of
+   * these four accesses either the writer's load of the length follows
+   * this store and it sees the record, or it precedes it, and so does the
+   * store of SLEEPING, which the load below then sees. (A fence would do
+   * too, but ThreadSanitizer does not model fences; on Arm this costs
+   * nothing over release/relaxed, on x86 an xchg in place of a mov.)
+   */
+  __atomic_store_n(&r->len, len, __ATOMIC_SEQ_CST);
   uint64_t hw = TRAIL__LOAD_RELAXED(&a->high);
   while (used > hw &&
          !__atomic_compare_exchange_n(&a->high, &hw, used, 1, __ATOMIC_RELAXED,
                                       __ATOMIC_RELAXED)) {
   }
-  int w = TRAIL__LOAD_RELAXED(&a->writer_waiting);
+  int w = __atomic_load_n(&a->writer_waiting, __ATOMIC_SEQ_CST);
   if (w == WRITER_SLEEPING || (w == WRITER_NAPPING && used >= a->cap / 4))
     wake_writer(a);
 }
@@ -409,8 +475,11 @@ int trail__async_push_event(trail__event *ev) {
   if (a == NULL || on_writer)
     return TRAIL__ASYNC_OFF;
   uint64_t used = TRAIL__LOAD_RELAXED(&a->head) - TRAIL__LOAD_RELAXED(&a->tail);
-  if (used > a->cap / 2)
+  if (used > a->cap / 2) {
+    if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
+      park_forever();        /* closed by the crash handler: see reserve() */
     return TRAIL__ASYNC_OFF; /* also when closed: head's top bit is set */
+  }
   uint32_t slen[TRAIL__RECORD_KEYS_MAX];
   size_t len = trail__record_size(ev, slen);
   size_t need = sizeof(rec) + len;
@@ -443,7 +512,7 @@ static int next_rec(const async_state *a, uint64_t *from, uint64_t to,
   while (*from < to) {
     size_t at = (size_t)(*from % a->cap);
     uint32_t n = committed_len(a, *from);
-    if (n == 0)
+    if (!is_committed(n))
       return 0;
     if (n == SKIP) {
       *from += a->cap - at;
@@ -513,6 +582,15 @@ static void write_lines(const trail__conf *c, const line_ref *lines, int n) {
 }
 
 /*
+ * The writer stops for the crash handler: what it wrote is published in
+ * consumed, and it touches the ring no more.
+ */
+static void writer_park(async_state *a) {
+  __atomic_store_n(&a->parked, 1, __ATOMIC_RELEASE);
+  park_forever();
+}
+
+/*
  * Writes the records in [from, to): lines straight from the ring, events
  * encoded into the arena first, up to IOV_MAX lines or a full arena at a
  * time.
@@ -539,6 +617,9 @@ static uint64_t write_range(async_state *a, uint64_t from, uint64_t to) {
   line_ref *lines = a->lines;
   int more = 1;
   while (more) {
+    /* seq_cst: pairs with the drain's store of crashing, see crash_drain */
+    if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
+      writer_park(a);
     int n = 0;
     size_t used = 0;
     while (n < BATCH_IOV) {
@@ -574,6 +655,8 @@ static uint64_t write_range(async_state *a, uint64_t from, uint64_t to) {
       from = next;
     }
     write_lines(c, lines, n);
+    /* release: the lines are written before the drain starts after them */
+    __atomic_store_n(&a->consumed, from, __ATOMIC_RELEASE);
   }
   return from;
 }
@@ -626,7 +709,7 @@ static void *writer_main(void *arg) {
     uint64_t t = a->tail, h;
     for (;;) {
       h = TRAIL__LOAD(&a->head) & ~CLOSED;
-      if ((h != t && committed_len(a, t) != 0) ||
+      if ((h != t && is_committed(committed_len(a, t))) ||
           TRAIL__LOAD_RELAXED(&a->dropped) != 0 || (a->stopping && h == t))
         break;
       if (h != t || a->stopping) {
@@ -637,16 +720,20 @@ static void *writer_main(void *arg) {
           a->idle_naps++;
       } else {
         /*
-         * Going to sleep: say so, then look at head once more. A producer
-         * moves head before it reads the state (both sequentially
-         * consistent), so either it sees SLEEPING and wakes us, or we see
-         * its record coming.
+         * Going to sleep: say so, then look once more at head and at the
+         * length at tail. A producer stores the length, then reads the
+         * state (commit()), all four sequentially consistent, so either it
+         * sees SLEEPING and wakes us, or we see its record (or the padding
+         * before it) committed.
          */
         __atomic_store_n(&a->writer_waiting, WRITER_SLEEPING, __ATOMIC_SEQ_CST);
-        if ((__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & ~CLOSED) == t)
+        if ((__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & ~CLOSED) == t &&
+            !is_committed(__atomic_load_n(len_at(a->ring, (size_t)(t % a->cap)),
+                                          __ATOMIC_SEQ_CST)))
           pthread_cond_wait(&a->not_empty, &a->lock);
       }
-      TRAIL__STORE(&a->writer_waiting, WRITER_BUSY);
+      /* seq_cst: the drain reads it after storing crashing (seq_cst) */
+      __atomic_store_n(&a->writer_waiting, WRITER_BUSY, __ATOMIC_SEQ_CST);
     }
     a->idle_naps = 0;
     uint64_t dropped = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_RELAXED);
@@ -655,6 +742,9 @@ static void *writer_main(void *arg) {
     trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
 
     uint64_t done = h != t ? write_range(a, t, h) : t;
+    /* Nothing is zeroed, and no drop line written, once the drain runs. */
+    if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
+      writer_park(a);
     zero_range(a, t, done);
     if (dropped > 0)
       report_drops(dropped);
@@ -826,6 +916,16 @@ TRAIL_API int trail_async_stop(void) {
     report_drops(late);
   trail__count_high_water(TRAIL__LOAD_RELAXED(&a->high));
   /*
+   * A crash drain may be reading the ring. retiring and draining are both
+   * seq_cst, stored then loaded in opposite orders here and in the drain:
+   * either the drain sees retiring and leaves the ring alone, or this
+   * sees its count and never frees (the process is dying).
+   */
+  __atomic_store_n(&a->retiring, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) != 0 ||
+      __atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
+    park_forever();
+  /*
    * A producer that loaded the pointer before it was cleared may still
    * reach reserve(): it sees the ring closed, never touches it, and writes
    * its line itself. So the ring can go, but the state is kept.
@@ -928,22 +1028,92 @@ uint64_t trail__async_high_water(void) {
   return TRAIL__LOAD_RELAXED(&a->high);
 }
 
+/* Nanoseconds on the monotonic clock (async-signal-safe). */
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void crash_pause(void) {
+  struct timespec step = {0, CRASH_POLL_NS};
+  nanosleep(&step, NULL);
+}
+
+/*
+ * The record at *p for the drain: 1 with its data (as next_rec()), or 0 at
+ * the end. A record reserved but not committed is waited for while the
+ * budget *until lasts, then stepped over by the size its producer stored
+ * with PENDING; a length still 0 (the producer's store not yet seen) after
+ * the budget ends the drain, as nothing says how far to step.
+ */
+static int drain_next(const async_state *a, uint64_t *p, uint64_t to,
+                      int64_t *until, const char **data, uint32_t *len,
+                      int *level, int *event) {
+  while (*p < to) {
+    if (next_rec(a, p, to, data, len, level, event))
+      return 1;
+    if (*p >= to)
+      return 0;
+    uint32_t n = committed_len(a, *p);
+    if (is_committed(n))
+      return 0; /* committed but not trustworthy: stop */
+    if (*until < 0)
+      *until = mono_ns() + (int64_t)CRASH_PENDING_WAIT_MS * 1000000;
+    if (mono_ns() < *until) {
+      crash_pause();
+      continue;
+    }
+    if (n == 0 || (n & ~PENDING) > a->cap)
+      return 0;
+    *p += sizeof(rec) + pad8(n & ~PENDING); /* never committed: skipped */
+  }
+  return 0;
+}
+
 /*
  * From the crash handler: writes every line still in the ring to the
- * descriptor sinks, with write(2) only and without the lock (the crashing
- * thread may hold it). The writer thread keeps running meanwhile, so lines
- * of the batch it is writing at that moment may appear twice; none that
- * was queued is missing.
+ * descriptor sinks, with async-signal-safe calls only and without the lock
+ * (the crashing thread may hold it). It closes the ring and sets crashing,
+ * so that no record is queued after it (producers park), waits a bounded
+ * time for the writer to finish its batch and park, then writes from where
+ * the writer stopped: no line written twice, no byte read while zeroed.
+ * A writer stuck in a sink past the wait leaves its batch to be written
+ * again.
  */
 void trail__async_crash_drain(void) {
   async_state *a = TRAIL__LOAD(&active);
-  if (a == NULL || a->ring == NULL)
+  if (a == NULL)
     return;
-  uint64_t from = TRAIL__LOAD(&a->tail);
-  uint64_t to = TRAIL__LOAD(&a->head) & ~CLOSED;
+  /* seq_cst: ordered before the writer's and the producers' loads of it */
+  __atomic_store_n(&a->crashing, 1, __ATOMIC_SEQ_CST);
+  /* seq_cst, then retiring loaded: see trail_async_stop() */
+  __atomic_fetch_add(&a->draining, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&a->retiring, __ATOMIC_SEQ_CST) ||
+      TRAIL__LOAD(&a->ring) == NULL)
+    return;
+  /* seq_cst: after it no reservation succeeds (see reserve()) */
+  __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST);
+  if (!on_writer) {
+    int64_t until = mono_ns() + (int64_t)CRASH_WRITER_WAIT_MS * 1000000;
+    /* Parked, or waiting for lines: it will park before it writes. */
+    while (!__atomic_load_n(&a->parked, __ATOMIC_ACQUIRE) &&
+           __atomic_load_n(&a->writer_waiting, __ATOMIC_SEQ_CST) ==
+               WRITER_BUSY &&
+           mono_ns() < until)
+      crash_pause();
+  }
+  /*
+   * Again: the biased owner moves head with a plain store, which may have
+   * overwritten the closing bit in its few instructions; what it queued
+   * meanwhile is drained too.
+   */
+  uint64_t to = __atomic_fetch_or(&a->head, CLOSED, __ATOMIC_SEQ_CST) & ~CLOSED;
+  uint64_t from = __atomic_load_n(&a->consumed, __ATOMIC_ACQUIRE);
   const trail__conf *c = trail__conf_get();
   if (to - from > a->cap)
-    return; /* torn read: nothing trustworthy to write */
+    return;           /* torn read: nothing trustworthy to write */
+  int64_t until = -1; /* the pending budget, started at the first */
   for (size_t i = 0; i < c->nsinks; i++) {
     trail__sink *s = c->sinks[i];
     if (s->kind == TRAIL__SINK_CALLBACK)
@@ -952,7 +1122,7 @@ void trail__async_crash_drain(void) {
     const char *data;
     uint32_t len;
     int level, event, cut;
-    while (next_rec(a, &p, to, &data, &len, &level, &event)) {
+    while (drain_next(a, &p, to, &until, &data, &len, &level, &event)) {
       if (level < s->min)
         continue;
       if (event) {

@@ -9,16 +9,39 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "internal.h"
+
+/* A string literal into b, its length the compiler's. */
+#define PUT_LIT(b, lit) trail__buf_put((b), (lit), TRAIL__LIT_LEN(lit))
 
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 #define NSIG_FATAL (sizeof fatal_signals / sizeof fatal_signals[0])
 
 static struct sigaction previous[NSIG_FATAL];
 static int installed;
-static volatile sig_atomic_t in_handler;
+
+/*
+ * The thread handling the crash (its kernel thread id, from gettid, which
+ * is async-signal-safe; pthread_self is not), 0 before any. Claimed with a
+ * sequentially consistent compare-and-swap, so exactly one thread drains
+ * and writes the fatal line.
+ */
+static int crash_tid;
+/* Set (release) once that thread has written its fatal line; read acquire. */
+static int fatal_written;
+
+/*
+ * A second thread that faults while the first drains waits at most this
+ * long for the fatal line before passing its signal on: passing on at once
+ * would end the process in the middle of the drain.
+ */
+#define SECOND_FAULT_WAIT_MS 5000
+#define SECOND_FAULT_POLL_MS 1
 
 /* An alternate stack, so that a stack overflow can still be reported. */
 static char alt_stack[64 * 1024];
@@ -49,28 +72,28 @@ static size_t fatal_line(char *buf, size_t cap, int sig, void *addr) {
   trail__buf b = {.data = buf, .len = 0, .limit = cap - 64};
   char ts[TRAIL__TIMESTAMP_LEN];
   trail__timestamp(ts);
-  trail__buf_put(&b, "{\"timestamp\":\"", 14);
+  PUT_LIT(&b, TRAIL__FIRST_SEG(TRAIL__K_TIMESTAMP) "\"");
   trail__buf_put(&b, ts, sizeof ts);
-  trail__buf_put(
-      &b, "\",\"level\":\"fatal\",\"logger\":\"trail\",\"message\":\"", 46);
+  PUT_LIT(&b, "\"" TRAIL__SEG_STR(TRAIL__K_LEVEL) "fatal\"" TRAIL__SEG_STR(
+                  TRAIL__K_LOGGER) "trail\"" TRAIL__SEG_STR(TRAIL__K_MESSAGE));
   const char *name = signal_name(sig);
-  trail__buf_put(&b, "fatal signal ", 13);
+  PUT_LIT(&b, "fatal signal ");
   trail__buf_put(&b, name, strlen(name));
-  trail__buf_put(&b, "\"", 1);
+  PUT_LIT(&b, "\"");
   const trail__conf *c = trail__conf_get();
   trail__buf_put(&b, c->service_seg, c->service_seg_len);
   trail_ctx *ctx = trail__ctx_current();
   if (ctx != NULL)
     trail__buf_put(&b, ctx->ids_, ctx->ids_len_);
-  trail__buf_put(&b, ",\"signal\":\"", 11);
+  PUT_LIT(&b, TRAIL__SEG_STR("signal"));
   trail__buf_put(&b, name, strlen(name));
-  trail__buf_put(&b, "\",\"signo\":", 10);
+  PUT_LIT(&b, "\"" TRAIL__SEG("signo"));
   trail__put_int(&b, sig);
   if (sig != SIGABRT) {
-    trail__buf_put(&b, ",\"fault_addr\":", 14);
+    PUT_LIT(&b, TRAIL__SEG("fault_addr"));
     trail__put_uint(&b, (uint64_t)(uintptr_t)addr);
   }
-  trail__buf_put_unchecked(&b, "}\n", 2);
+  trail__buf_put_unchecked(&b, "}\n", TRAIL__LIT_LEN("}\n"));
   return b.len;
 }
 
@@ -104,10 +127,23 @@ static void pass_on(int sig, siginfo_t *info, void *uctx,
     raise(sig); /* blocked here: arrives when the handler returns */
 }
 
+/* Waits, bounded, until the thread handling the crash has written its
+ * fatal line (nanosleep is async-signal-safe). */
+static void wait_for_fatal_line(void) {
+  struct timespec step = {0, SECOND_FAULT_POLL_MS * 1000000L};
+  for (int i = 0; i < SECOND_FAULT_WAIT_MS / SECOND_FAULT_POLL_MS; i++) {
+    if (__atomic_load_n(&fatal_written, __ATOMIC_ACQUIRE))
+      return;
+    nanosleep(&step, NULL);
+  }
+}
+
 static void handler(int sig, siginfo_t *info, void *uctx) {
   int saved = errno;
-  if (!in_handler) {
-    in_handler = 1;
+  int me = (int)syscall(SYS_gettid);
+  int first = 0;
+  if (__atomic_compare_exchange_n(&crash_tid, &first, me, 0, __ATOMIC_SEQ_CST,
+                                  __ATOMIC_SEQ_CST)) {
     /* A reader gone from a pipe sink must not end us before the line. */
     sigset_t pipe_set;
     sigemptyset(&pipe_set);
@@ -123,6 +159,11 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
         continue;
       trail__write_all(s->fd, line, n);
     }
+    __atomic_store_n(&fatal_written, 1, __ATOMIC_RELEASE);
+  } else if (first != me) {
+    /* Another thread is draining: let it finish. The same thread again (a
+     * fault inside the handler) would wait for itself: it passes on now. */
+    wait_for_fatal_line();
   }
   for (size_t i = 0; i < NSIG_FATAL; i++)
     if (fatal_signals[i] == sig)

@@ -241,14 +241,45 @@ void trail__sinks_fork_child(void) {
 /* ---- writing ----------------------------------------------------------- */
 
 /*
- * All of p to fd with write(2) only, retried on EINTR and partial writes,
- * given up on any other error: async-signal-safe, for the crash handler.
+ * How long trail__write_all() waits, in all, for a non-blocking descriptor
+ * that is full (EAGAIN) to take bytes again: long enough for a reader that
+ * is merely slow, bounded so that a crash never hangs on a reader gone.
+ */
+#define WRITE_ALL_WAIT_MS 1000
+
+/* Milliseconds on the monotonic clock (clock_gettime: async-signal-safe). */
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * All of p to fd with write(2) only, retried on EINTR and partial writes;
+ * on EAGAIN (a full non-blocking pipe or socket) waits with poll(2) for
+ * room, WRITE_ALL_WAIT_MS in all per call; given up on any other error.
+ * Async-signal-safe, for the crash handler.
  */
 void trail__write_all(int fd, const char *p, size_t n) {
+  int64_t deadline = -1;
   while (n > 0) {
     ssize_t r = write(fd, p, n);
     if (r < 0 && errno == EINTR)
       continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      int64_t now = mono_ms();
+      if (deadline < 0)
+        deadline = now + WRITE_ALL_WAIT_MS;
+      if (now >= deadline)
+        return;
+      struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+      int pr = poll(&pfd, 1, (int)(deadline - now));
+      if (pr < 0 && errno != EINTR)
+        return;
+      if (pr > 0 && (pfd.revents & (POLLERR | POLLNVAL)))
+        return;
+      continue; /* room, a signal, or the deadline: write again or stop */
+    }
     if (r <= 0)
       return;
     p += r;
