@@ -274,7 +274,7 @@ static void *one_line(void *arg) {
 
 /* Threads that logged once and wait: their blocks make the list long, so
  * that reading the counters holds their lock for a while. */
-#define PARKED 64
+#define PARKED (UNDER_SANITIZER ? 16 : 64)
 static pthread_mutex_t park_m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
 static int parked, unpark;
@@ -335,6 +335,14 @@ static void fork_during_churn(void) {
 
 static void test_fork_during_thread_churn(void **state) {
   (void)state;
+  if (UNDER_SANITIZER) {
+    /* The sanitizers' allocators are not locked across fork(): a child
+     * forked while the churning threads allocate was seen waiting forever
+     * on the runtime's own allocator lock (glibc's malloc is fork-safe). */
+    fprintf(stderr, "skipped: the sanitizer runtime's allocator is not "
+                    "fork-safe against threads that allocate\n");
+    skip();
+  }
   run_watched("fork while threads start, exit and count", fork_during_churn);
 }
 
