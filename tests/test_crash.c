@@ -47,11 +47,17 @@ static void stall_sink(void *user, trail_level level, const char *line,
     pthread_cond_wait(&stall_cv, &stall_m);
 }
 
-/* A real fault for SIGSEGV: UBSan must not report the store first. */
+/* Real faults for SIGSEGV, SIGILL and SIGFPE: UBSan must not report the
+ * store or the division first. */
 __attribute__((no_sanitize("undefined"))) static void crash_by(int how) {
   if (how == SIGSEGV) {
     volatile int *p = NULL;
     *p = 1;
+  } else if (how == SIGILL) {
+    __builtin_trap(); /* ud2 on x86 */
+  } else if (how == SIGFPE) {
+    volatile int one = 1, zero = 0, r = one / zero; /* not folded */
+    (void)r;
   } else if (how == SIGABRT) {
     abort();
   } else {
@@ -155,6 +161,18 @@ static void test_bus_sync(void **state) {
   (void)state;
   assert_int_equal(run_child(SIGBUS, 0), SIGBUS);
   check_file(SIGBUS, "SIGBUS");
+}
+
+static void test_ill_async(void **state) {
+  (void)state;
+  assert_int_equal(run_child(SIGILL, 1), SIGILL);
+  check_file(SIGILL, "SIGILL");
+}
+
+static void test_fpe_sync(void **state) {
+  (void)state;
+  assert_int_equal(run_child(SIGFPE, 0), SIGFPE);
+  check_file(SIGFPE, "SIGFPE");
 }
 
 /* Parses every line of the file; returns how many are SIGSEGV fatal lines. */
@@ -448,6 +466,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_abort_async, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bus_sync, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ill_async, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fpe_sync, setup, teardown),
       cmocka_unit_test_setup_teardown(test_segv_on_writer_thread, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_previous_handler_sees_fault, setup,
