@@ -248,7 +248,7 @@ trail_ctx *trail__ctx_current(void);
 /* The context's bound field key spans, as trail__key. */
 size_t trail__ctx_keys(const trail_ctx *ctx, trail__key *out, size_t max);
 
-/* ---- sinks and configuration (sink.c, config.c) ------------------------ */
+/* ---- sinks (sink.c), the snapshot (state.c), configuration (config.c) -- */
 
 enum trail__sink_kind {
   TRAIL__SINK_FD = 1,
@@ -366,6 +366,11 @@ trail__conf *trail__conf_copy_locked(void);
 void trail__conf_publish_locked(trail__conf *c);
 /* Sets c's service name (valid name assumed). */
 void trail__conf_set_service(trail__conf *c, const char *name, size_t len);
+/* The defaults' stdout sink (sink.c); made on first use, never freed. */
+trail__sink *trail__sink_default_stdout(void);
+/* Retires c's sinks not in keep; frees the retired (config lock held). */
+void trail__sinks_retire_locked(const trail__conf *c, const trail__conf *keep);
+void trail__sinks_free_retired_locked(void);
 /* Writes a finished line to every sink of c that takes level. */
 void trail__sinks_write(const trail__conf *c, trail_level level,
                         const char *line, size_t len);

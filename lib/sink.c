@@ -1,6 +1,6 @@
 /*
- * Sinks: where finished lines go (descriptors, files, user callbacks), and
- * the immutable configuration snapshot that logging threads read.
+ * Sinks: where finished lines go (descriptors, files, user callbacks). The
+ * configuration snapshot that lists them is state.c's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,11 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "contract.h"
 #include "internal.h"
 
-trail__conf *trail__conf_current;  /* published snapshot */
-static trail__conf *conf_retired;  /* replaced snapshots, freed at shutdown */
 static trail__sink *sinks_retired; /* removed sinks, closed at shutdown */
 static int next_sink_id;
 
@@ -99,94 +96,21 @@ static void sink_free(trail__sink *s) {
   free(s);
 }
 
-/* ---- the snapshot ------------------------------------------------------ */
-
-static void conf_compute_min(trail__conf *c) {
-  c->min_level = TRAIL_LEVEL_OFF;
-  for (size_t i = 0; i < c->nsinks; i++)
-    if (c->sinks[i]->min < c->min_level)
-      c->min_level = c->sinks[i]->min;
-}
-
-void trail__conf_set_service(trail__conf *c, const char *name, size_t len) {
-  memcpy(c->service, name, len);
-  c->service[len] = '\0';
-  c->service_seg_len = trail__string_seg(
-      c->service_seg, TRAIL__SEG_STR(TRAIL__K_SERVICE),
-      TRAIL__LIT_LEN(TRAIL__SEG_STR(TRAIL__K_SERVICE)), name, len);
-}
-
-/*
- * The default service name is the program's, with any character a name may
- * not hold replaced by '_', so that the line is valid before trail_init().
- */
-static void default_service(trail__conf *c) {
-  char name[TRAIL__NAME_MAX + 1];
-  const char *p = program_invocation_short_name;
-  size_t n = p ? strnlen(p, TRAIL__NAME_MAX) : 0;
-  if (n == 0) {
-    p = "unknown";
-    n = 7;
-  }
-  for (size_t i = 0; i < n; i++) {
-    name[i] = '_';
-    if (trail__name_valid(p + i, 1))
-      name[i] = p[i];
-  }
-  trail__conf_set_service(c, name, n);
-}
+/* ---- the sinks of the snapshots (the snapshot itself: state.c) -------- */
 
 static trail__sink default_stdout;
-static trail__conf default_conf;
 
-static void make_default(void) {
-  default_stdout.kind = TRAIL__SINK_FD;
-  default_stdout.fd = STDOUT_FILENO;
-  default_stdout.min = TRAIL_LEVEL_TRACE;
-  default_stdout.id = -1; /* never freed */
-  pthread_mutex_init(&default_stdout.lock, NULL);
-  sink_classify(&default_stdout);
-  default_conf.nsinks = 1;
-  default_conf.sinks[0] = &default_stdout;
-  conf_compute_min(&default_conf);
-  default_service(&default_conf);
-  trail__redact_parse(&default_conf, NULL, NULL, NULL);
-}
-
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-
-/*
- * What trail__conf_get() gives before any configuration: stdout, every
- * level, the default redaction list.
- */
-const trail__conf *trail__conf_default(void) {
-  pthread_once(&default_once, make_default);
-  return &default_conf;
-}
-
-trail__conf *trail__conf_copy_locked(void) {
-  trail__conf *c = malloc(sizeof *c);
-  if (c == NULL)
-    return NULL;
-  *c = *trail__conf_get();
-  c->retired_next = NULL;
-  return c;
-}
-
-/*
- * Publishes c. The old snapshot may still be read by a thread that loaded it
- * just before, so it is kept (not freed) until trail_shutdown(); there are as
- * many as configuration changes, which a program makes a handful of.
- */
-void trail__conf_publish_locked(trail__conf *c) {
-  conf_compute_min(c);
-  trail__conf *old = trail__conf_current;
-  TRAIL__STORE(&trail__conf_current, c);
-  if (old != NULL) {
-    old->retired_next = conf_retired;
-    conf_retired = old;
+/* The stdout sink of the defaults: made on the first call, never freed. */
+trail__sink *trail__sink_default_stdout(void) {
+  if (default_stdout.kind == 0) {
+    default_stdout.kind = TRAIL__SINK_FD;
+    default_stdout.fd = STDOUT_FILENO;
+    default_stdout.min = TRAIL_LEVEL_TRACE;
+    default_stdout.id = -1; /* never freed */
+    pthread_mutex_init(&default_stdout.lock, NULL);
+    sink_classify(&default_stdout);
   }
-  trail__loggers_update_locked();
+  return &default_stdout;
 }
 
 static int sink_in(const trail__conf *c, const trail__sink *s) {
@@ -197,7 +121,7 @@ static int sink_in(const trail__conf *c, const trail__sink *s) {
 }
 
 /* Moves the sinks of c that are not in keep to the retired list. */
-static void retire_sinks(const trail__conf *c, const trail__conf *keep) {
+void trail__sinks_retire_locked(const trail__conf *c, const trail__conf *keep) {
   for (size_t i = 0; i < c->nsinks; i++) {
     trail__sink *s = c->sinks[i];
     if (s != &default_stdout && !sink_in(keep, s)) {
@@ -207,23 +131,13 @@ static void retire_sinks(const trail__conf *c, const trail__conf *keep) {
   }
 }
 
-void trail__conf_reset_locked(void) {
-  const trail__conf *cur = trail__conf_get();
-  retire_sinks(cur, &default_conf);
-  TRAIL__STORE(&trail__conf_current, NULL);
-  if (cur != &default_conf)
-    free((void *)cur);
-  for (trail__conf *c = conf_retired, *n; c; c = n) {
-    n = c->retired_next;
-    free(c);
-  }
-  conf_retired = NULL;
+/* Closes and frees the retired sinks; no thread may log (trail_shutdown). */
+void trail__sinks_free_retired_locked(void) {
   for (trail__sink *s = sinks_retired, *n; s; s = n) {
     n = s->retired_next;
     sink_free(s);
   }
   sinks_retired = NULL;
-  trail__loggers_update_locked();
 }
 
 /*
@@ -462,7 +376,7 @@ int trail__sinks_replace(trail__sink *s) {
     s->id = next_sink_id++;
     c->sinks[0] = s;
     c->nsinks = 1;
-    retire_sinks(&old, c);
+    trail__sinks_retire_locked(&old, c);
     trail__conf_publish_locked(c);
     rc = s->id;
   }
@@ -551,7 +465,7 @@ TRAIL_API void trail_sinks_clear(void) {
   if (c != NULL) {
     trail__conf empty = *c;
     c->nsinks = 0;
-    retire_sinks(&empty, c);
+    trail__sinks_retire_locked(&empty, c);
     trail__conf_publish_locked(c);
   }
   trail__config_unlock();

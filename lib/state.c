@@ -1,7 +1,8 @@
 /*
  * Process-wide state and the rules of its locks: the configuration lock,
- * the line maximum, the order in which trail's locks may be taken, and the
- * one set of fork(2) handlers.
+ * the configuration snapshot that logging threads read, the line maximum,
+ * the order in which trail's locks may be taken, and the one set of
+ * fork(2) handlers.
  *
  * The lock order (docs/thread-safety.md). Each lock has a rank; a thread
  * takes locks in increasing rank only, and a debug build (NDEBUG unset, or
@@ -21,11 +22,13 @@
  * while holding one.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "internal.h"
 
 pthread_mutex_t trail__lock = PTHREAD_MUTEX_INITIALIZER;
@@ -90,6 +93,107 @@ TRAIL_API int trail_max_line_set(size_t bytes) {
 
 TRAIL_API size_t trail_max_line(void) {
   return __atomic_load_n(&trail__max_line_v, __ATOMIC_RELAXED);
+}
+
+/* ---- the configuration snapshot --------------------------------------- */
+
+trail__conf *trail__conf_current; /* published snapshot */
+static trail__conf *conf_retired; /* replaced snapshots, freed at shutdown */
+
+static void conf_compute_min(trail__conf *c) {
+  c->min_level = TRAIL_LEVEL_OFF;
+  for (size_t i = 0; i < c->nsinks; i++)
+    if (c->sinks[i]->min < c->min_level)
+      c->min_level = c->sinks[i]->min;
+}
+
+void trail__conf_set_service(trail__conf *c, const char *name, size_t len) {
+  memcpy(c->service, name, len);
+  c->service[len] = '\0';
+  c->service_seg_len = trail__string_seg(
+      c->service_seg, TRAIL__SEG_STR(TRAIL__K_SERVICE),
+      TRAIL__LIT_LEN(TRAIL__SEG_STR(TRAIL__K_SERVICE)), name, len);
+}
+
+/*
+ * The default service name is the program's, with any character a name may
+ * not hold replaced by '_', so that the line is valid before trail_init().
+ */
+static void default_service(trail__conf *c) {
+  char name[TRAIL__NAME_MAX + 1];
+  const char *p = program_invocation_short_name;
+  size_t n = p ? strnlen(p, TRAIL__NAME_MAX) : 0;
+  if (n == 0) {
+    p = "unknown";
+    n = 7;
+  }
+  for (size_t i = 0; i < n; i++) {
+    name[i] = '_';
+    if (trail__name_valid(p + i, 1))
+      name[i] = p[i];
+  }
+  trail__conf_set_service(c, name, n);
+}
+
+static trail__conf default_conf;
+
+static void make_default(void) {
+  default_conf.nsinks = 1;
+  default_conf.sinks[0] = trail__sink_default_stdout();
+  conf_compute_min(&default_conf);
+  default_service(&default_conf);
+  trail__redact_parse(&default_conf, NULL, NULL, NULL);
+}
+
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+/*
+ * What trail__conf_get() gives before any configuration: stdout, every
+ * level, the default redaction list.
+ */
+const trail__conf *trail__conf_default(void) {
+  pthread_once(&default_once, make_default);
+  return &default_conf;
+}
+
+trail__conf *trail__conf_copy_locked(void) {
+  trail__conf *c = malloc(sizeof *c);
+  if (c == NULL)
+    return NULL;
+  *c = *trail__conf_get();
+  c->retired_next = NULL;
+  return c;
+}
+
+/*
+ * Publishes c. The old snapshot may still be read by a thread that loaded it
+ * just before, so it is kept (not freed) until trail_shutdown(); there are as
+ * many as configuration changes, which a program makes a handful of.
+ */
+void trail__conf_publish_locked(trail__conf *c) {
+  conf_compute_min(c);
+  trail__conf *old = trail__conf_current;
+  TRAIL__STORE(&trail__conf_current, c);
+  if (old != NULL) {
+    old->retired_next = conf_retired;
+    conf_retired = old;
+  }
+  trail__loggers_update_locked();
+}
+
+void trail__conf_reset_locked(void) {
+  const trail__conf *cur = trail__conf_get();
+  trail__sinks_retire_locked(cur, &default_conf);
+  TRAIL__STORE(&trail__conf_current, NULL);
+  if (cur != &default_conf)
+    free((void *)cur);
+  for (trail__conf *c = conf_retired, *n; c; c = n) {
+    n = c->retired_next;
+    free(c);
+  }
+  conf_retired = NULL;
+  trail__sinks_free_retired_locked();
+  trail__loggers_update_locked();
 }
 
 /* ---- fork(2) ----------------------------------------------------------- */
