@@ -6,11 +6,11 @@
  */
 #define _GNU_SOURCE
 #include "files.h"
+#include "pipes.h"
 #include "support.h"
 #include "watchdog.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 
@@ -61,28 +61,6 @@ static int fork_and_log(void) {
     if (errno != EINTR)
       return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* Counts the lines of text; each must parse. Returns the count, or -1. */
-static long count_lines(const char *text, const char *msg, uint64_t *dropped) {
-  long n = 0;
-  for (const char *p = text; *p;) {
-    const char *nl = strchr(p, '\n');
-    if (nl == NULL)
-      return -1; /* a torn last line */
-    json_t *j = parse_line(p, (size_t)(nl - p) + 1);
-    if (j == NULL)
-      return -1;
-    const char *m = json_string_value(json_object_get(j, "message"));
-    if (m != NULL && strcmp(m, msg) == 0)
-      n++;
-    json_t *d = json_object_get(j, "dropped");
-    if (dropped != NULL && json_is_integer(d))
-      *dropped += (uint64_t)json_integer_value(d);
-    json_decref(j);
-    p = nl + 1;
-  }
-  return n;
 }
 
 /* ---- F1: fork while the writer stops and reports its drops -------------- */
@@ -141,7 +119,6 @@ static void test_fork_during_async_stop(void **state) {
 
 /* ---- F9: fork while a pipe sink is full --------------------------------- */
 
-static int pipe_fds[2];
 static volatile int stop_logging;
 static long logged;
 
@@ -157,37 +134,9 @@ static void *log_until_stopped(void *arg) {
   return NULL;
 }
 
-/* Returns when the pipe holds all but less than a line: the logging thread
- * is then blocked in (or entering) its write, holding the sink. */
-static void wait_pipe_full(void) {
-  /* No room for another write: poll() says the pipe is not writable. */
-  for (;;) {
-    struct pollfd p = {.fd = pipe_fds[1], .events = POLLOUT};
-    if (poll(&p, 1, 0) == 0)
-      return;
-    sched_yield();
-  }
-}
-
-static void *read_to_end(void *arg) {
-  size_t *len = arg;
-  return read_all_fd(pipe_fds[0], len);
-}
-
-static void fork_with_full_pipe(int async) {
-  trail_init("forky");
-  trail_sinks_clear();
-  CHILD_CHECK(pipe(pipe_fds) == 0);
-  fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
-  CHILD_CHECK(trail_sink_add_fd(pipe_fds[1], TRAIL_LEVEL_TRACE) >= 0);
-  trail_async_options o = {.overflow = TRAIL_OVERFLOW_DROP};
-  if (async)
-    CHILD_CHECK(trail_async_start(&o) == 0);
-  pthread_t t, r;
-  CHILD_CHECK(pthread_create(&t, NULL, log_until_stopped, NULL) == 0);
-  wait_pipe_full();
-  /* The first fork may still find the sink free; the next ones cannot. */
-  for (int i = 0; i < 3; i++) {
+/* Forks n children that exit at once; each fork must return. */
+static void fork_n(int n) {
+  for (int i = 0; i < n; i++) {
     pid_t pid = fork();
     CHILD_CHECK(pid >= 0);
     if (pid == 0)
@@ -195,6 +144,19 @@ static void fork_with_full_pipe(int async) {
     int st;
     CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
   }
+}
+
+static void fork_with_full_pipe(int async) {
+  trail_init("forky");
+  trail_sinks_clear();
+  pipe_sink_add();
+  trail_async_options o = {.overflow = TRAIL_OVERFLOW_DROP};
+  if (async)
+    CHILD_CHECK(trail_async_start(&o) == 0);
+  pthread_t t, r;
+  CHILD_CHECK(pthread_create(&t, NULL, log_until_stopped, NULL) == 0);
+  wait_pipe_full();
+  fork_n(3); /* the first may still find the sink free; not the next */
   size_t len = 0;
   CHILD_CHECK(pthread_create(&r, NULL, read_to_end, &len) == 0);
   __atomic_store_n(&stop_logging, 1, __ATOMIC_RELEASE);
@@ -238,9 +200,7 @@ static void *flush_reports(void *arg) {
 static void fork_during_report(void) {
   trail_init("forky");
   trail_sinks_clear();
-  CHILD_CHECK(pipe(pipe_fds) == 0);
-  fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
-  CHILD_CHECK(trail_sink_add_fd(pipe_fds[1], TRAIL_LEVEL_TRACE) >= 0);
+  pipe_sink_add();
   trail_logger *quiet = trail_logger_get("quiet");
   CHILD_CHECK(trail_logger_set_sampling(quiet, 1, 1000000) == 0);
   for (int i = 0; i < 10; i++)
@@ -251,14 +211,7 @@ static void fork_during_report(void) {
   CHILD_CHECK(pthread_create(&f, NULL, flush_reports, NULL) == 0);
   while (!__atomic_load_n(&flushing, __ATOMIC_ACQUIRE))
     sched_yield();
-  for (int i = 0; i < 20; i++) {
-    pid_t pid = fork();
-    CHILD_CHECK(pid >= 0);
-    if (pid == 0)
-      _exit(0);
-    int st;
-    CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
-  }
+  fork_n(20);
   size_t len = 0;
   CHILD_CHECK(pthread_create(&r, NULL, read_to_end, &len) == 0);
   __atomic_store_n(&stop_logging, 1, __ATOMIC_RELEASE);

@@ -7,11 +7,11 @@
 #define _GNU_SOURCE
 #include "files.h"
 #include "gate.h"
+#include "pipes.h"
 #include "support.h"
 #include "watchdog.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 
@@ -62,7 +62,6 @@ static void test_log_from_thread_destructor(void **state) {
 
 /* ---- F7: cancelled inside a logging call -------------------------------- */
 
-static int pipe_fds[2];
 static long logged;
 
 static void *log_to_pipe(void *arg) {
@@ -75,45 +74,11 @@ static void *log_to_pipe(void *arg) {
   return NULL;
 }
 
-static void wait_pipe_full(void) {
-  /* No room for another write: poll() says the pipe is not writable. */
-  for (;;) {
-    struct pollfd p = {.fd = pipe_fds[1], .events = POLLOUT};
-    if (poll(&p, 1, 0) == 0)
-      return;
-    sched_yield();
-  }
-}
-
-static void *read_to_end(void *arg) {
-  size_t *len = arg;
-  return read_all_fd(pipe_fds[0], len);
-}
-
-/* Counts the lines with message msg; every line must be whole and parse. */
-static long count_msg(const char *text, const char *msg) {
-  long n = 0;
-  for (const char *p = text; *p;) {
-    const char *nl = strchr(p, '\n');
-    CHILD_CHECK(nl != NULL);
-    json_error_t e;
-    json_t *j = json_loadb(p, (size_t)(nl - p) + 1, JSON_REJECT_DUPLICATES, &e);
-    CHILD_CHECK(j != NULL);
-    const char *m = json_string_value(json_object_get(j, "message"));
-    n += m != NULL && strcmp(m, msg) == 0;
-    json_decref(j);
-    p = nl + 1;
-  }
-  return n;
-}
-
 /* Sync mode: cancelled while its write to a full pipe holds the sink. */
 static void cancel_in_write(void) {
   trail_init("teardown");
   trail_sinks_clear();
-  CHILD_CHECK(pipe(pipe_fds) == 0);
-  fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
-  CHILD_CHECK(trail_sink_add_fd(pipe_fds[1], TRAIL_LEVEL_TRACE) >= 0);
+  pipe_sink_add();
   pthread_t t, r;
   CHILD_CHECK(pthread_create(&t, NULL, log_to_pipe, NULL) == 0);
   wait_pipe_full();
@@ -127,8 +92,8 @@ static void cancel_in_write(void) {
   close(pipe_fds[1]);
   char *text;
   CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
-  CHILD_CHECK(count_msg(text, "after the cancel") == 1);
-  CHILD_CHECK(count_msg(text, "to the pipe") == logged);
+  CHILD_CHECK(count_lines(text, "after the cancel", NULL) == 1);
+  CHILD_CHECK(count_lines(text, "to the pipe", NULL) == logged);
   free(text);
 }
 
