@@ -319,7 +319,7 @@ static inline size_t trail__string_seg(char *out, const char *seg, size_t n,
 enum trail__rank {
   TRAIL__RANK_LIFECYCLE = 1, /* async.c: the writer's start and stop */
   TRAIL__RANK_CONFIG,        /* trail__lock */
-  TRAIL__RANK_QUEUE,         /* async.c: the ring's slow moments */
+  TRAIL__RANK_QUEUE,         /* ring.c, async.c: the ring's slow moments */
   TRAIL__RANK_COUNTERS,      /* counters.c: the per-thread blocks */
   TRAIL__RANK_SINK,          /* sink.c: a pipe or socket, across writev */
 };
@@ -471,7 +471,7 @@ void trail__record_write(char *dst, const trail__event *ev,
 int trail__record_read(const char *rec, size_t size, trail__event *ev,
                        trail_field *fields);
 
-/* ---- the async writer (async.c) ---------------------------------------- */
+/* ---- the async writer (async.c; its ring: ring.h, ring.c) ------------- */
 
 enum {
   TRAIL__ASYNC_OFF = 0,
