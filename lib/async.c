@@ -381,21 +381,13 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
 }
 
 /*
- * Stops taking lines (new ones are written synchronously from now on),
- * lets the writer drain what is queued, and joins it. No line queued before
- * the call is lost.
+ * Closes a's ring and joins its writer, which drains it first. Returns 0
+ * when the queue's owner may still store into the ring (the bias could not
+ * end: see trail__ring_unbias()), 1 otherwise.
  */
-TRAIL_API int trail_async_stop(void) {
-  if (trail__on_writer)
-    return -EDEADLK; /* a callback sink cannot stop the thread running it */
-  trail__lock_take(&start_lock, TRAIL__RANK_LIFECYCLE);
-  trail__queue *a = trail__async_active;
-  if (a == NULL) {
-    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
-    return 0;
-  }
-  trail__ring_unbias(
-      a); /* no plain store of head may overwrite the closing bit */
+static int close_and_join(trail__queue *a) {
+  /* No plain store of head may overwrite the closing bit. */
+  int unbiased = trail__ring_unbias(a);
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   __atomic_fetch_or(&a->head, RING_CLOSED, __ATOMIC_SEQ_CST);
   a->stopping = 1;
@@ -403,13 +395,14 @@ TRAIL_API int trail_async_stop(void) {
   pthread_cond_broadcast(&a->not_full);
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
   pthread_join(a->thread, NULL);
-  TRAIL__STORE(&trail__async_on, 0);
-  TRAIL__STORE(&trail__async_active, NULL);
-  /* Drops counted after the writer's last look: see count_drop(). */
-  uint64_t late = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_SEQ_CST);
-  if (late > 0)
-    trail__async_report_drops(late);
-  trail__count_high_water(TRAIL__LOAD_RELAXED(&a->high));
+  return unbiased;
+}
+
+/*
+ * Puts a stopped queue on the retired list, its buffers freed when
+ * free_ring says that nobody can still write into them.
+ */
+static void retire(trail__queue *a, int free_ring) {
   /*
    * A crash drain may be reading the ring. retiring and draining are both
    * seq_cst, stored then loaded in opposite orders here and in the drain:
@@ -425,14 +418,41 @@ TRAIL_API int trail_async_stop(void) {
    * reach reserve(): it sees the ring closed, never touches it, and writes
    * its line itself. So the ring can go, but the state is kept.
    */
-  free(a->ring);
-  a->ring = NULL;
-  free(a->arena);
-  a->arena = NULL;
-  free(a->crash_buf);
-  a->crash_buf = NULL;
+  if (free_ring) {
+    free(a->ring);
+    a->ring = NULL;
+    free(a->arena);
+    a->arena = NULL;
+    free(a->crash_buf);
+    a->crash_buf = NULL;
+  }
   a->retired_next = retired;
   retired = a;
+}
+
+/*
+ * Stops taking lines (new ones are written synchronously from now on),
+ * lets the writer drain what is queued, and joins it. No line queued before
+ * the call is lost.
+ */
+TRAIL_API int trail_async_stop(void) {
+  if (trail__on_writer)
+    return -EDEADLK; /* a callback sink cannot stop the thread running it */
+  trail__lock_take(&start_lock, TRAIL__RANK_LIFECYCLE);
+  trail__queue *a = trail__async_active;
+  if (a == NULL) {
+    trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
+    return 0;
+  }
+  int unbiased = close_and_join(a);
+  TRAIL__STORE(&trail__async_on, 0);
+  TRAIL__STORE(&trail__async_active, NULL);
+  /* Drops counted after the writer's last look: see count_drop(). */
+  uint64_t late = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_SEQ_CST);
+  if (late > 0)
+    trail__async_report_drops(late);
+  trail__count_high_water(TRAIL__LOAD_RELAXED(&a->high));
+  retire(a, unbiased);
   trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
   return 0;
 }

@@ -133,36 +133,35 @@ static int barrier_everywhere(void) {
 
 /* Biased when the process can make every thread pass a barrier. */
 int trail__ring_initial_bias(void) {
-  return BIAS_ON && membarrier_ready() ? BIASED : UNBIASED;
+  return BIAS_ON && membarrier_ready() && barrier_everywhere() ? BIASED
+                                                               : UNBIASED;
 }
 
 /* The child registers again if it starts a writer. */
 void trail__ring_fork_child(void) { membarrier_registered = -1; }
 
-void trail__ring_unbias(trail__queue *a) {
+int trail__ring_unbias(trail__queue *a) {
   if (TRAIL__LOAD(&a->bias) == UNBIASED)
-    return;
+    return 1;
+  if (TRAIL__LOAD_RELAXED(&a->barrier_refused))
+    return 0;
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   if (TRAIL__LOAD_RELAXED(&a->bias) == BIASED) {
     TRAIL__STORE(&a->bias, REVOKING);
-    int fenced = barrier_everywhere();
-    while (TRAIL__LOAD(&a->in_cs))
-      sched_yield(); /* the owner is a few instructions from done */
-    if (!fenced) {
-      /*
-       * Registered at the start, so this does not happen; if it does, the
-       * failed system call still drained this thread's stores, and a
-       * pause far longer than the owner's few instructions, then a second
-       * look, stands in for the barrier on the owner's side.
-       */
-      struct timespec pause = {0, 2000000};
-      nanosleep(&pause, NULL);
+    if (barrier_everywhere()) {
       while (TRAIL__LOAD(&a->in_cs))
-        sched_yield();
+        sched_yield(); /* the owner is a few instructions from done */
+      TRAIL__STORE(&a->bias, UNBIASED);
+    } else {
+      /* Nothing else orders the owner's store of in_cs before its load of
+       * bias: no pause would be a proof. The owner keeps the queue. */
+      TRAIL__STORE(&a->barrier_refused, 1);
+      TRAIL__STORE(&a->bias, BIASED);
     }
-    TRAIL__STORE(&a->bias, UNBIASED);
   }
+  int done = TRAIL__LOAD_RELAXED(&a->bias) == UNBIASED;
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
+  return done;
 }
 
 /* The padding record a wrap needs, and where the record goes. */
@@ -213,8 +212,9 @@ static int reserve_owned(trail__queue *a, size_t need, size_t *at,
 /*
  * Reserves need bytes at the head: TRAIL__ASYNC_QUEUED with *at (the
  * record's offset in the ring) and *used (bytes queued with it), or
- * TRAIL__ASYNC_DROPPED, or TRAIL__ASYNC_OFF when the ring is closed (the
- * caller then writes the line itself: a stop never loses a line).
+ * TRAIL__ASYNC_DROPPED, or TRAIL__ASYNC_OFF when the ring is closed, or
+ * biased to another thread for good (the caller then writes the line
+ * itself: a stop never loses a line).
  */
 static int reserve(trail__queue *a, size_t need, size_t *at, uint64_t *used) {
   const void *owner = TRAIL__LOAD_RELAXED(&a->owner);
@@ -228,8 +228,9 @@ static int reserve(trail__queue *a, size_t need, size_t *at, uint64_t *used) {
                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED) &&
         reserve_owned(a, need, at, used))
       return TRAIL__ASYNC_QUEUED;
-    if (TRAIL__LOAD_RELAXED(&a->owner) != &thread_token)
-      trail__ring_unbias(a);
+    if (TRAIL__LOAD_RELAXED(&a->owner) != &thread_token &&
+        !trail__ring_unbias(a))
+      return TRAIL__ASYNC_OFF; /* the caller writes its line itself */
   }
   uint64_t h = TRAIL__LOAD_RELAXED(&a->head);
   for (;;) {

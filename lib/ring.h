@@ -80,6 +80,7 @@ typedef struct trail__queue {
   const void *owner; /* the thread the queue is biased to (see reserve()) */
   int in_cs;         /* the owner is moving head with a plain store */
   int bias;          /* BIASED, REVOKING or UNBIASED */
+  int barrier_refused; /* the bias cannot end: see trail__ring_unbias() */
   /*
    * The crash handler runs (seq_cst, set once): the writer and producers
    * that find the ring closed park, a stop never frees the ring.
@@ -138,8 +139,13 @@ static inline int ring_is_committed(uint32_t n) {
 
 /* BIASED or UNBIASED: how a new queue starts (see ring.c). */
 int trail__ring_initial_bias(void);
-/* Ends the bias, once; returns when no plain store of head can follow. */
-void trail__ring_unbias(trail__queue *a);
+/*
+ * Ends the bias, once. Returns 1 when no plain store of head can follow;
+ * 0 when the kernel refuses the barrier that ending it needs (a seccomp
+ * filter installed after the start, say): the queue then stays biased to
+ * its owner for good, and other threads write their lines themselves.
+ */
+int trail__ring_unbias(trail__queue *a);
 /* fork() child: the bias registration is the parent's. */
 void trail__ring_fork_child(void);
 /*

@@ -7,8 +7,14 @@
 
 #include "gate.h"
 
+#include "watchdog.h"
+
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -454,6 +460,63 @@ static void test_stop_while_logging(void **state) {
   assert_int_equal(c.dropped, 0);
 }
 
+/*
+ * The kernel refuses membarrier(2) only after the writer started (a
+ * seccomp filter installed by a service sandboxing itself): the queue is
+ * then biased to its first thread for good, and the others write their
+ * lines themselves. Nothing hangs and no line is lost, in the child.
+ */
+#define REFUSED_LINES 500
+
+static int refuse_membarrier(void) {
+#ifdef SYS_membarrier
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return -1;
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                      SECCOMP_FILTER_FLAG_TSYNC, &prog);
+#else
+  return -1;
+#endif
+}
+
+static void barrier_refused_scenario(void) {
+  CHILD_CHECK(trail_output_set(path, NULL) == 0);
+  CHILD_CHECK(trail_async_start(NULL) == 0);
+  worker first = {.id = 0, .lines = REFUSED_LINES};
+  log_lines(&first); /* this thread owns the queue from now on */
+  CHILD_CHECK(refuse_membarrier() == 0);
+  worker w[2] = {{.id = 1, .lines = REFUSED_LINES},
+                 {.id = 2, .lines = REFUSED_LINES}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    CHILD_CHECK(pthread_create(&t[i], NULL, log_lines, &w[i]) == 0);
+  worker again = {.id = 0, .lines = REFUSED_LINES};
+  log_lines(&again);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  CHILD_CHECK(trail_async_stop() == 0);
+  CHILD_CHECK(trail_async_start(NULL) == 0); /* unbiased from the start */
+  log_lines(&first);
+  CHILD_CHECK(trail_async_stop() == 0);
+}
+
+static void test_barrier_refused_after_start(void **state) {
+  (void)state;
+  run_watched("barrier refused", barrier_refused_scenario);
+  size_t per[3] = {0, 0, 0};
+  assert_int_equal(check_file(path, per, 3), 5 * REFUSED_LINES);
+  assert_int_equal(per[0], 3 * REFUSED_LINES);
+  assert_int_equal(per[1], REFUSED_LINES);
+  assert_int_equal(per[2], REFUSED_LINES);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block_policy_loses_nothing, setup,
@@ -470,6 +533,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_callback_cannot_wait_for_itself,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_while_logging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_barrier_refused_after_start, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_full_pipe_drop_policy_holds, setup,
                                       teardown),
   };
