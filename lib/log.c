@@ -135,14 +135,11 @@ static inline void write_line(const trail__conf *c, trail_level level,
 }
 
 /*
- * The line of one event, in the contract's key order. Inlined into emit()
- * (the sync hot path) and behind trail__event_encode() for the async
- * writer, so both spell every line the same way.
+ * The line's fixed head: timestamp, level, logger and the message's key;
+ * at most ~220 bytes, always within the minimum line.
  */
-__attribute__((always_inline)) static inline size_t
-encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
-             const trail__conf *c, const trail__event *ev) {
-  /* The fixed head: at most ~220 bytes, always within the minimum line. */
+__attribute__((always_inline)) static inline void
+put_head(trail__buf *b, const trail__event *ev) {
   char ts[TRAIL__TIMESTAMP_LEN];
   trail__timestamp_at(ts, ev->sec, ev->usec);
 #define TS_SEG TRAIL__FIRST_SEG(TRAIL__K_TIMESTAMP) "\""
@@ -153,11 +150,16 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
   trail__buf_put_unchecked(b, ev->name_seg, ev->name_seg_len);
   trail__buf_put_unchecked(b, TRAIL__SEG(TRAIL__K_MESSAGE),
                            TRAIL__LIT_LEN(TRAIL__SEG(TRAIL__K_MESSAGE)));
+}
 
-  /*
-   * The message may be cut, but never at the expense of the keys after it:
-   * the service, the request's ids and the caller are reserved first.
-   */
+/*
+ * The message, then the service, the request's ids and the caller. The
+ * message may be cut, but never at the expense of the keys after it: their
+ * room is reserved first.
+ */
+__attribute__((always_inline)) static inline void
+put_message_and_ids(trail__buf *b, const trail__conf *c,
+                    const trail__event *ev) {
   size_t after = c->service_seg_len + ev->ids_len +
                  (ev->caller_len ? 12 + 6 * ev->caller_len : 0);
   size_t limit = b->limit;
@@ -175,7 +177,18 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
         trail__put_string(b, ev->caller, ev->caller_len) != 0)
       b->len = at;
   }
+}
 
+/*
+ * The line of one event, in the contract's key order. Inlined into emit()
+ * (the sync hot path) and behind trail__event_encode() for the async
+ * writer, so both spell every line the same way.
+ */
+__attribute__((always_inline)) static inline size_t
+encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
+             const trail__conf *c, const trail__event *ev) {
+  put_head(b, ev);
+  put_message_and_ids(b, c, ev);
   trail__keyset ks = {.keys = keys, .n = 0, .cap = keys_cap};
   copy_bound(b, &ks, c, ev->lgen, ev->lfields, ev->lfields_len, ev->lkeys,
              ev->lnkeys);
@@ -200,6 +213,48 @@ size_t trail__event_encode(trail__buf *b, trail__key *keys, size_t keys_cap,
 }
 
 /*
+ * Queues ev as it is for the writer to encode, when the writer runs and
+ * keeps up: 1 when done with it (queued, or dropped and counted), 0 when
+ * the caller encodes the line itself. Only in async mode does ev leave
+ * emit()'s frame, so in sync mode the compiler keeps its members in
+ * registers.
+ */
+__attribute__((always_inline)) static inline int
+queued_as_event(trail__event *ev, int direct) {
+  if (direct || !TRAIL__LOAD_RELAXED(&trail__async_on))
+    return 0;
+  int r = trail__async_push_event(ev);
+  if (r == TRAIL__ASYNC_QUEUED)
+    trail__count_queued(ev->level);
+  return r != TRAIL__ASYNC_OFF;
+}
+
+/*
+ * Stamps, encodes and writes ev on the calling thread: sync mode, or an
+ * async caller whose event could not be queued as it is (the line itself
+ * is then queued, or written when the writer stops).
+ */
+__attribute__((always_inline)) static inline void
+encode_and_write(const trail__conf *c, trail__event *ev, size_t max,
+                 int direct) {
+  trail__now(&ev->sec, &ev->usec);
+  trail__buf b = {.data = tls.buf,
+                  .len = 0,
+                  .limit = max - TRAIL__TAIL_RESERVE,
+                  .truncated = ev->cut};
+  encode_event(&b, tls.keys, tls.keys_cap, c, ev);
+  if (b.truncated)
+    trail__count_truncated();
+  int r = direct || !TRAIL__LOAD_RELAXED(&trail__async_on)
+              ? TRAIL__ASYNC_OFF
+              : trail__async_push(ev->level, b.data, b.len);
+  if (r != TRAIL__ASYNC_DROPPED)
+    trail__count_event(ev->level, b.len);
+  if (r == TRAIL__ASYNC_OFF)
+    write_line(c, ev->level, b.data, b.len);
+}
+
+/*
  * One event: made into a line here and written or queued, or, when the
  * async writer runs and keeps up, copied as it is into the queue for the
  * writer to encode (the caller then pays for copies, not for encoding).
@@ -214,8 +269,6 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   if ((int)level < c->min_level)
     return;
   trail_ctx *ctx = trail__ctx_current();
-  if (msg == NULL)
-    msg = "";
   char caller[160];
   size_t caller_len = 0;
   if (file != NULL && __atomic_load_n(&trail__caller_on, __ATOMIC_RELAXED))
@@ -224,17 +277,16 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   size_t cnkeys = 0;
   if (ctx != NULL && ctx->nfields_ > 0)
     cnkeys = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);
-  /*
-   * The thread's line buffer is made on its first event whichever way the
-   * event goes, so that an async caller that starts encoding its own lines
-   * later (the writer fell behind) allocates nothing then.
-   */
+  /* The thread's line buffer is made on its first event, queued or not: an
+   * async caller that encodes later (the writer fell behind) allocates
+   * nothing then. */
   size_t max = trail_max_line();
-  size_t nkeys = lg->nkeys + cnkeys + nfields + 1;
-  if (tls_reserve(max + TRAIL__BUF_SLACK, nkeys) != 0) {
+  if (tls_reserve(max + TRAIL__BUF_SLACK, lg->nkeys + cnkeys + nfields + 1)) {
     trail__count_dropped();
     return;
   }
+  if (msg == NULL)
+    msg = "";
   trail__event ev = {
       .level = level,
       .cut = cut,
@@ -260,32 +312,8 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
       .fields = fields,
       .nfields = nfields,
   };
-  /* Only in async mode does ev leave this function (so in sync mode the
-   * compiler keeps its members in registers). */
-  if (!direct && TRAIL__LOAD_RELAXED(&trail__async_on)) {
-    int r = trail__async_push_event(&ev);
-    if (r != TRAIL__ASYNC_OFF) {
-      if (r == TRAIL__ASYNC_QUEUED)
-        trail__count_queued(level);
-      return;
-    }
-  }
-
-  trail__now(&ev.sec, &ev.usec);
-  trail__buf b = {.data = tls.buf,
-                  .len = 0,
-                  .limit = max - TRAIL__TAIL_RESERVE,
-                  .truncated = cut};
-  encode_event(&b, tls.keys, tls.keys_cap, c, &ev);
-  if (b.truncated)
-    trail__count_truncated();
-  int r = direct || !TRAIL__LOAD_RELAXED(&trail__async_on)
-              ? TRAIL__ASYNC_OFF
-              : trail__async_push(level, b.data, b.len);
-  if (r != TRAIL__ASYNC_DROPPED)
-    trail__count_event(level, b.len);
-  if (r == TRAIL__ASYNC_OFF)
-    write_line(c, level, b.data, b.len);
+  if (!queued_as_event(&ev, direct))
+    encode_and_write(c, &ev, max, direct);
 }
 
 __attribute__((noinline)) static void
