@@ -746,6 +746,70 @@ static uint64_t scale_round_odd(const uint64_t g[2], uint64_t x) {
 }
 
 /*
+ * A double v = c * 2^q and its rounding interval scaled by 10^-k, in units
+ * of a quarter (vb = 4 * v * 10^-k, vbl and vbr the interval's ends), each
+ * rounded to odd; out is 1 when the ends do not round back to v.
+ */
+struct scaled {
+  uint64_t vb, vbl, vbr, out;
+};
+
+/*
+ * Picks k for v = c * 2^q (bq its biased exponent) as described above and
+ * scales v and its rounding interval by 10^-k into *sc; returns k.
+ */
+static inline int scale_interval(uint64_t c, int q, int bq, struct scaled *sc) {
+  uint64_t cb = c << 2, cbr = cb + 2, cbl;
+  int k;
+  if (c != HIDDEN_BIT || bq <= 1) {
+    cbl = cb - 2;
+    k = floor_log10_pow2(q);
+  } else {
+    /* A power of two: the double below is half as far as the one above. */
+    cbl = cb - 1;
+    k = floor_log10_three_quarters_pow2(q);
+  }
+  int h = q + floor_log2_pow10(-k) + 3;
+  const uint64_t *g = g_table[-k - G_MIN];
+
+  sc->out = c & 1;
+  sc->vb = scale_round_odd(g, cb << h);
+  sc->vbl = scale_round_odd(g, cbl << h);
+  sc->vbr = scale_round_odd(g, cbr << h);
+  return k;
+}
+
+/*
+ * The significand the scaled interval sc gives: the multiple of ten inside
+ * it when there is exactly one, else the one of the two integers around v
+ * that is inside, or the closer when both are (the even one on a tie).
+ */
+static inline uint64_t pick_scaled(const struct scaled *sc) {
+  uint64_t s = sc->vb >> 2;
+  if (s >= 10) {
+    /*
+     * A multiple of ten inside the interval has one digit less. This is
+     * checked from two digits on (a single digit has nothing shorter):
+     * from three on would miss "6e-323" for the subnormal 12 * 2^-1074,
+     * whose s is 59.
+     */
+    uint64_t sp10 = s / 10 * 10, tp10 = sp10 + 10;
+    int upin = sc->vbl + sc->out <= sp10 << 2;
+    int wpin = (tp10 << 2) + sc->out <= sc->vbr;
+    if (upin != wpin)
+      return upin ? sp10 : tp10;
+  }
+  uint64_t t = s + 1;
+  int uin = sc->vbl + sc->out <= s << 2;
+  int win = (t << 2) + sc->out <= sc->vbr;
+  if (uin != win)
+    return uin ? s : t;
+  /* Both are inside: the closer one, the even one on a tie. */
+  uint64_t mid = (s + t) << 1;
+  return sc->vb < mid || (sc->vb == mid && (s & 1) == 0) ? s : t;
+}
+
+/*
  * The shortest decimal significand of the positive finite double with these
  * bits, closest to it among those of that length (ties to even): returns s
  * and sets *k so that s * 10^k reads back to the double. s may end in zeros.
@@ -767,50 +831,9 @@ static uint64_t shortest_scaled(uint64_t bits, int *k_out) {
     q = -1074; /* subnormal */
   }
 
-  uint64_t out = c & 1; /* 1: the interval's ends do not round back */
-  uint64_t cb = c << 2, cbr = cb + 2, cbl;
-  int k;
-  if (c != HIDDEN_BIT || bq <= 1) {
-    cbl = cb - 2;
-    k = floor_log10_pow2(q);
-  } else {
-    /* A power of two: the double below is half as far as the one above. */
-    cbl = cb - 1;
-    k = floor_log10_three_quarters_pow2(q);
-  }
-  int h = q + floor_log2_pow10(-k) + 3;
-  const uint64_t *g = g_table[-k - G_MIN];
-
-  /* 4 * v * 10^-k and the interval's ends, in the same units. */
-  uint64_t vb = scale_round_odd(g, cb << h);
-  uint64_t vbl = scale_round_odd(g, cbl << h);
-  uint64_t vbr = scale_round_odd(g, cbr << h);
-
-  uint64_t s = vb >> 2;
-  if (s >= 10) {
-    /*
-     * A multiple of ten inside the interval has one digit less. This is
-     * checked from two digits on (a single digit has nothing shorter):
-     * from three on would miss "6e-323" for the subnormal 12 * 2^-1074,
-     * whose s is 59.
-     */
-    uint64_t sp10 = s / 10 * 10, tp10 = sp10 + 10;
-    int upin = vbl + out <= sp10 << 2;
-    int wpin = (tp10 << 2) + out <= vbr;
-    if (upin != wpin) {
-      *k_out = k;
-      return upin ? sp10 : tp10;
-    }
-  }
-  uint64_t t = s + 1;
-  int uin = vbl + out <= s << 2;
-  int win = (t << 2) + out <= vbr;
-  *k_out = k;
-  if (uin != win)
-    return uin ? s : t;
-  /* Both are inside: the closer one, the even one on a tie. */
-  uint64_t mid = (s + t) << 1;
-  return vb < mid || (vb == mid && (s & 1) == 0) ? s : t;
+  struct scaled sc;
+  *k_out = scale_interval(c, q, bq, &sc);
+  return pick_scaled(&sc);
 }
 
 /*
@@ -851,8 +874,6 @@ static int shortest_decimal(uint64_t bits, char *d, int *decpt) {
  *
  * The text is written at once, positional as the layout below would spell
  * it (a >= 1e-3 gives a decimal exponent above -4): "13", "12.51", "0.025".
- * Returns its length, at most 24 bytes, or 0 when a is not of that kind
- * (nothing useful written then).
  */
 static const char digit_pairs[] = "00010203040506070809"
                                   "10111213141516171819"
@@ -865,56 +886,81 @@ static const char digit_pairs[] = "00010203040506070809"
                                   "80818283848586878889"
                                   "90919293949596979899";
 
+/* The range of the fast path: a in [FIXED_MIN, FIXED_MAX), m < FIXED_MAX. */
+#define FIXED_MIN 1e-3
+#define FIXED_MAX 1e15
+/* How far from an integer, relative to it, a * 10^k may be to be tried. */
+#define FIXED_NEAR 1e-12
+
+/*
+ * Writes the decimal digits of m (at most 15) so that they end just before
+ * end, two at a time, and returns where they start.
+ */
+static inline char *fixed_digits(uint64_t m, char *end) {
+  char *p = end;
+  while (m >= 100) {
+    unsigned r = (unsigned)(m % 100);
+    m /= 100;
+    p -= 2;
+    memcpy(p, digit_pairs + (size_t)2 * r, 2);
+  }
+  if (m >= 10) {
+    p -= 2;
+    memcpy(p, digit_pairs + 2 * m, 2);
+  } else {
+    *--p = (char)('0' + m);
+  }
+  return p;
+}
+
+/*
+ * Spells the n digits at d with k of them after the point into out ("1251"
+ * and 2 give "12.51", "25" and 3 "0.025") and returns the length. The first
+ * k that works leaves no trailing zero after the point.
+ */
+static inline size_t fixed_text(char *out, const char *d, size_t n, size_t k) {
+  char *o = out;
+  if (k < n) {
+    memcpy(o, d, n - k);
+    o += n - k;
+    if (k > 0) {
+      *o++ = '.';
+      memcpy(o, d + n - k, k);
+      o += k;
+    }
+  } else {
+    *o++ = '0';
+    *o++ = '.';
+    for (size_t z = n; z < k; z++)
+      *o++ = '0';
+    memcpy(o, d, n);
+    o += n;
+  }
+  return (size_t)(o - out);
+}
+
+/*
+ * The fast path above for a into out: returns the text's length, at most 24
+ * bytes, or 0 when a is not of that kind (nothing useful written then).
+ */
 static size_t short_fixed(double a, char *out) {
   static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4,
                                  1e5, 1e6, 1e7, 1e8, 1e9};
-  if (!(a >= 1e-3 && a < 1e15))
+  if (!(a >= FIXED_MIN && a < FIXED_MAX))
     return 0;
-  for (int k = 0; k < 10; k++) {
+  for (int k = 0; k < (int)(sizeof pow10 / sizeof pow10[0]); k++) {
     double scaled = a * pow10[k];
-    if (scaled >= 1e15)
+    if (scaled >= FIXED_MAX)
       return 0;
     uint64_t m = (uint64_t)(scaled + 0.5);
     /* Far from an integer: not this k (and no division to find out). */
     double gap = scaled - (double)m;
-    if (m == 0 || gap > scaled * 1e-12 || -gap > scaled * 1e-12 ||
+    if (m == 0 || gap > scaled * FIXED_NEAR || -gap > scaled * FIXED_NEAR ||
         (double)m / pow10[k] != a)
       continue;
-    /* m has at most 15 digits; they are written right-aligned in d. */
     char d[16];
-    char *p = d + sizeof d;
-    while (m >= 100) {
-      unsigned r = (unsigned)(m % 100);
-      m /= 100;
-      p -= 2;
-      memcpy(p, digit_pairs + (size_t)2 * r, 2);
-    }
-    if (m >= 10) {
-      p -= 2;
-      memcpy(p, digit_pairs + 2 * m, 2);
-    } else {
-      *--p = (char)('0' + m);
-    }
-    size_t n = (size_t)(d + sizeof d - p);
-    /* The first k that works leaves no trailing zero after the point. */
-    char *o = out;
-    if ((size_t)k < n) {
-      memcpy(o, p, n - (size_t)k);
-      o += n - (size_t)k;
-      if (k > 0) {
-        *o++ = '.';
-        memcpy(o, p + n - (size_t)k, (size_t)k);
-        o += k;
-      }
-    } else {
-      *o++ = '0';
-      *o++ = '.';
-      for (size_t z = n; z < (size_t)k; z++)
-        *o++ = '0';
-      memcpy(o, p, n);
-      o += n;
-    }
-    return (size_t)(o - out);
+    char *p = fixed_digits(m, d + sizeof d);
+    return fixed_text(out, p, (size_t)(d + sizeof d - p), (size_t)k);
   }
   return 0;
 }

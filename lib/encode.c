@@ -30,6 +30,15 @@
 
 static const char hex_digits[] = "0123456789abcdef";
 
+/* U+FFFD, the replacement character, in UTF-8. */
+static const char replacement[] = "\xef\xbf\xbd";
+
+/* The length of \u00xx and \u20xx. */
+#define UESC_LEN 6u
+
+/* The bytes plain ASCII is checked and copied in at a time. */
+#define WORD sizeof(uint64_t)
+
 /* 1 for the bytes that go out as they come: printable ASCII but '"', '\\'. */
 #define P4 1, 1, 1, 1
 #define P16 P4, P4, P4, P4
@@ -166,7 +175,7 @@ static char short_escape(unsigned char c) {
   return to[hit - from];
 }
 
-/* Writes \u00xx for the byte value c into o (6 bytes). */
+/* Writes \u00xx for the byte value c into o (UESC_LEN bytes). */
 static void put_u00(char *o, unsigned c) {
   o[0] = '\\';
   o[1] = 'u';
@@ -174,6 +183,137 @@ static void put_u00(char *o, unsigned c) {
   o[3] = '0';
   o[4] = hex_digits[(c >> 4) & 0xf];
   o[5] = hex_digits[c & 0xf];
+}
+
+/*
+ * The last r (1..7) bytes at p as one word, assembled from 4-, 2- and 1-byte
+ * loads and padded with a plain byte, so that nothing past the input is read.
+ */
+static inline uint64_t load_short(const unsigned char *p, size_t r) {
+  unsigned char w[WORD] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
+  size_t at = 0;
+  uint64_t x;
+  if (r & 4) {
+    memcpy(w, p, 4);
+    at = 4;
+  }
+  if (r & 2) {
+    memcpy(w + at, p + at, 2);
+    at += 2;
+  }
+  if (r & 1)
+    w[at] = p[at];
+  memcpy(&x, w, sizeof x);
+  return x;
+}
+
+/*
+ * The last 1..7 bytes before lim, after the whole words up to run, checked
+ * and copied in one word too: read as the final eight bytes of the input
+ * when there are eight (overlapping what was checked), else assembled by
+ * load_short(). Returns lim when they are all plain, else run unchanged,
+ * for the byte loop to find where they stop.
+ */
+static inline size_t plain_tail(const unsigned char *p, char *o, size_t run,
+                                size_t lim) {
+  uint64_t x;
+  if (lim >= WORD) {
+    memcpy(&x, p + lim - WORD, sizeof x);
+    if (!word_has_special(x)) {
+      memcpy(o + lim - WORD, &x, sizeof x);
+      return lim;
+    }
+  } else {
+    x = load_short(p + run, lim - run);
+    if (!word_has_special(x)) {
+      memcpy(o + run, &x, sizeof x);
+      return lim;
+    }
+  }
+  return run;
+}
+
+/*
+ * Copies the run of plain ASCII at the start of the lim bytes at p to o and
+ * returns its length. Plain ASCII is checked and copied a word at a time,
+ * with no call: a word is stored whole before it is known how much of it
+ * counts, which the buffer's slack beyond its limit makes safe.
+ */
+static inline size_t plain_run(const unsigned char *p, char *o, size_t lim) {
+  size_t run = 0;
+  while (lim - run >= WORD) {
+    uint64_t x;
+    memcpy(&x, p + run, sizeof x);
+    if (word_has_special(x))
+      break;
+    memcpy(o + run, &x, sizeof x);
+    run += WORD;
+  }
+  if (run < lim && lim - run < WORD)
+    run = plain_tail(p, o, run, lim);
+  while (run < lim && trail__plain_table[p[run]]) {
+    o[run] = (char)p[run];
+    run++;
+  }
+  return run;
+}
+
+/*
+ * Writes the escape of the ASCII byte c that ended a plain run (a control
+ * byte, DEL, '"' or '\\') to o and returns its length; 0 when the string is
+ * to be cut here: the escape does not fit in room, or c is plain and the
+ * run stopped only because the room ended.
+ */
+static inline size_t put_ascii_escape(char *o, size_t room, unsigned char c) {
+  char e = short_escape(c);
+  if (is_plain(c) || room < (e ? 2u : UESC_LEN))
+    return 0;
+  if (e) {
+    o[0] = '\\';
+    o[1] = e;
+    return 2;
+  }
+  put_u00(o, c);
+  return UESC_LEN;
+}
+
+/*
+ * Writes what the non-ASCII sequence at p (avail bytes) becomes to o, sets
+ * *used to the input bytes it spans and returns the bytes written; 0 when
+ * that does not fit in room and the string is to be cut before it. An
+ * ill-formed subpart becomes U+FFFD, the characters listed below an escape,
+ * any other character itself.
+ */
+static inline size_t put_non_ascii(char *o, size_t room, const unsigned char *p,
+                                   size_t avail, size_t *used) {
+  int valid;
+  size_t len = utf8_scan(p, avail, &valid);
+  *used = len;
+  if (!valid) {
+    if (room < sizeof replacement - 1)
+      return 0;
+    memcpy(o, replacement, sizeof replacement - 1);
+    return sizeof replacement - 1;
+  }
+  if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+    /* C1 controls U+0080..U+009F: invisible and dangerous on terminals. */
+    if (room < UESC_LEN)
+      return 0;
+    put_u00(o, p[1]);
+    return UESC_LEN;
+  }
+  if (len == 3 && p[0] == 0xe2 && p[1] == 0x80 &&
+      (p[2] == 0xa8 || p[2] == 0xa9)) {
+    /* U+2028 and U+2029 end a line for JavaScript and some readers. */
+    if (room < UESC_LEN)
+      return 0;
+    memcpy(o, p[2] == 0xa8 ? "\\u2028" : "\\u2029", UESC_LEN);
+    return UESC_LEN;
+  }
+  if (room < len)
+    return 0;
+  memcpy(o, p, len);
+  return len;
 }
 
 /*
@@ -195,6 +335,7 @@ int trail__put_string(trail__buf *b, const char *s, size_t n) {
   const unsigned char *end;
   size_t room = room_left(b);
   char *o;
+  int cut = 0;
 
   if (room < 2) {
     b->truncated = 1;
@@ -211,129 +352,30 @@ int trail__put_string(trail__buf *b, const char *s, size_t n) {
 
   while (p < end) {
     size_t avail = (size_t)(end - p);
-    size_t lim = avail < room ? avail : room;
-    size_t run = 0;
-
-    /*
-     * Plain ASCII is checked and copied a word at a time, with no call:
-     * a word is stored whole before it is known how much of it counts,
-     * which the buffer's slack beyond its limit makes safe.
-     */
-    while (lim - run >= 8) {
-      uint64_t x;
-      memcpy(&x, p + run, sizeof x);
-      if (word_has_special(x))
-        break;
-      memcpy(o + run, &x, sizeof x);
-      run += 8;
-    }
-    if (run < lim && lim - run < 8) {
-      /*
-       * The last 1..7 bytes, in one word too: read as the final eight bytes
-       * of the input when there are eight (overlapping what was checked),
-       * else assembled from 4-, 2- and 1-byte loads padded with a plain
-       * byte, so that nothing past the input is read.
-       */
-      uint64_t x;
-      size_t r = lim - run;
-      if (lim >= 8) {
-        memcpy(&x, p + lim - 8, sizeof x);
-        if (!word_has_special(x)) {
-          memcpy(o + lim - 8, &x, sizeof x);
-          run = lim;
-        }
-      } else {
-        unsigned char w[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
-        size_t at = 0;
-        if (r & 4) {
-          memcpy(w, p + run, 4);
-          at = 4;
-        }
-        if (r & 2) {
-          memcpy(w + at, p + run + at, 2);
-          at += 2;
-        }
-        if (r & 1)
-          w[at] = p[run + at];
-        memcpy(&x, w, sizeof x);
-        if (!word_has_special(x)) {
-          memcpy(o + run, &x, sizeof x);
-          run = lim;
-        }
-      }
-    }
-    while (run < lim && trail__plain_table[p[run]]) {
-      o[run] = (char)p[run];
-      run++;
-    }
+    size_t run = plain_run(p, o, avail < room ? avail : room);
     o += run;
     p += run;
     room -= run;
     if (p == end)
       break;
 
-    unsigned char c = *p;
-    if (c < 0x80) {
-      /* A control byte, DEL, '"' or '\\' (or plain ASCII beyond the room). */
-      char e = short_escape(c);
-      if (is_plain(c) || room < (e ? 2u : 6u))
-        goto cut;
-      if (e) {
-        o[0] = '\\';
-        o[1] = e;
-        o += 2;
-        room -= 2;
-      } else {
-        put_u00(o, c);
-        o += 6;
-        room -= 6;
-      }
-      p++;
-      continue;
+    size_t used = 1;
+    size_t w = *p < 0x80 ? put_ascii_escape(o, room, *p)
+                         : put_non_ascii(o, room, p, (size_t)(end - p), &used);
+    if (w == 0) {
+      cut = 1;
+      break;
     }
-
-    int valid;
-    size_t len = utf8_scan(p, (size_t)(end - p), &valid);
-    if (!valid) {
-      if (room < 3)
-        goto cut;
-      memcpy(o, "\xef\xbf\xbd", 3);
-      o += 3;
-      room -= 3;
-    } else if (len == 2 && c == 0xc2 && p[1] < 0xa0) {
-      /* C1 controls U+0080..U+009F: invisible and dangerous on terminals. */
-      if (room < 6)
-        goto cut;
-      put_u00(o, p[1]);
-      o += 6;
-      room -= 6;
-    } else if (len == 3 && c == 0xe2 && p[1] == 0x80 &&
-               (p[2] == 0xa8 || p[2] == 0xa9)) {
-      /* U+2028 and U+2029 end a line for JavaScript and some readers. */
-      if (room < 6)
-        goto cut;
-      memcpy(o, p[2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
-      o += 6;
-      room -= 6;
-    } else {
-      if (room < len)
-        goto cut;
-      memcpy(o, p, len);
-      o += len;
-      room -= len;
-    }
-    p += len;
+    o += w;
+    room -= w;
+    p += used;
   }
 
   *o++ = '"';
   b->len = (size_t)(o - b->data);
-  return 0;
-
-cut:
-  *o++ = '"';
-  b->len = (size_t)(o - b->data);
-  b->truncated = 1;
-  return 1;
+  if (cut)
+    b->truncated = 1;
+  return cut;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -71,10 +71,8 @@ size_t trail__record_size(const trail__event *ev, uint32_t *slen) {
               ev->nfields * sizeof(struct slot) + bytes);
 }
 
-void trail__record_write(char *dst, const trail__event *ev,
-                         const uint32_t *slen) {
-  /* Stored member by member: dst is 8-aligned, as struct head needs. */
-  struct head *h = (struct head *)(void *)dst;
+/* Stores the event's scalars and lengths in the record's head. */
+static inline void write_head(struct head *h, const trail__event *ev) {
   h->sec = ev->sec;
   h->usec = (int32_t)ev->usec;
   h->level = (uint8_t)ev->level;
@@ -92,7 +90,56 @@ void trail__record_write(char *dst, const trail__event *ev,
   h->cfields_len = (uint32_t)ev->cfields_len;
   h->lgen = ev->lgen;
   h->cgen = ev->cgen;
-  char *p = dst + sizeof *h;
+}
+
+/*
+ * Fills the slot of field f and copies its key, then its string (slen bytes,
+ * as trail__record_size() counted them) to p; returns the end of the copy.
+ */
+static inline char *write_field(struct slot *sl, char *p, const trail_field *f,
+                                const uint32_t *slen) {
+  size_t klen;
+  const char *key = trail__field_key(f, &klen);
+  sl->kind = (uint32_t)f->kind;
+  sl->klen = (uint32_t)klen;
+  p = trail__copy(p, key, klen);
+  switch (f->kind) {
+  case TRAIL_FIELD_STR:
+    if (f->v.s == NULL) {
+      sl->v.len = NO_STR;
+    } else {
+      sl->v.len = *slen;
+      p = trail__copy(p, f->v.s, *slen);
+    }
+    break;
+  case TRAIL_FIELD_INT:
+    sl->v.i = f->v.i;
+    break;
+  case TRAIL_FIELD_UINT:
+    sl->v.u = f->v.u;
+    break;
+  case TRAIL_FIELD_DOUBLE:
+    sl->v.d = f->v.d;
+    break;
+  case TRAIL_FIELD_BOOL:
+    sl->v.b = f->v.b;
+    break;
+  default:
+    sl->v.u = 0; /* written as "[invalid field kind]", as in sync mode */
+    break;
+  }
+  return p;
+}
+
+/*
+ * Writes the record of ev at dst, in the layout above: the head, the bound
+ * keys, the slots, then every byte segment in order.
+ */
+void trail__record_write(char *dst, const trail__event *ev,
+                         const uint32_t *slen) {
+  /* Stored member by member: dst is 8-aligned, as struct head needs. */
+  write_head((struct head *)(void *)dst, ev);
+  char *p = dst + sizeof(struct head);
   /* Bound fields and the caller are rare: one test skips all of them. */
   size_t rare = ev->lnkeys | ev->cnkeys | ev->caller_len | ev->lfields_len |
                 ev->cfields_len;
@@ -110,40 +157,8 @@ void trail__record_write(char *dst, const trail__event *ev,
     p = trail__copy(p, ev->cfields, ev->cfields_len);
   }
   p = trail__copy(p, ev->msg, ev->msg_len);
-  for (size_t i = 0; i < ev->nfields; i++) {
-    const trail_field *f = &ev->fields[i];
-    struct slot *sl = &slots[i];
-    size_t klen;
-    const char *key = trail__field_key(f, &klen);
-    sl->kind = (uint32_t)f->kind;
-    sl->klen = (uint32_t)klen;
-    p = trail__copy(p, key, klen);
-    switch (f->kind) {
-    case TRAIL_FIELD_STR:
-      if (f->v.s == NULL) {
-        sl->v.len = NO_STR;
-      } else {
-        sl->v.len = slen[i];
-        p = trail__copy(p, f->v.s, slen[i]);
-      }
-      break;
-    case TRAIL_FIELD_INT:
-      sl->v.i = f->v.i;
-      break;
-    case TRAIL_FIELD_UINT:
-      sl->v.u = f->v.u;
-      break;
-    case TRAIL_FIELD_DOUBLE:
-      sl->v.d = f->v.d;
-      break;
-    case TRAIL_FIELD_BOOL:
-      sl->v.b = f->v.b;
-      break;
-    default:
-      sl->v.u = 0; /* written as "[invalid field kind]", as in sync mode */
-      break;
-    }
-  }
+  for (size_t i = 0; i < ev->nfields; i++)
+    p = write_field(&slots[i], p, &ev->fields[i], &slen[i]);
 }
 
 /*
@@ -168,104 +183,144 @@ static int keys_valid(const trail__key *keys, size_t n, size_t seg_len) {
   return 1;
 }
 
+/*
+ * Copies the head out of the record (size bytes at rec) and checks it: the
+ * counts within their limits and every length adding up within the record.
+ * Sets *need to the bytes the head accounts for, to which the fields' keys
+ * and strings are added as they are read. -1 when the record is refused.
+ */
+static inline int read_head(const char *rec, size_t size, struct head *h,
+                            uint64_t *need) {
+  if (size < sizeof *h)
+    return -1;
+  memcpy(h, rec, sizeof *h);
+  if (h->nfields > TRAIL__RECORD_KEYS_MAX ||
+      h->lnkeys > TRAIL__RECORD_KEYS_MAX || h->cnkeys > TRAIL_CTX_FIELDS_MAX ||
+      h->level > TRAIL_LEVEL_FATAL)
+    return -1;
+  /* 64-bit sums of these lengths cannot wrap. */
+  *need = sizeof *h + ((uint64_t)h->lnkeys + h->cnkeys) * sizeof(trail__key) +
+          (uint64_t)h->nfields * sizeof(struct slot) + h->name_len +
+          h->ids_len + h->caller_len + h->lfields_len + h->cfields_len +
+          h->msg_len;
+  return *need > size ? -1 : 0;
+}
+
+/*
+ * Points ev into the record, whose head h is checked and whose parts start at
+ * p: the scalars from h, the bound keys and every byte segment in place.
+ * Sets *slots to the fields' slots and returns where the fields' bytes start.
+ */
+static inline const char *read_parts(const char *p, const struct head *h,
+                                     trail__event *ev,
+                                     const struct slot **slots) {
+  ev->level = (trail_level)h->level;
+  ev->cut = h->cut;
+  ev->lfields_cut = h->lfields_cut;
+  ev->sec = h->sec;
+  ev->usec = h->usec;
+  ev->tsc = h->tsc;
+  ev->lkeys = (const trail__key *)(const void *)p;
+  ev->lnkeys = h->lnkeys;
+  p += h->lnkeys * sizeof(trail__key);
+  ev->ckeys = (const trail__key *)(const void *)p;
+  ev->cnkeys = h->cnkeys;
+  ev->lgen = h->lgen;
+  ev->cgen = h->cgen;
+  p += h->cnkeys * sizeof(trail__key);
+  *slots = (const struct slot *)(const void *)p;
+  p += h->nfields * sizeof(struct slot);
+  ev->name_seg = p;
+  ev->name_seg_len = h->name_len;
+  p += h->name_len;
+  ev->ids = p;
+  ev->ids_len = h->ids_len;
+  p += h->ids_len;
+  ev->caller = p;
+  ev->caller_len = h->caller_len;
+  p += h->caller_len;
+  ev->lfields = p;
+  ev->lfields_len = h->lfields_len;
+  p += h->lfields_len;
+  ev->cfields = p;
+  ev->cfields_len = h->cfields_len;
+  p += h->cfields_len;
+  ev->msg = p;
+  ev->msg_len = h->msg_len;
+  return p + h->msg_len;
+}
+
+/*
+ * Fills f from its slot, its key and string pointing into the record at *p,
+ * which moves past them. *need grows by their lengths and must stay within
+ * the record's size; -1 when it does not, or for a kind a record never has.
+ */
+static inline int read_field(trail_field *f, const struct slot *slot,
+                             const char **p, uint64_t *need, size_t size) {
+  struct slot sl;
+  memcpy(&sl, slot, sizeof sl);
+  memset(f, 0, sizeof *f);
+  f->kind = (trail_field_kind)sl.kind;
+  *need += sl.klen;
+  if (*need > size)
+    return -1;
+  /* The key is not NUL-terminated here: its length is always given. */
+  f->key = sl.klen ? *p : "";
+  f->klen = sl.klen;
+  *p += sl.klen;
+  switch (sl.kind) {
+  case TRAIL_FIELD_STR:
+    if (sl.v.len == NO_STR) {
+      f->v.s = NULL;
+    } else {
+      if (sl.v.len > size - *need)
+        return -1;
+      *need += sl.v.len;
+      f->v.s = *p;
+      f->len = (size_t)sl.v.len;
+      *p += sl.v.len;
+    }
+    break;
+  case TRAIL_FIELD_INT:
+    f->v.i = sl.v.i;
+    break;
+  case TRAIL_FIELD_UINT:
+    f->v.u = sl.v.u;
+    break;
+  case TRAIL_FIELD_DOUBLE:
+    f->v.d = sl.v.d;
+    break;
+  case TRAIL_FIELD_BOOL:
+    f->v.b = sl.v.b;
+    break;
+  case TRAIL_FIELD_JSON:
+    return -1; /* never in a record: a pointer would be read */
+  default:
+    break;
+  }
+  return 0;
+}
+
+/*
+ * Reads the record of size bytes at rec into ev, its fields into fields (as
+ * many as the record has, at most TRAIL__RECORD_KEYS_MAX), everything
+ * pointing into the record. Every count and length is checked against the
+ * record's size first: -1 for a record that cannot be trusted.
+ */
 int trail__record_read(const char *rec, size_t size, trail__event *ev,
                        trail_field *fields) {
   struct head h;
-  if (size < sizeof h)
+  uint64_t need;
+  if (read_head(rec, size, &h, &need) != 0)
     return -1;
-  memcpy(&h, rec, sizeof h);
-  if (h.nfields > TRAIL__RECORD_KEYS_MAX || h.lnkeys > TRAIL__RECORD_KEYS_MAX ||
-      h.cnkeys > TRAIL_CTX_FIELDS_MAX || h.level > TRAIL_LEVEL_FATAL)
-    return -1;
-  /* Every length adds up within the record (64-bit sums cannot wrap). */
-  uint64_t need =
-      sizeof h + ((uint64_t)h.lnkeys + h.cnkeys) * sizeof(trail__key) +
-      (uint64_t)h.nfields * sizeof(struct slot) + h.name_len + h.ids_len +
-      h.caller_len + h.lfields_len + h.cfields_len + h.msg_len;
-  if (need > size)
-    return -1;
-  const char *p = rec + sizeof h;
-  ev->level = (trail_level)h.level;
-  ev->cut = h.cut;
-  ev->lfields_cut = h.lfields_cut;
-  ev->sec = h.sec;
-  ev->usec = h.usec;
-  ev->tsc = h.tsc;
-  ev->lkeys = (const trail__key *)(const void *)p;
-  ev->lnkeys = h.lnkeys;
-  p += h.lnkeys * sizeof(trail__key);
-  ev->ckeys = (const trail__key *)(const void *)p;
-  ev->cnkeys = h.cnkeys;
-  ev->lgen = h.lgen;
-  ev->cgen = h.cgen;
-  p += h.cnkeys * sizeof(trail__key);
-  const struct slot *slots = (const struct slot *)(const void *)p;
-  p += h.nfields * sizeof(struct slot);
-  ev->name_seg = p;
-  ev->name_seg_len = h.name_len;
-  p += h.name_len;
-  ev->ids = p;
-  ev->ids_len = h.ids_len;
-  p += h.ids_len;
-  ev->caller = p;
-  ev->caller_len = h.caller_len;
-  p += h.caller_len;
-  ev->lfields = p;
-  ev->lfields_len = h.lfields_len;
-  p += h.lfields_len;
-  ev->cfields = p;
-  ev->cfields_len = h.cfields_len;
-  p += h.cfields_len;
-  ev->msg = p;
-  ev->msg_len = h.msg_len;
-  p += h.msg_len;
+  const struct slot *slots;
+  const char *p = read_parts(rec + sizeof h, &h, ev, &slots);
   if (!keys_valid(ev->lkeys, ev->lnkeys, ev->lfields_len) ||
       !keys_valid(ev->ckeys, ev->cnkeys, ev->cfields_len))
     return -1;
-  for (size_t i = 0; i < h.nfields; i++) {
-    struct slot sl;
-    memcpy(&sl, &slots[i], sizeof sl);
-    trail_field *f = &fields[i];
-    memset(f, 0, sizeof *f);
-    f->kind = (trail_field_kind)sl.kind;
-    need += sl.klen;
-    if (need > size)
+  for (size_t i = 0; i < h.nfields; i++)
+    if (read_field(&fields[i], &slots[i], &p, &need, size) != 0)
       return -1;
-    /* The key is not NUL-terminated here: its length is always given. */
-    f->key = sl.klen ? p : "";
-    f->klen = sl.klen;
-    p += sl.klen;
-    switch (sl.kind) {
-    case TRAIL_FIELD_STR:
-      if (sl.v.len == NO_STR) {
-        f->v.s = NULL;
-      } else {
-        if (sl.v.len > size - need)
-          return -1;
-        need += sl.v.len;
-        f->v.s = p;
-        f->len = (size_t)sl.v.len;
-        p += sl.v.len;
-      }
-      break;
-    case TRAIL_FIELD_INT:
-      f->v.i = sl.v.i;
-      break;
-    case TRAIL_FIELD_UINT:
-      f->v.u = sl.v.u;
-      break;
-    case TRAIL_FIELD_DOUBLE:
-      f->v.d = sl.v.d;
-      break;
-    case TRAIL_FIELD_BOOL:
-      f->v.b = sl.v.b;
-      break;
-    case TRAIL_FIELD_JSON:
-      return -1; /* never in a record: a pointer would be read */
-    default:
-      break;
-    }
-  }
   ev->fields = fields;
   ev->nfields = h.nfields;
   return 0;
