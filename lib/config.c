@@ -78,6 +78,15 @@ TRAIL_API void trail_caller_set(bool on) {
 
 /* ---- the environment --------------------------------------------------- */
 
+/* What every rejected boolean variable says it accepts. */
+#define NOT_A_BOOLEAN                                                          \
+  "not a boolean (accepted: 1, 0, true, false, yes, no, on, off)"
+
+/* The variables that tune the writer TRAIL_ASYNC starts, and its default. */
+#define ASYNC_OVERFLOW_VAR "TRAIL_ASYNC_OVERFLOW"
+#define ASYNC_QUEUE_VAR "TRAIL_ASYNC_QUEUE"
+#define ASYNC_QUEUE_DEFAULT "2m"
+
 /*
  * A bad variable must be seen by whoever starts the service, and must not
  * stop it: one line on stderr naming the variable, the value, what was
@@ -104,7 +113,7 @@ static const char *current_output(void) {
 static int parse_bool(const char *v, int *out) {
   static const char *const yes[] = {"1", "true", "yes", "on"};
   static const char *const no[] = {"0", "false", "no", "off"};
-  for (size_t i = 0; i < 4; i++) {
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
     if (strcasecmp(v, yes[i]) == 0) {
       *out = 1;
       return 0;
@@ -142,63 +151,212 @@ static int parse_size(const char *v, size_t *out) {
 }
 
 /*
- * TRAIL_ASYNC=1 starts the writer with TRAIL_ASYNC_OVERFLOW (block, drop)
- * and TRAIL_ASYNC_QUEUE (bytes, k or m); a bad one is reported and its
- * default used. Returns the number of variables rejected.
+ * FIRST or FIRST,THEREAFTER, each a decimal that fits in 32 bits. Each must
+ * start with a digit: strtoul would also take leading white space and a
+ * sign, and turn "-1" into a huge count.
  */
-static int async_from_env(void) {
-  int bad = 0;
-  const char *v = getenv("TRAIL_ASYNC");
-  int on = 0;
-  if (v == NULL)
+static int parse_sampling(const char *v, uint32_t *first, uint32_t *after) {
+  unsigned long f = 0, a = 0;
+  char *end = (char *)v;
+  int ok = v[0] >= '0' && v[0] <= '9';
+  errno = 0;
+  if (ok)
+    f = strtoul(v, &end, 10);
+  if (ok && *end == ',') {
+    ok = end[1] >= '0' && end[1] <= '9';
+    if (ok)
+      a = strtoul(end + 1, &end, 10);
+  }
+  if (!ok || errno != 0 || *end != '\0' || f > UINT32_MAX || a > UINT32_MAX)
+    return -1;
+  *first = (uint32_t)f;
+  *after = (uint32_t)a;
+  return 0;
+}
+
+/*
+ * Each env_* function below applies one variable's value, reports a bad one
+ * with env_complain() and returns the number of variables it rejected.
+ */
+
+/* TRAIL_SERVICE: the service name; a bad one keeps the current name. */
+static int env_service(const char *var, const char *v) {
+  if (trail_service_set(v) == 0)
     return 0;
+  char using[160];
+  snprintf(using, sizeof using, "\"%s\"", trail_service());
+  env_complain(var, v, "not a valid service name (" TRAIL__NAME_RULE ")",
+               using);
+  return 1;
+}
+
+/* TRAIL_LEVEL: the level spec; a bad one changes no logger's level. */
+static int env_level(const char *var, const char *v) {
+  trail__level_spec spec;
+  trail_config_error err;
+  if (trail__level_spec_parse(v, &spec, &err, var) != 0) {
+    char using[32];
+    snprintf(using, sizeof using, "\"%s\"",
+             trail_level_name(trail_logger_level(NULL)));
+    env_complain(var, v, err.text, using);
+    return 1;
+  }
+  trail__config_lock();
+  trail__loggers_apply_spec_locked(&spec);
+  trail__config_unlock();
+  return 0;
+}
+
+/* TRAIL_OUTPUT: stdout, stderr or a path; a bad one keeps the sinks. */
+static int env_output(const char *var, const char *v) {
+  trail_config_error err;
+  if (trail_output_set(v, &err) == 0)
+    return 0;
+  char what[400];
+  snprintf(what, sizeof what, "%s (accepted: stdout, stderr or a path)",
+           v[0] ? err.text : "empty value");
+  env_complain(var, v, what, current_output());
+  return 1;
+}
+
+/* TRAIL_CALLER: whether lines carry "caller":"file.c:42". */
+static int env_caller(const char *var, const char *v) {
+  int on;
   if (parse_bool(v, &on) != 0) {
-    env_complain("TRAIL_ASYNC", v,
-                 "not a boolean (accepted: 1, 0, true, false, yes, no, on, "
-                 "off)",
-                 "synchronous writes");
+    env_complain(var, v, NOT_A_BOOLEAN,
+                 __atomic_load_n(&trail__caller_on, __ATOMIC_RELAXED) ? "1"
+                                                                      : "0");
+    return 1;
+  }
+  trail_caller_set(on);
+  return 0;
+}
+
+/* TRAIL_MAX_LINE: the line maximum; a bad one keeps the current one. */
+static int env_max_line(const char *var, const char *v) {
+  size_t n;
+  if (parse_size(v, &n) == 0 && trail_max_line_set(n) == 0)
+    return 0;
+  char using[32];
+  snprintf(using, sizeof using, "%zu", trail_max_line());
+  env_complain(var, v,
+               "not a size from 2048 to 16M (bytes, or with suffix k or m)",
+               using);
+  return 1;
+}
+
+/* TRAIL_SAMPLING: FIRST[,THEREAFTER] events per second and message. */
+static int env_sampling(const char *var, const char *v) {
+  uint32_t first, after;
+  if (parse_sampling(v, &first, &after) != 0) {
+    env_complain(var, v,
+                 "not FIRST or FIRST,THEREAFTER (events per second and "
+                 "message: e.g. 100,100; 0 turns sampling off)",
+                 "the current sampling");
+    return 1;
+  }
+  trail_sampling_set(first, after);
+  return 0;
+}
+
+/* TRAIL_REDACT: the sensitive keys; a bad list keeps the current keys. */
+static int env_redact(const char *var, const char *v) {
+  trail_config_error err;
+  if (trail_redact_set(v, &err) == 0)
+    return 0;
+  env_complain(var, v, err.text, "the current keys");
+  return 1;
+}
+
+/*
+ * The writer's options from TRAIL_ASYNC_OVERFLOW (block, drop) and
+ * TRAIL_ASYNC_QUEUE (bytes, k or m) into o; a bad one is reported and its
+ * default left in o. Returns the number of variables rejected.
+ */
+static int async_options_from_env(trail_async_options *o) {
+  int bad = 0;
+  const char *v;
+  if ((v = getenv(ASYNC_OVERFLOW_VAR)) != NULL) {
+    if (strcasecmp(v, "drop") == 0)
+      o->overflow = TRAIL_OVERFLOW_DROP;
+    else if (strcasecmp(v, "block") != 0) {
+      env_complain(ASYNC_OVERFLOW_VAR, v,
+                   "unknown policy (accepted: block, drop)", "block");
+      bad++;
+    }
+  }
+  if ((v = getenv(ASYNC_QUEUE_VAR)) != NULL) {
+    size_t n;
+    if (parse_size(v, &n) != 0 || n == 0) {
+      env_complain(ASYNC_QUEUE_VAR, v,
+                   "not a size (bytes, or with suffix k or m)",
+                   ASYNC_QUEUE_DEFAULT);
+      bad++;
+    } else {
+      o->queue_size = n;
+    }
+  }
+  return bad;
+}
+
+/*
+ * Starts the writer with o. A queue size the writer refuses is reported and
+ * the default tried instead: a wrong size should not also cost the
+ * asynchronous writes. A writer that cannot start leaves the writes
+ * synchronous. Returns the number of problems reported.
+ */
+static int async_start_from_env(const char *var, trail_async_options *o) {
+  int bad = 0;
+  int rc = trail_async_start(o);
+  if (rc == TRAIL_ERANGE && o->queue_size != 0) {
+    env_complain(ASYNC_QUEUE_VAR, getenv(ASYNC_QUEUE_VAR),
+                 "too small for 4 lines of the maximum length, or above 1024m",
+                 ASYNC_QUEUE_DEFAULT);
+    bad++;
+    o->queue_size = 0;
+    rc = trail_async_start(o);
+  }
+  if (rc != 0 && rc != -EALREADY) {
+    fprintf(stderr,
+            "trail: %s=1: cannot start the writer: %s; "
+            "using synchronous writes\n",
+            var, trail_strerror(rc));
+    bad++;
+  }
+  return bad;
+}
+
+/*
+ * TRAIL_ASYNC=1 starts the writer with TRAIL_ASYNC_OVERFLOW and
+ * TRAIL_ASYNC_QUEUE; a bad one is reported and its default used.
+ */
+static int env_async(const char *var, const char *v) {
+  int on = 0;
+  if (parse_bool(v, &on) != 0) {
+    env_complain(var, v, NOT_A_BOOLEAN, "synchronous writes");
     return 1;
   }
   if (!on)
     return 0;
   trail_async_options o = {.queue_size = 0, .overflow = TRAIL_OVERFLOW_BLOCK};
-  if ((v = getenv("TRAIL_ASYNC_OVERFLOW")) != NULL) {
-    if (strcasecmp(v, "drop") == 0)
-      o.overflow = TRAIL_OVERFLOW_DROP;
-    else if (strcasecmp(v, "block") != 0) {
-      env_complain("TRAIL_ASYNC_OVERFLOW", v,
-                   "unknown policy (accepted: block, drop)", "block");
-      bad++;
-    }
-  }
-  if ((v = getenv("TRAIL_ASYNC_QUEUE")) != NULL) {
-    size_t n;
-    if (parse_size(v, &n) != 0 || n == 0) {
-      env_complain("TRAIL_ASYNC_QUEUE", v,
-                   "not a size (bytes, or with suffix k or m)", "2m");
-      bad++;
-    } else {
-      o.queue_size = n;
-    }
-  }
-  int rc = trail_async_start(&o);
-  if (rc == TRAIL_ERANGE && o.queue_size != 0) {
-    env_complain("TRAIL_ASYNC_QUEUE", getenv("TRAIL_ASYNC_QUEUE"),
-                 "too small for 4 lines of the maximum length, or above 1024m",
-                 "2m");
-    bad++;
-    o.queue_size = 0;
-    rc = trail_async_start(&o);
-  }
-  if (rc != 0 && rc != -EALREADY) {
-    fprintf(stderr,
-            "trail: TRAIL_ASYNC=1: cannot start the writer: %s; "
-            "using synchronous writes\n",
-            trail_strerror(rc));
-    bad++;
-  }
-  return bad;
+  int bad = async_options_from_env(&o);
+  return bad + async_start_from_env(var, &o);
 }
+
+/*
+ * The TRAIL_* variables, in the order they are applied. TRAIL_ASYNC comes
+ * last because the writer it starts checks its queue and sizes its buffers
+ * against the line maximum, which TRAIL_MAX_LINE may have changed.
+ */
+static const struct env_var {
+  const char *name;
+  int (*apply)(const char *var, const char *value);
+} env_vars[] = {
+    {"TRAIL_SERVICE", env_service},   {"TRAIL_LEVEL", env_level},
+    {"TRAIL_OUTPUT", env_output},     {"TRAIL_CALLER", env_caller},
+    {"TRAIL_MAX_LINE", env_max_line}, {"TRAIL_SAMPLING", env_sampling},
+    {"TRAIL_REDACT", env_redact},     {"TRAIL_ASYNC", env_async},
+};
 
 /*
  * Applies every TRAIL_* variable that is set. Returns the number of
@@ -207,98 +365,11 @@ static int async_from_env(void) {
  */
 TRAIL_API int trail_config_from_env(void) {
   int bad = 0;
-  const char *v;
-  trail_config_error err;
-
-  if ((v = getenv("TRAIL_SERVICE")) != NULL) {
-    if (trail_service_set(v) != 0) {
-      char using[160];
-      snprintf(using, sizeof using, "\"%s\"", trail_service());
-      env_complain("TRAIL_SERVICE", v,
-                   "not a valid service name (1 to 128 printable ASCII "
-                   "characters, no space, quote, backslash, comma or '=')",
-                   using);
-      bad++;
-    }
+  for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++) {
+    const char *v = getenv(env_vars[i].name);
+    if (v != NULL)
+      bad += env_vars[i].apply(env_vars[i].name, v);
   }
-  if ((v = getenv("TRAIL_LEVEL")) != NULL) {
-    trail__level_spec spec;
-    if (trail__level_spec_parse(v, &spec, &err, "TRAIL_LEVEL") != 0) {
-      char using[32];
-      snprintf(using, sizeof using, "\"%s\"",
-               trail_level_name(trail_logger_level(NULL)));
-      env_complain("TRAIL_LEVEL", v, err.text, using);
-      bad++;
-    } else {
-      trail__config_lock();
-      trail__loggers_apply_spec_locked(&spec);
-      trail__config_unlock();
-    }
-  }
-  if ((v = getenv("TRAIL_OUTPUT")) != NULL) {
-    if (trail_output_set(v, &err) != 0) {
-      char what[400];
-      snprintf(what, sizeof what, "%s (accepted: stdout, stderr or a path)",
-               v[0] ? err.text : "empty value");
-      env_complain("TRAIL_OUTPUT", v, what, current_output());
-      bad++;
-    }
-  }
-  if ((v = getenv("TRAIL_CALLER")) != NULL) {
-    int on;
-    if (parse_bool(v, &on) != 0) {
-      env_complain("TRAIL_CALLER", v,
-                   "not a boolean (accepted: 1, 0, true, false, yes, no, on, "
-                   "off)",
-                   __atomic_load_n(&trail__caller_on, __ATOMIC_RELAXED) ? "1"
-                                                                        : "0");
-      bad++;
-    } else {
-      trail_caller_set(on);
-    }
-  }
-  if ((v = getenv("TRAIL_MAX_LINE")) != NULL) {
-    size_t n;
-    if (parse_size(v, &n) != 0 || trail_max_line_set(n) != 0) {
-      char using[32];
-      snprintf(using, sizeof using, "%zu", trail_max_line());
-      env_complain("TRAIL_MAX_LINE", v,
-                   "not a size from 2048 to 16M (bytes, or with suffix k or "
-                   "m)",
-                   using);
-      bad++;
-    }
-  }
-  if ((v = getenv("TRAIL_SAMPLING")) != NULL) {
-    unsigned long first = 0, after = 0;
-    char *end = (char *)v;
-    int ok = v[0] >= '0' && v[0] <= '9';
-    errno = 0;
-    if (ok)
-      first = strtoul(v, &end, 10);
-    if (ok && *end == ',') {
-      ok = end[1] >= '0' && end[1] <= '9';
-      if (ok)
-        after = strtoul(end + 1, &end, 10);
-    }
-    if (!ok || errno != 0 || *end != '\0' || first > UINT32_MAX ||
-        after > UINT32_MAX) {
-      env_complain("TRAIL_SAMPLING", v,
-                   "not FIRST or FIRST,THEREAFTER (events per second and "
-                   "message: e.g. 100,100; 0 turns sampling off)",
-                   "the current sampling");
-      bad++;
-    } else {
-      trail_sampling_set((uint32_t)first, (uint32_t)after);
-    }
-  }
-  if ((v = getenv("TRAIL_REDACT")) != NULL) {
-    if (trail_redact_set(v, &err) != 0) {
-      env_complain("TRAIL_REDACT", v, err.text, "the current keys");
-      bad++;
-    }
-  }
-  bad += async_from_env();
   return bad;
 }
 

@@ -84,6 +84,64 @@ static void trim_ows(const char **v, size_t *n) {
 }
 
 /*
+ * The first traceparent is kept, with whether it held a NUL; a second one
+ * is only counted (it makes the pair invalid). 63 bytes decide: version 00
+ * is exactly 55 long (a longer copy stays invalid), a higher version is
+ * read by its first 55 and the character after them.
+ */
+static void header_traceparent(trail_http_request *r, const char *value,
+                               size_t value_len, int has_nul) {
+  if (++r->tp_count_ == 1) {
+    copy_cut(r->tp_in_, sizeof r->tp_in_ - 1, value, value_len);
+    r->tp_bad_ = (uint8_t)has_nul;
+  }
+}
+
+/*
+ * tracestate may come in several headers, which W3C says are one list:
+ * each is appended after a comma. A list too long to validate whole, or
+ * with a NUL, is marked bad and not propagated.
+ */
+static void header_tracestate(trail_http_request *r, const char *value,
+                              size_t value_len, int has_nul) {
+  size_t have = strlen(r->ts_in_);
+  if (has_nul)
+    r->ts_bad_ = 1;
+  if (value_len == 0 || has_nul)
+    return;
+  if (have + 1 + value_len > sizeof r->ts_in_ - 1) {
+    r->ts_bad_ = 1;
+    return;
+  }
+  if (have > 0)
+    r->ts_in_[have++] = ',';
+  memcpy(r->ts_in_ + have, value, value_len);
+  r->ts_in_[have + value_len] = '\0';
+}
+
+/* The first X-Request-Id is kept when it is a valid request ID. */
+static void header_request_id(trail_http_request *r, const char *value,
+                              size_t value_len) {
+  if (++r->rid_count_ == 1) {
+    if (trail_request_id_check(value, value_len) == 0)
+      copy_cut(r->rid_in_, TRAIL_REQUEST_ID_MAX, value, value_len);
+    else
+      r->rid_bad_ = 1;
+  }
+}
+
+/* The first user-ID header is kept when it fits and holds no NUL. */
+static void header_user_id(trail_http_request *r, const char *value,
+                           size_t value_len, int has_nul) {
+  if (++r->user_count_ == 1) {
+    if (value_len >= 1 && value_len <= TRAIL_USER_ID_MAX && !has_nul)
+      copy_cut(r->user_in_, TRAIL_USER_ID_MAX, value, value_len);
+    else
+      r->user_bad_ = 1;
+  }
+}
+
+/*
  * Records what the headers trail uses say. Every occurrence is counted: a
  * header sent twice is ambiguous, and W3C says a repeated traceparent is
  * invalid. Values are only looked at, never trusted: anything kept is
@@ -104,46 +162,17 @@ TRAIL_API void trail_http_header(trail_http_request *r, const char *name,
   /* A NUL inside a value is never valid; it would also end a C string. */
   int has_nul = memchr(value, '\0', value_len) != NULL;
 
-  if (name_is(name, name_len, "traceparent")) {
-    /* 63 bytes decide: version 00 is exactly 55 long (a longer copy
-     * stays invalid), a higher version is read by its first 55 and the
-     * character after them. */
-    if (++r->tp_count_ == 1) {
-      copy_cut(r->tp_in_, sizeof r->tp_in_ - 1, value, value_len);
-      r->tp_bad_ = (uint8_t)has_nul;
-    }
-  } else if (name_is(name, name_len, "tracestate")) {
-    size_t have = strlen(r->ts_in_);
-    if (has_nul)
-      r->ts_bad_ = 1;
-    if (value_len == 0 || has_nul)
-      return;
-    if (have + 1 + value_len > sizeof r->ts_in_ - 1) {
-      r->ts_bad_ = 1; /* too long to validate: not propagated */
-      return;
-    }
-    if (have > 0)
-      r->ts_in_[have++] = ',';
-    memcpy(r->ts_in_ + have, value, value_len);
-    r->ts_in_[have + value_len] = '\0';
-  } else if (name_is(name, name_len, "x-request-id")) {
-    if (++r->rid_count_ == 1) {
-      if (trail_request_id_check(value, value_len) == 0)
-        copy_cut(r->rid_in_, TRAIL_REQUEST_ID_MAX, value, value_len);
-      else
-        r->rid_bad_ = 1;
-    }
-  } else if (name_is(name, name_len, "user-agent")) {
+  if (name_is(name, name_len, "traceparent"))
+    header_traceparent(r, value, value_len, has_nul);
+  else if (name_is(name, name_len, "tracestate"))
+    header_tracestate(r, value, value_len, has_nul);
+  else if (name_is(name, name_len, "x-request-id"))
+    header_request_id(r, value, value_len);
+  else if (name_is(name, name_len, "user-agent"))
     r->agent_cut_ =
         (uint8_t)copy_cut(r->agent_, TRAIL_HTTP_AGENT_MAX, value, value_len);
-  } else if (name_is(name, name_len, r->cfg_->user_id_header)) {
-    if (++r->user_count_ == 1) {
-      if (value_len >= 1 && value_len <= TRAIL_USER_ID_MAX && !has_nul)
-        copy_cut(r->user_in_, TRAIL_USER_ID_MAX, value, value_len);
-      else
-        r->user_bad_ = 1;
-    }
-  }
+  else if (name_is(name, name_len, r->cfg_->user_id_header))
+    header_user_id(r, value, value_len, has_nul);
 }
 
 static trail_logger *http_logger(const trail_http_request *r) {

@@ -15,6 +15,10 @@
 #include "trail.h"
 
 #define TRAIL__NAME_MAX 128
+/* What a logger or service name may be (trail__name_valid), for messages. */
+#define TRAIL__NAME_RULE                                                       \
+  "1 to 128 printable ASCII characters, no space, quote, backslash, comma or " \
+  "'='"
 #define TRAIL__REDACT_MAX 32    /* sensitive keys */
 #define TRAIL__REDACT_TEXT 2048 /* their bytes */
 #define TRAIL__MAX_SINKS 16

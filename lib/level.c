@@ -70,6 +70,88 @@ static void trim(const char **s, size_t *n) {
 
 #define ACCEPTED "trace, debug, info, warn, error, fatal, off"
 
+/* How much of a bad item a message quotes: enough to find it, no more. */
+#define QUOTE_MAX 64
+
+static int quoted(size_t n) { return (int)(n > QUOTE_MAX ? QUOTE_MAX : n); }
+
+/*
+ * Sets the level of the rule for name, adding the rule when name has none
+ * yet, so that a later "db=debug" overrides an earlier "db=warn" rather than
+ * taking a second slot.
+ */
+static int spec_set_rule(trail__level_spec *spec, const char *name, size_t nl,
+                         trail_level lv, trail_config_error *err,
+                         const char *source) {
+  const size_t max = sizeof spec->rules / sizeof spec->rules[0];
+  size_t i;
+  for (i = 0; i < spec->nrules; i++)
+    if (spec->rules[i].len == nl && memcmp(spec->rules[i].name, name, nl) == 0)
+      break;
+  if (i == spec->nrules) {
+    if (spec->nrules == max) {
+      trail__config_error(err, TRAIL_EINVAL_SPEC, source,
+                          "more than %zu NAME=LEVEL items", max);
+      return TRAIL_EINVAL_SPEC;
+    }
+    spec->nrules++;
+  }
+  memcpy(spec->rules[i].name, name, nl);
+  spec->rules[i].name[nl] = '\0';
+  spec->rules[i].len = nl;
+  spec->rules[i].level = lv;
+  return 0;
+}
+
+/*
+ * One NAME=LEVEL item (eq is its '='), white space around the name and the
+ * level ignored. The name is checked before the level, so that a message
+ * about the level can quote a name known to be printable.
+ */
+static int parse_rule_item(trail__level_spec *spec, const char *item, size_t n,
+                           const char *eq, trail_config_error *err,
+                           const char *source) {
+  const char *name = item;
+  size_t nl = (size_t)(eq - item);
+  const char *lvs = eq + 1;
+  size_t ll = n - nl - 1;
+  trail_level lv;
+  trim(&name, &nl);
+  trim(&lvs, &ll);
+  if (!trail__name_valid(name, nl)) {
+    trail__config_error(err, TRAIL_EINVAL_NAME, source,
+                        "invalid logger name \"%.*s\" (" TRAIL__NAME_RULE ")",
+                        quoted(nl), name);
+    return TRAIL_EINVAL_NAME;
+  }
+  if (level_parse_n(lvs, ll, &lv) != 0) {
+    trail__config_error(err, TRAIL_EINVAL_LEVEL, source,
+                        "unknown level \"%.*s\" for logger \"%.*s\" "
+                        "(accepted: " ACCEPTED ")",
+                        quoted(ll), lvs, (int)nl, name);
+    return TRAIL_EINVAL_LEVEL;
+  }
+  return spec_set_rule(spec, name, nl, lv, err, source);
+}
+
+/* One trimmed, non-empty item: LEVEL, the default, or NAME=LEVEL. */
+static int parse_item(trail__level_spec *spec, const char *item, size_t n,
+                      trail_config_error *err, const char *source) {
+  const char *eq = memchr(item, '=', n);
+  if (eq != NULL)
+    return parse_rule_item(spec, item, n, eq, err, source);
+  trail_level lv;
+  if (level_parse_n(item, n, &lv) != 0) {
+    trail__config_error(err, TRAIL_EINVAL_LEVEL, source,
+                        "unknown level \"%.*s\" (accepted: " ACCEPTED
+                        ", or NAME=LEVEL)",
+                        quoted(n), item);
+    return TRAIL_EINVAL_LEVEL;
+  }
+  spec->deflt = lv;
+  return 0;
+}
+
 /*
  * Parses a TRAIL_LEVEL value: comma-separated items, each LEVEL (the default
  * for every logger) or NAME=LEVEL. Empty items are ignored, so "info," is
@@ -85,66 +167,17 @@ int trail__level_spec_parse(const char *spec, trail__level_spec *out,
     trail__config_error(err, TRAIL_EINVAL_SPEC, source, "no value given");
     return TRAIL_EINVAL_SPEC;
   }
-  const char *p = spec;
   int seen_item = 0;
-  for (;;) {
+  for (const char *p = spec;;) {
     const char *comma = strchr(p, ',');
     size_t n = comma ? (size_t)(comma - p) : strlen(p);
     const char *item = p;
     trim(&item, &n);
     if (n > 0) {
       seen_item = 1;
-      const char *eq = memchr(item, '=', n);
-      trail_level lv;
-      if (eq == NULL) {
-        if (level_parse_n(item, n, &lv) != 0) {
-          trail__config_error(err, TRAIL_EINVAL_LEVEL, source,
-                              "unknown level \"%.*s\" (accepted: " ACCEPTED
-                              ", or NAME=LEVEL)",
-                              (int)(n > 64 ? 64 : n), item);
-          return TRAIL_EINVAL_LEVEL;
-        }
-        tmp.deflt = lv;
-      } else {
-        const char *name = item;
-        size_t nl = (size_t)(eq - item);
-        const char *lvs = eq + 1;
-        size_t ll = n - nl - 1;
-        trim(&name, &nl);
-        trim(&lvs, &ll);
-        if (!trail__name_valid(name, nl)) {
-          trail__config_error(err, TRAIL_EINVAL_NAME, source,
-                              "invalid logger name \"%.*s\" (1 to 128 "
-                              "printable ASCII characters, no space, quote, "
-                              "backslash, comma or '=')",
-                              (int)(nl > 64 ? 64 : nl), name);
-          return TRAIL_EINVAL_NAME;
-        }
-        if (level_parse_n(lvs, ll, &lv) != 0) {
-          trail__config_error(err, TRAIL_EINVAL_LEVEL, source,
-                              "unknown level \"%.*s\" for logger \"%.*s\" "
-                              "(accepted: " ACCEPTED ")",
-                              (int)(ll > 64 ? 64 : ll), lvs, (int)nl, name);
-          return TRAIL_EINVAL_LEVEL;
-        }
-        size_t i;
-        for (i = 0; i < tmp.nrules; i++)
-          if (tmp.rules[i].len == nl &&
-              memcmp(tmp.rules[i].name, name, nl) == 0)
-            break;
-        if (i == tmp.nrules) {
-          if (tmp.nrules == sizeof tmp.rules / sizeof tmp.rules[0]) {
-            trail__config_error(err, TRAIL_EINVAL_SPEC, source,
-                                "more than 32 NAME=LEVEL items");
-            return TRAIL_EINVAL_SPEC;
-          }
-          tmp.nrules++;
-        }
-        memcpy(tmp.rules[i].name, name, nl);
-        tmp.rules[i].name[nl] = '\0';
-        tmp.rules[i].len = nl;
-        tmp.rules[i].level = lv;
-      }
+      int rc = parse_item(&tmp, item, n, err, source);
+      if (rc != 0)
+        return rc;
     }
     if (comma == NULL)
       break;

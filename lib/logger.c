@@ -144,6 +144,79 @@ static uint32_t copy_parent(trail__buf *b, trail__keyset *ks,
   return c->redact_gen;
 }
 
+/* The longest escape of one byte of a string: \u00xx. */
+#define ESCAPED_MAX 6
+
+/*
+ * The bytes a child's bound fields may need: its parent's, with room for a
+ * redaction marker in place of each of them, then each new field at its
+ * worst (every byte of a string escaped), but never more than a line's
+ * maximum past the parent's.
+ */
+static size_t bound_cap(const trail_logger *parent, const trail_field *fields,
+                        size_t nfields) {
+  /* The parent's values may be redacted now: room for each marker. */
+  size_t base =
+      parent->fields_len + 64 + parent->nkeys * sizeof TRAIL__REDACTED;
+  size_t cap = base;
+  for (size_t i = 0; i < nfields; i++) {
+    cap += 16 + (fields[i].key ? strlen(fields[i].key) * ESCAPED_MAX : 1) + 64;
+    if (fields[i].kind == TRAIL_FIELD_STR && fields[i].v.s)
+      cap += ESCAPED_MAX * (fields[i].len == TRAIL_NTS ? strlen(fields[i].v.s)
+                                                       : fields[i].len);
+  }
+  /*
+   * json_t values are measured by the line maximum, which also caps giant
+   * strings: a bound field can never be longer than a line anyway.
+   */
+  for (size_t i = 0; i < nfields; i++)
+    if (fields[i].kind == TRAIL_FIELD_JSON)
+      cap = base + trail_max_line();
+  if (cap > base + trail_max_line())
+    cap = base + trail_max_line();
+  return cap;
+}
+
+/*
+ * Encodes the child's bound fields into data (cap bytes) and keys (room for
+ * the parent's keys, nfields more and one spare): the parent's first, then
+ * the new ones. lg owns both buffers after this.
+ */
+static void encode_bound(trail_logger *lg, const trail_logger *parent,
+                         const trail_field *fields, size_t nfields, char *data,
+                         size_t cap, trail__key *keys) {
+  trail__buf b = {.data = data, .len = 0, .limit = cap, .truncated = 0};
+  trail__keyset ks = {.keys = keys, .n = 0, .cap = parent->nkeys + nfields + 1};
+  lg->redact_gen = copy_parent(&b, &ks, parent);
+  for (size_t i = 0; i < nfields; i++)
+    if (trail__put_field(&b, &ks, &fields[i]) != 0)
+      break; /* what does not fit in a line is left out, as in a line */
+  lg->fields = data;
+  lg->fields_len = b.len;
+  /* A bound value cut here makes every line of this logger a cut line. */
+  lg->fields_cut = parent->fields_cut || b.truncated;
+  lg->keys = keys;
+  lg->nkeys = ks.n;
+}
+
+/*
+ * Gives a new child its parent's name, level and sampling settings (its own
+ * sampler: a child's flood is counted apart from its parent's), and links it
+ * in, under the lock, so that later changes of level reach it.
+ */
+static void link_child(trail_logger *lg, const trail_logger *parent) {
+  set_name(lg, parent->name, parent->name_len);
+  trail__config_lock();
+  lg->level = __atomic_load_n(&parent->level, __ATOMIC_RELAXED);
+  if (parent->sampler != NULL)
+    lg->sampler =
+        trail__sampler_new(trail__sampler_first(parent->sampler),
+                           trail__sampler_thereafter(parent->sampler));
+  update_threshold(lg, trail__conf_get()->min_level);
+  link_logger(lg);
+  trail__config_unlock();
+}
+
 /*
  * A child carries its parent's bound fields followed by its own, encoded
  * here once with the rename rule applied, so that each event only copies
@@ -157,25 +230,7 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
     parent = &root_logger;
   if (nfields > 0 && fields == NULL)
     return NULL;
-  /* The parent's values may be redacted now: room for each marker. */
-  size_t base =
-      parent->fields_len + 64 + parent->nkeys * sizeof TRAIL__REDACTED;
-  size_t cap = base;
-  for (size_t i = 0; i < nfields; i++) {
-    cap += 16 + (fields[i].key ? strlen(fields[i].key) * 6 : 1) + 64;
-    if (fields[i].kind == TRAIL_FIELD_STR && fields[i].v.s)
-      cap += 6 * (fields[i].len == TRAIL_NTS ? strlen(fields[i].v.s)
-                                             : fields[i].len);
-  }
-  /*
-   * json_t values are measured by the line maximum, which also caps giant
-   * strings: a bound field can never be longer than a line anyway.
-   */
-  for (size_t i = 0; i < nfields; i++)
-    if (fields[i].kind == TRAIL_FIELD_JSON)
-      cap = base + trail_max_line();
-  if (cap > base + trail_max_line())
-    cap = base + trail_max_line();
+  size_t cap = bound_cap(parent, fields, nfields);
   trail_logger *lg = calloc(1, sizeof *lg);
   char *data = malloc(cap + TRAIL__BUF_SLACK);
   trail__key *keys = calloc(parent->nkeys + nfields + 1, sizeof *keys);
@@ -185,28 +240,8 @@ TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
     free(keys);
     return NULL;
   }
-  trail__buf b = {.data = data, .len = 0, .limit = cap, .truncated = 0};
-  trail__keyset ks = {.keys = keys, .n = 0, .cap = parent->nkeys + nfields + 1};
-  lg->redact_gen = copy_parent(&b, &ks, parent);
-  for (size_t i = 0; i < nfields; i++)
-    if (trail__put_field(&b, &ks, &fields[i]) != 0)
-      break; /* what does not fit in a line is left out, as in a line */
-  lg->fields = data;
-  lg->fields_len = b.len;
-  /* A bound value cut here makes every line of this logger a cut line. */
-  lg->fields_cut = parent->fields_cut || b.truncated;
-  lg->keys = keys;
-  lg->nkeys = ks.n;
-  set_name(lg, parent->name, parent->name_len);
-  trail__config_lock();
-  lg->level = __atomic_load_n(&parent->level, __ATOMIC_RELAXED);
-  if (parent->sampler != NULL)
-    lg->sampler =
-        trail__sampler_new(trail__sampler_first(parent->sampler),
-                           trail__sampler_thereafter(parent->sampler));
-  update_threshold(lg, trail__conf_get()->min_level);
-  link_logger(lg);
-  trail__config_unlock();
+  encode_bound(lg, parent, fields, nfields, data, cap, keys);
+  link_child(lg, parent);
   return lg;
 }
 

@@ -18,20 +18,94 @@ static const char default_list[] =
 static uint32_t last_gen;
 
 /*
+ * The longest key. The conf's redact_sig and redact_by_len have one entry
+ * per key length, 0 to KEY_MAX.
+ */
+#define KEY_MAX 63
+
+/* A list being parsed: the fields of the conf it will be copied into. */
+typedef struct key_list {
+  char text[TRAIL__REDACT_TEXT];
+  uint16_t off[TRAIL__REDACT_MAX];
+  uint8_t len[TRAIL__REDACT_MAX];
+  size_t n, used;
+  uint64_t sig[KEY_MAX + 1];
+  uint32_t by_len[KEY_MAX + 1];
+} key_list;
+
+_Static_assert(sizeof((trail__conf *)0)->redact_sig ==
+                       sizeof((key_list *)0)->sig &&
+                   sizeof((trail__conf *)0)->redact_by_len ==
+                       sizeof((key_list *)0)->by_len,
+               "one redact_sig and redact_by_len entry per key length");
+
+/*
+ * Appends key[0..k) to ks, lowercase, and sets its bits in the per-length
+ * filters. The checks run in a fixed order (length, room, characters), so
+ * that a key wrong in several ways always gets the same message.
+ */
+static int add_key(key_list *ks, const char *key, size_t k,
+                   trail_config_error *err, const char *source) {
+  if (k > KEY_MAX) {
+    trail__config_error(err, TRAIL_EINVAL_SPEC, source,
+                        "key \"%.20s...\" is longer than %d bytes", key,
+                        KEY_MAX);
+    return TRAIL_EINVAL_SPEC;
+  }
+  if (ks->n == TRAIL__REDACT_MAX || ks->used + k + 1 > sizeof ks->text) {
+    trail__config_error(err, TRAIL_EINVAL_SPEC, source,
+                        "more than %d keys or %d bytes of keys in all "
+                        "(at \"%.*s\")",
+                        TRAIL__REDACT_MAX, TRAIL__REDACT_TEXT, (int)k, key);
+    return TRAIL_EINVAL_SPEC;
+  }
+  char *dst = ks->text + ks->used;
+  for (size_t i = 0; i < k; i++) {
+    unsigned char ch = (unsigned char)key[i];
+    if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+      trail__config_error(err, TRAIL_EINVAL_SPEC, source,
+                          "invalid key \"%.*s\" (printable ASCII, no "
+                          "space, quote or backslash)",
+                          (int)k, key);
+      return TRAIL_EINVAL_SPEC;
+    }
+    dst[i] = (char)tolower(ch);
+  }
+  dst[k] = '\0';
+  ks->off[ks->n] = (uint16_t)ks->used;
+  ks->len[ks->n] = (uint8_t)k;
+  ks->sig[k] |= UINT64_C(1) << trail__redact_sig((unsigned char)dst[0],
+                                                 (unsigned char)dst[k - 1]);
+  ks->by_len[k] |= UINT32_C(1) << ks->n;
+  ks->used += k + 1;
+  ks->n++;
+  return 0;
+}
+
+/*
+ * Copies a parsed list into c under a new generation: fields encoded ahead
+ * of time (a logger's or a context's) carry the generation they were
+ * redacted under, and are redone when it is not the current one.
+ */
+static void store_keys(struct trail__conf *c, const key_list *ks) {
+  memcpy(c->redact_text, ks->text, ks->used);
+  memcpy(c->redact_off, ks->off, ks->n * sizeof ks->off[0]);
+  memcpy(c->redact_len, ks->len, ks->n);
+  c->nredact = (uint8_t)ks->n;
+  memcpy(c->redact_sig, ks->sig, sizeof ks->sig);
+  memcpy(c->redact_by_len, ks->by_len, sizeof ks->by_len);
+  c->redact_gen = __atomic_add_fetch(&last_gen, 1, __ATOMIC_RELAXED);
+}
+
+/*
  * Parses a comma-separated list of keys into c (NULL: the default list;
  * "": none). Keys are kept lowercase; white space around them is ignored.
  * The whole list is rejected on a bad key, as TRAIL_LEVEL is.
  */
 int trail__redact_parse(struct trail__conf *c, const char *list,
                         trail_config_error *err, const char *source) {
-  char text[TRAIL__REDACT_TEXT];
-  uint16_t off[TRAIL__REDACT_MAX];
-  uint8_t len[TRAIL__REDACT_MAX];
-  size_t n = 0, used = 0;
-  uint64_t sig[64];
-  memset(sig, 0, sizeof sig);
-  uint32_t by_len[64];
-  memset(by_len, 0, sizeof by_len);
+  key_list ks;
+  memset(&ks, 0, sizeof ks);
   if (list == NULL)
     list = default_list;
   for (const char *p = list;;) {
@@ -45,50 +119,15 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
     while (k > 0 && isspace((unsigned char)key[k - 1]))
       k--;
     if (k > 0) {
-      if (k > 63) {
-        trail__config_error(err, TRAIL_EINVAL_SPEC, source,
-                            "key \"%.20s...\" is longer than 63 bytes", key);
-        return TRAIL_EINVAL_SPEC;
-      }
-      if (n == TRAIL__REDACT_MAX || used + k + 1 > sizeof text) {
-        trail__config_error(err, TRAIL_EINVAL_SPEC, source,
-                            "more than %d keys or %d bytes of keys in all "
-                            "(at \"%.*s\")",
-                            TRAIL__REDACT_MAX, TRAIL__REDACT_TEXT, (int)k, key);
-        return TRAIL_EINVAL_SPEC;
-      }
-      for (size_t i = 0; i < k; i++) {
-        unsigned char ch = (unsigned char)key[i];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
-          trail__config_error(err, TRAIL_EINVAL_SPEC, source,
-                              "invalid key \"%.*s\" (printable ASCII, no "
-                              "space, quote or backslash)",
-                              (int)k, key);
-          return TRAIL_EINVAL_SPEC;
-        }
-        text[used + i] = (char)tolower(ch);
-      }
-      text[used + k] = '\0';
-      off[n] = (uint16_t)used;
-      len[n] = (uint8_t)k;
-      sig[k] |= UINT64_C(1)
-                << trail__redact_sig((unsigned char)text[used],
-                                     (unsigned char)text[used + k - 1]);
-      by_len[k] |= UINT32_C(1) << n;
-      used += k + 1;
-      n++;
+      int rc = add_key(&ks, key, k, err, source);
+      if (rc != 0)
+        return rc;
     }
     if (comma == NULL)
       break;
     p = comma + 1;
   }
-  memcpy(c->redact_text, text, used);
-  memcpy(c->redact_off, off, n * sizeof off[0]);
-  memcpy(c->redact_len, len, n);
-  c->nredact = (uint8_t)n;
-  memcpy(c->redact_sig, sig, sizeof sig);
-  memcpy(c->redact_by_len, by_len, sizeof by_len);
-  c->redact_gen = __atomic_add_fetch(&last_gen, 1, __ATOMIC_RELAXED);
+  store_keys(c, &ks);
   return 0;
 }
 

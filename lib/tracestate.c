@@ -72,6 +72,120 @@ typedef struct member {
   size_t klen;
 } member;
 
+/* A list too long loses its members longer than this first. */
+#define LONG_MEMBER 128
+
+/*
+ * Appends the member a..b (trimmed, not empty) to m[0..*nm), or refuses the
+ * list: a member without '=', one member too many, a bad key or value, or a
+ * key already seen.
+ */
+static int add_member(member *m, size_t *nm, const char *a, const char *b) {
+  const char *eq = memchr(a, '=', (size_t)(b - a));
+  if (eq == NULL || *nm == MAX_MEMBERS || !key_valid(a, (size_t)(eq - a)) ||
+      !value_valid(eq + 1, (size_t)(b - eq - 1)))
+    return TRAIL_EINVAL_TRACESTATE;
+  size_t klen = (size_t)(eq - a);
+  for (size_t i = 0; i < *nm; i++)
+    if (m[i].klen == klen && memcmp(m[i].p, a, klen) == 0)
+      return TRAIL_EINVAL_TRACESTATE;
+  m[*nm].p = a;
+  m[*nm].n = (size_t)(b - a);
+  m[*nm].klen = klen;
+  (*nm)++;
+  return 0;
+}
+
+/*
+ * Splits value[0..len) at its commas into m, with the white space around
+ * each member trimmed; empty members are skipped, as the spec allows.
+ */
+static int split_members(const char *value, size_t len, member *m, size_t *nm) {
+  const char *p = value, *end = value + len;
+  *nm = 0;
+  while (p <= end) {
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *a = p, *b = comma ? comma : end;
+    while (a < b && ows(*a))
+      a++;
+    while (b > a && ows(b[-1]))
+      b--;
+    if (a < b) {
+      int rc = add_member(m, nm, a, b);
+      if (rc != 0)
+        return rc;
+    }
+    if (comma == NULL)
+      break;
+    p = comma + 1;
+  }
+  return 0;
+}
+
+/* The length of the members keep marks, joined by commas. */
+static size_t kept_length(const member *m, size_t nm, const int *keep) {
+  size_t total = 0, kept = 0;
+  for (size_t i = 0; i < nm; i++)
+    if (keep[i]) {
+      total += m[i].n;
+      kept++;
+    }
+  if (kept > 1)
+    total += kept - 1;
+  return total;
+}
+
+/*
+ * The member to drop next: in pass 0 the first kept member longer than
+ * LONG_MEMBER, in pass 1 the last kept member. nm when there is none.
+ */
+static size_t next_drop(const member *m, size_t nm, const int *keep, int pass) {
+  size_t drop = nm;
+  for (size_t i = 0; i < nm; i++)
+    if (keep[i] && (pass == 1 || m[i].n > LONG_MEMBER)) {
+      drop = i;
+      if (pass == 0)
+        break;
+    }
+  return drop;
+}
+
+/*
+ * Marks in keep the members that stay when the list is shortened to
+ * TRAIL_TRACESTATE_MAX the spec's way: long members first, then members
+ * from the end, until what is left fits.
+ */
+static void shorten(const member *m, size_t nm, int *keep) {
+  for (size_t i = 0; i < nm; i++)
+    keep[i] = 1;
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t k = 0; k < nm; k++) {
+      if (kept_length(m, nm, keep) <= TRAIL_TRACESTATE_MAX)
+        break;
+      size_t drop = next_drop(m, nm, keep, pass);
+      if (drop == nm)
+        break;
+      keep[drop] = 0;
+    }
+  }
+}
+
+/* Writes the kept members, comma-separated, and a NUL; returns the length. */
+static size_t join_kept(char *out, const member *m, size_t nm,
+                        const int *keep) {
+  size_t o = 0;
+  for (size_t i = 0; i < nm; i++) {
+    if (!keep[i])
+      continue;
+    if (o > 0)
+      out[o++] = ',';
+    memcpy(out + o, m[i].p, m[i].n);
+    o += m[i].n;
+  }
+  out[o] = '\0';
+  return o;
+}
+
 /*
  * Validates the whole list before anything is kept: a list with one bad
  * member, more than 32 members or a key twice is dropped whole, as the spec
@@ -90,73 +204,15 @@ TRAIL_API int trail_ctx_set_tracestate(trail_ctx *ctx, const char *value,
   if (len == TRAIL_NTS)
     len = strlen(value);
   member m[MAX_MEMBERS];
-  size_t nm = 0;
-  const char *p = value, *end = value + len;
-  while (p <= end) {
-    const char *comma = memchr(p, ',', (size_t)(end - p));
-    const char *stop = comma ? comma : end;
-    const char *a = p, *b = stop;
-    while (a < b && ows(*a))
-      a++;
-    while (b > a && ows(b[-1]))
-      b--;
-    if (a < b) {
-      const char *eq = memchr(a, '=', (size_t)(b - a));
-      if (eq == NULL || nm == MAX_MEMBERS || !key_valid(a, (size_t)(eq - a)) ||
-          !value_valid(eq + 1, (size_t)(b - eq - 1)))
-        return TRAIL_EINVAL_TRACESTATE;
-      for (size_t i = 0; i < nm; i++)
-        if (m[i].klen == (size_t)(eq - a) && memcmp(m[i].p, a, m[i].klen) == 0)
-          return TRAIL_EINVAL_TRACESTATE;
-      m[nm].p = a;
-      m[nm].n = (size_t)(b - a);
-      m[nm].klen = (size_t)(eq - a);
-      nm++;
-    }
-    if (comma == NULL)
-      break;
-    p = comma + 1;
-  }
-  /* Shorten to the storage, the spec's way. */
+  size_t nm;
+  int rc = split_members(value, len, m, &nm);
+  if (rc != 0)
+    return rc;
   int keep[MAX_MEMBERS];
-  for (size_t i = 0; i < nm; i++)
-    keep[i] = 1;
-  for (int pass = 0; pass < 2; pass++) {
-    for (size_t k = 0; k < nm; k++) {
-      size_t total = 0, kept = 0;
-      for (size_t i = 0; i < nm; i++)
-        if (keep[i]) {
-          total += m[i].n;
-          kept++;
-        }
-      if (kept > 1)
-        total += kept - 1;
-      if (total <= TRAIL_TRACESTATE_MAX)
-        break;
-      /* pass 0: the first long member; pass 1: the last member kept */
-      size_t drop = nm;
-      for (size_t i = 0; i < nm; i++)
-        if (keep[i] && (pass == 1 || m[i].n > 128)) {
-          drop = i;
-          if (pass == 0)
-            break;
-        }
-      if (drop == nm)
-        break;
-      keep[drop] = 0;
-    }
-  }
+  shorten(m, nm, keep);
+  /* Joined aside first: value may be this context's own tracestate. */
   char out[TRAIL_TRACESTATE_MAX + 1];
-  size_t o = 0;
-  for (size_t i = 0; i < nm; i++) {
-    if (!keep[i])
-      continue;
-    if (o > 0)
-      out[o++] = ',';
-    memcpy(out + o, m[i].p, m[i].n);
-    o += m[i].n;
-  }
-  out[o] = '\0';
+  size_t o = join_kept(out, m, nm, keep);
   memcpy(ctx->tracestate_, out, o + 1);
   return 0;
 }
