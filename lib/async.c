@@ -104,12 +104,12 @@ static void writer_park(trail__queue *a) {
 }
 
 /*
- * Writes the records in [from, to): lines straight from the ring, events
- * encoded into the arena first, up to IOV_MAX lines or a full arena at a
- * time.
+ * Before a batch: the counter-to-time map brought up to date (the one in
+ * force stays untouched for the crash handler), and the arena grown to the
+ * current maximum line. Returns the longest line the arena can take: an
+ * arena too small for a new maximum cuts lines to what fits.
  */
-static uint64_t write_range(trail__queue *a, uint64_t from, uint64_t to) {
-  const trail__conf *c = trail__conf_get();
+static size_t batch_prepare(trail__queue *a) {
   if (a->use_tsc) {
     int next = !a->map;
     a->maps[next] = a->maps[a->map];
@@ -124,51 +124,66 @@ static uint64_t write_range(trail__queue *a, uint64_t from, uint64_t to) {
       a->arena_cap = ARENA + max + TRAIL__BUF_SLACK;
     }
   }
-  /* An arena too small for the new maximum: lines are cut to what fits. */
   if (a->arena_cap < max + TRAIL__BUF_SLACK)
     max = a->arena_cap - TRAIL__BUF_SLACK;
-  line_ref *lines = a->lines;
+  return max;
+}
+
+/*
+ * Collects the next batch from *from (up to to) into a->lines: lines
+ * straight from the ring, events encoded into the arena, up to IOV_MAX
+ * lines or a full arena. Moves *from past them; *more says whether records
+ * are left in [*from, to) that are committed.
+ */
+static int batch_collect(trail__queue *a, uint64_t *from, uint64_t to,
+                         size_t max, int *more) {
+  int n = 0;
+  size_t used = 0;
+  *more = 1;
+  while (n < BATCH_IOV) {
+    uint64_t next = *from;
+    const char *data;
+    uint32_t len;
+    int level, event;
+    if (!trail__ring_next(a, &next, to, &data, &len, &level, &event)) {
+      /* The end, or a record not yet committed: the next batch's. */
+      *from = next;
+      *more = 0;
+      break;
+    }
+    if (event) {
+      if (used + max + TRAIL__BUF_SLACK > a->arena_cap)
+        break; /* the arena is full: write what we have first */
+      int cut;
+      len = (uint32_t)trail__async_encode_record(a, data, len, a->arena + used,
+                                                 max, &cut);
+      *from = next;
+      if (len == 0) /* cannot happen: the writer reads whole records */
+        continue;
+      data = a->arena + used;
+      used += len;
+      if (cut)
+        trail__count_truncated();
+      trail__count_bytes(len);
+    }
+    a->lines[n++] = (line_ref){.p = data, .len = len, .level = level};
+    *from = next;
+  }
+  return n;
+}
+
+/* Writes the records in [from, to), a batch at a time; returns where it
+ * stopped (the first record not yet committed, or to). */
+static uint64_t write_range(trail__queue *a, uint64_t from, uint64_t to) {
+  const trail__conf *c = trail__conf_get();
+  size_t max = batch_prepare(a);
   int more = 1;
   while (more) {
     /* seq_cst: pairs with the drain's store of crashing, see crash_drain */
     if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
       writer_park(a);
-    int n = 0;
-    size_t used = 0;
-    while (n < BATCH_IOV) {
-      uint64_t next = from;
-      const char *data;
-      uint32_t len;
-      int level, event;
-      if (!trail__ring_next(a, &next, to, &data, &len, &level, &event)) {
-        /* The end, or a record not yet committed: the next batch's. */
-        from = next;
-        more = 0;
-        break;
-      }
-      if (event) {
-        if (used + max + TRAIL__BUF_SLACK > a->arena_cap)
-          break; /* the arena is full: write what we have first */
-        int cut;
-        len = (uint32_t)trail__async_encode_record(a, data, len,
-                                                   a->arena + used, max, &cut);
-        if (len == 0) { /* cannot happen: the writer reads whole records */
-          from = next;
-          continue;
-        }
-        data = a->arena + used;
-        used += len;
-        if (cut)
-          trail__count_truncated();
-        trail__count_bytes(len);
-      }
-      lines[n].p = data;
-      lines[n].len = len;
-      lines[n].level = level;
-      n++;
-      from = next;
-    }
-    write_lines(c, lines, n);
+    int n = batch_collect(a, &from, to, max, &more);
+    write_lines(c, a->lines, n);
     /* release: the lines are written before the drain starts after them */
     __atomic_store_n(&a->consumed, from, __ATOMIC_RELEASE);
   }
@@ -196,6 +211,62 @@ static void nap(trail__queue *a) {
 }
 
 /*
+ * The writer has had nothing to do for IDLE_NAPS naps: it goes to sleep.
+ * It says so, then looks once more at head and at the length at tail. A
+ * producer stores the length, then reads the state (commit()), all four
+ * sequentially consistent, so either it sees SLEEPING and wakes us, or we
+ * see its record (or the padding before it) committed. Lock held.
+ */
+static void writer_sleep(trail__queue *a, uint64_t t) {
+  __atomic_store_n(&a->writer_waiting, WRITER_SLEEPING, __ATOMIC_SEQ_CST);
+  if ((__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & ~RING_CLOSED) == t &&
+      !ring_is_committed(__atomic_load_n(
+          ring_len_at(a->ring, (size_t)(t % a->cap)), __ATOMIC_SEQ_CST)))
+    pthread_cond_wait(&a->not_empty, &a->lock);
+}
+
+/*
+ * Waits (lock held) until there is something to do from tail t: a
+ * committed record, drops to report, or a stop with everything written.
+ * Returns head as it was then.
+ */
+static uint64_t writer_wait(trail__queue *a, uint64_t t) {
+  for (;;) {
+    uint64_t h = TRAIL__LOAD(&a->head) & ~RING_CLOSED;
+    if ((h != t && ring_is_committed(ring_committed_len(a, t))) ||
+        TRAIL__LOAD_RELAXED(&a->dropped) != 0 || (a->stopping && h == t))
+      return h;
+    if (h != t || a->stopping) {
+      nap(a); /* a record is being written: it is a memcpy away */
+    } else if (a->idle_naps < IDLE_NAPS) {
+      nap(a);
+      if ((TRAIL__LOAD(&a->head) & ~RING_CLOSED) == t)
+        a->idle_naps++;
+    } else {
+      writer_sleep(a, t);
+    }
+    /* seq_cst: the drain reads it after storing crashing (seq_cst) */
+    __atomic_store_n(&a->writer_waiting, WRITER_BUSY, __ATOMIC_SEQ_CST);
+  }
+}
+
+/*
+ * Writes [t, h) and the drop report, outside the lock, then frees the
+ * space. Returns the new tail.
+ */
+static uint64_t writer_write(trail__queue *a, uint64_t t, uint64_t h,
+                             uint64_t dropped) {
+  uint64_t done = h != t ? write_range(a, t, h) : t;
+  /* Nothing is zeroed, and no drop line written, once the drain runs. */
+  if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
+    writer_park(a);
+  trail__ring_zero(a, t, done);
+  if (dropped > 0)
+    trail__async_report_drops(dropped);
+  return done;
+}
+
+/*
  * The writer: writes every committed record, outside the lock, then frees
  * the space and wakes whoever waits for it. Exits when stopping and every
  * record up to the closed head is written, so stopping drains.
@@ -208,49 +279,14 @@ static void *writer_main(void *arg) {
   a->ready = 1; /* trail_async_start() waits for this */
   pthread_cond_broadcast(&a->written);
   for (;;) {
-    uint64_t t = a->tail, h;
-    for (;;) {
-      h = TRAIL__LOAD(&a->head) & ~RING_CLOSED;
-      if ((h != t && ring_is_committed(ring_committed_len(a, t))) ||
-          TRAIL__LOAD_RELAXED(&a->dropped) != 0 || (a->stopping && h == t))
-        break;
-      if (h != t || a->stopping) {
-        nap(a); /* a record is being written: it is a memcpy away */
-      } else if (a->idle_naps < IDLE_NAPS) {
-        nap(a);
-        if ((TRAIL__LOAD(&a->head) & ~RING_CLOSED) == t)
-          a->idle_naps++;
-      } else {
-        /*
-         * Going to sleep: say so, then look once more at head and at the
-         * length at tail. A producer stores the length, then reads the
-         * state (commit()), all four sequentially consistent, so either it
-         * sees SLEEPING and wakes us, or we see its record (or the padding
-         * before it) committed.
-         */
-        __atomic_store_n(&a->writer_waiting, WRITER_SLEEPING, __ATOMIC_SEQ_CST);
-        if ((__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & ~RING_CLOSED) == t &&
-            !ring_is_committed(__atomic_load_n(
-                ring_len_at(a->ring, (size_t)(t % a->cap)), __ATOMIC_SEQ_CST)))
-          pthread_cond_wait(&a->not_empty, &a->lock);
-      }
-      /* seq_cst: the drain reads it after storing crashing (seq_cst) */
-      __atomic_store_n(&a->writer_waiting, WRITER_BUSY, __ATOMIC_SEQ_CST);
-    }
+    uint64_t t = a->tail;
+    uint64_t h = writer_wait(a, t);
     a->idle_naps = 0;
     uint64_t dropped = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_RELAXED);
     if (a->stopping && h == t && dropped == 0)
       break;
     trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
-
-    uint64_t done = h != t ? write_range(a, t, h) : t;
-    /* Nothing is zeroed, and no drop line written, once the drain runs. */
-    if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
-      writer_park(a);
-    trail__ring_zero(a, t, done);
-    if (dropped > 0)
-      trail__async_report_drops(dropped);
-
+    uint64_t done = writer_write(a, t, h, dropped);
     trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
     __atomic_store_n(&a->tail, done, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&a->producers_waiting, __ATOMIC_SEQ_CST))

@@ -63,6 +63,47 @@ static int drain_next(const trail__queue *a, uint64_t *p, uint64_t to,
 }
 
 /*
+ * Waits, a bounded time, for the writer to finish the batch it is writing
+ * and park; a writer waiting for lines parks before it writes again.
+ */
+static void wait_for_writer(const trail__queue *a) {
+  int64_t until = mono_ns() + (int64_t)CRASH_WRITER_WAIT_MS * 1000000;
+  while (!__atomic_load_n(&a->parked, __ATOMIC_ACQUIRE) &&
+         __atomic_load_n(&a->writer_waiting, __ATOMIC_SEQ_CST) == WRITER_BUSY &&
+         mono_ns() < until)
+    crash_pause();
+}
+
+/*
+ * Writes the records of [from, to) at or above the sink's level to its
+ * descriptor, events encoded into the crash buffer.
+ */
+static void drain_to(trail__queue *a, const trail__sink *s, uint64_t from,
+                     uint64_t to, int64_t *until) {
+  uint64_t p = from;
+  const char *data;
+  uint32_t len;
+  int level, event, cut;
+  while (drain_next(a, &p, to, until, &data, &len, &level, &event)) {
+    if (level < s->min)
+      continue;
+    if (event) {
+      if (a->crash_buf == NULL)
+        continue;
+      size_t max = trail_max_line();
+      if (max + TRAIL__BUF_SLACK > a->crash_cap)
+        max = a->crash_cap - TRAIL__BUF_SLACK;
+      len = (uint32_t)trail__async_encode_record(a, data, len, a->crash_buf,
+                                                 max, &cut);
+      if (len == 0)
+        continue;
+      data = a->crash_buf;
+    }
+    trail__write_all(s->fd, data, len);
+  }
+}
+
+/*
  * From the crash handler: writes every line still in the ring to the
  * descriptor sinks, with async-signal-safe calls only and without the lock
  * (the crashing thread may hold it). It closes the ring and sets crashing,
@@ -85,15 +126,8 @@ void trail__async_crash_drain(void) {
     return;
   /* seq_cst: after it no reservation succeeds (see reserve()) */
   __atomic_fetch_or(&a->head, RING_CLOSED, __ATOMIC_SEQ_CST);
-  if (!trail__on_writer) {
-    int64_t until = mono_ns() + (int64_t)CRASH_WRITER_WAIT_MS * 1000000;
-    /* Parked, or waiting for lines: it will park before it writes. */
-    while (!__atomic_load_n(&a->parked, __ATOMIC_ACQUIRE) &&
-           __atomic_load_n(&a->writer_waiting, __ATOMIC_SEQ_CST) ==
-               WRITER_BUSY &&
-           mono_ns() < until)
-      crash_pause();
-  }
+  if (!trail__on_writer)
+    wait_for_writer(a);
   /*
    * Again: the biased owner moves head with a plain store, which may have
    * overwritten the closing bit in its few instructions; what it queued
@@ -106,30 +140,7 @@ void trail__async_crash_drain(void) {
   if (to - from > a->cap)
     return;           /* torn read: nothing trustworthy to write */
   int64_t until = -1; /* the pending budget, started at the first */
-  for (size_t i = 0; i < c->nsinks; i++) {
-    trail__sink *s = c->sinks[i];
-    if (s->kind == TRAIL__SINK_CALLBACK)
-      continue;
-    uint64_t p = from;
-    const char *data;
-    uint32_t len;
-    int level, event, cut;
-    while (drain_next(a, &p, to, &until, &data, &len, &level, &event)) {
-      if (level < s->min)
-        continue;
-      if (event) {
-        if (a->crash_buf == NULL)
-          continue;
-        size_t max = trail_max_line();
-        if (max + TRAIL__BUF_SLACK > a->crash_cap)
-          max = a->crash_cap - TRAIL__BUF_SLACK;
-        len = (uint32_t)trail__async_encode_record(a, data, len, a->crash_buf,
-                                                   max, &cut);
-        if (len == 0)
-          continue;
-        data = a->crash_buf;
-      }
-      trail__write_all(s->fd, data, len);
-    }
-  }
+  for (size_t i = 0; i < c->nsinks; i++)
+    if (c->sinks[i]->kind != TRAIL__SINK_CALLBACK)
+      drain_to(a, c->sinks[i], from, to, &until);
 }
