@@ -243,7 +243,7 @@ static void test_fault_during_stop(void **state) {
  * fatal line last. No line is logged meanwhile: one written by its caller
  * after the stop closed the ring may land after the fatal line.
  */
-#define RACE_RING ((size_t)64 << 10)
+#define RACE_RING ((size_t)16 << 10)
 #define RACE_LINES 2000 /* lines thread 0 logs before the stop */
 #define RACE_SPINS 200000
 
