@@ -71,9 +71,11 @@ size_t trail__async_encode_record(const trail__queue *a, const char *data,
 
 /*
  * Hands n lines to every sink: for a descriptor, as iovecs in one writev(2)
- * (no copy); for a callback, one call per line.
+ * (no copy); for a callback, one call per line. end is the ring position
+ * after the lines, published per sink for the crash drain.
  */
-static void write_lines(const trail__conf *c, const line_ref *lines, int n) {
+static void write_lines(trail__queue *a, const trail__conf *c,
+                        const line_ref *lines, int n, uint64_t end) {
   struct iovec iov[BATCH_IOV];
   for (size_t i = 0; i < c->nsinks; i++) {
     trail__sink *s = c->sinks[i];
@@ -91,6 +93,10 @@ static void write_lines(const trail__conf *c, const line_ref *lines, int n) {
     }
     if (k > 0)
       trail__sink_writev(s, iov, k);
+    if (i < TRAIL__MAX_SINKS) {
+      __atomic_store_n(&a->sink_done[i].sink, s, __ATOMIC_RELAXED);
+      __atomic_store_n(&a->sink_done[i].pos, end, __ATOMIC_RELEASE);
+    }
   }
 }
 
@@ -183,7 +189,7 @@ static uint64_t write_range(trail__queue *a, uint64_t from, uint64_t to) {
     if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
       writer_park(a);
     int n = batch_collect(a, &from, to, max, &more);
-    write_lines(c, a->lines, n);
+    write_lines(a, c, a->lines, n, from);
     /* release: the lines are written before the drain starts after them */
     __atomic_store_n(&a->consumed, from, __ATOMIC_RELEASE);
   }

@@ -75,6 +75,19 @@ static void wait_for_writer(const trail__queue *a) {
 }
 
 /*
+ * Where the drain starts sink s (index i): where the writer finished it,
+ * if that is past from (consumed) and within the ring's records.
+ */
+static uint64_t sink_start(const trail__queue *a, size_t i,
+                           const trail__sink *s, uint64_t from, uint64_t to) {
+  uint64_t pos = __atomic_load_n(&a->sink_done[i].pos, __ATOMIC_ACQUIRE);
+  if (__atomic_load_n(&a->sink_done[i].sink, __ATOMIC_RELAXED) == s &&
+      pos > from && pos <= to)
+    return pos;
+  return from;
+}
+
+/*
  * Writes the records of [from, to) at or above the sink's level to its
  * descriptor, events encoded into the crash buffer.
  */
@@ -142,5 +155,6 @@ void trail__async_crash_drain(void) {
   int64_t until = -1; /* the pending budget, started at the first */
   for (size_t i = 0; i < c->nsinks; i++)
     if (c->sinks[i]->kind != TRAIL__SINK_CALLBACK)
-      drain_to(a, c->sinks[i], from, to, &until);
+      drain_to(a, c->sinks[i], sink_start(a, i, c->sinks[i], from, to), to,
+               &until);
 }

@@ -97,6 +97,18 @@ typedef struct trail__queue {
    * nothing being zeroed is read.
    */
   uint64_t consumed;
+  /*
+   * Where the writer has finished writing each sink of the batch's
+   * snapshot, by index: pos stored (release) after the sink, once per
+   * batch. The drain starts a sink there when it is past consumed, so that
+   * a writer held up in a later sink (a slow callback) leaves nothing to be
+   * written twice. A pos read with another snapshot's sink is at most
+   * consumed: an earlier batch's.
+   */
+  struct {
+    const trail__sink *sink;
+    uint64_t pos;
+  } sink_done[TRAIL__MAX_SINKS];
   int parked;         /* the writer stopped for the crash (release/acquire) */
   int writer_waiting; /* the writer waits on not_empty: NAPPING/SLEEPING */
   int idle_naps;      /* naps in a row that found nothing */
