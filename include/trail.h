@@ -385,7 +385,8 @@ TRAIL_API int trail_ctx_set_trace_id(trail_ctx *ctx, const char *id);
 TRAIL_API int trail_ctx_set_span_id(trail_ctx *ctx, const char *id);
 /*
  * Continues the trace of a W3C traceparent header value: its trace_id and
- * flags are taken, its parent id becomes the parent span, and the context
+ * the flags W3C defines (sampled, random; reserved bits are dropped) are
+ * taken, its parent id becomes the parent span, and the context
  * gets a new span_id. TRAIL_EINVAL_TRACEPARENT (context unchanged) when the
  * value is not valid, as the W3C Trace Context spec defines it.
  */
@@ -407,11 +408,11 @@ TRAIL_API uint8_t trail_ctx_trace_flags(const trail_ctx *ctx);
 /*
  * Keeps a W3C tracestate value for propagation (len may be TRAIL_NTS):
  * list members "key=value" separated by commas and optional white space,
- * keys and values as the W3C Trace Context spec defines them, at most 32
- * members, no key twice; TRAIL_EINVAL_TRACESTATE (context unchanged)
- * otherwise. Empty members and white space are removed; a list longer than
- * TRAIL_TRACESTATE_MAX is shortened the spec's way (members over 128 bytes
- * first, then from the end). NULL or "" clears it.
+ * keys and values as W3C Trace Context Level 2 defines them, at most 32
+ * members (a key twice is kept as it came); TRAIL_EINVAL_TRACESTATE
+ * (context unchanged) otherwise. Empty members and white space are removed; a
+ * list longer than TRAIL_TRACESTATE_MAX is shortened the spec's way (members
+ * over 128 bytes first, then from the end). NULL or "" clears it.
  */
 TRAIL_API int trail_ctx_set_tracestate(trail_ctx *ctx, const char *value,
                                        size_t len);
@@ -491,8 +492,9 @@ typedef struct trail_traceparent {
 } trail_traceparent;
 
 /*
- * Parses a traceparent value by W3C Trace Context level 1 rules (len may be
- * TRAIL_NTS). Returns 0, or TRAIL_EINVAL_TRACEPARENT with out untouched.
+ * Parses a traceparent value by W3C Trace Context rules (len may be
+ * TRAIL_NTS); the flags byte is returned whole. Returns 0, or
+ * TRAIL_EINVAL_TRACEPARENT with out untouched.
  */
 TRAIL_API int trail_traceparent_parse(const char *value, size_t len,
                                       trail_traceparent *out);

@@ -131,8 +131,17 @@ TRAIL_API int trail_ctx_set_span_id(trail_ctx *ctx, const char *id) {
 }
 
 /*
+ * The trace-flags bits W3C Trace Context Level 2, section 3.2.2.5 defines:
+ * sampled (01) and random-trace-id (02). The others are reserved, and
+ * vendors MUST set them to zero: they are not kept, so never passed on.
+ * random stays true of the trace id, which is the caller's, unchanged.
+ */
+#define KNOWN_TRACE_FLAGS 0x03
+
+/*
  * Joins the caller's trace: its trace id and flags are ours, its span is our
- * parent, and this request is a new span of it (W3C Trace Context 3.2).
+ * parent, and this request is a new span of it (W3C Trace Context, section
+ * 3.2; section 3.4 allows updating parent-id, the mutation made here).
  */
 TRAIL_API int trail_ctx_set_traceparent(trail_ctx *ctx, const char *value,
                                         size_t len) {
@@ -145,7 +154,7 @@ TRAIL_API int trail_ctx_set_traceparent(trail_ctx *ctx, const char *value,
   memcpy(ctx->trace_id_, tp.trace_id, TRAIL_TRACE_ID_LEN + 1);
   memcpy(ctx->parent_span_id_, tp.parent_id, TRAIL_SPAN_ID_LEN + 1);
   ctx->has_parent_ = 1;
-  ctx->trace_flags_ = tp.flags;
+  ctx->trace_flags_ = (uint8_t)(tp.flags & KNOWN_TRACE_FLAGS);
   trail_span_id_new(ctx->span_id_, sizeof ctx->span_id_);
   rebuild_ids(ctx);
   return 0;

@@ -98,9 +98,11 @@ static void header_traceparent(trail_http_request *r, const char *value,
 }
 
 /*
- * tracestate may come in several headers, which W3C says are one list:
- * each is appended after a comma. A list too long to validate whole, or
- * with a NUL, is marked bad and not propagated.
+ * tracestate may come in several headers, which are one list (W3C Trace
+ * Context, section 3.3.1.1, combining them as RFC 9110 section 5.3 says):
+ * each is appended after a comma. A list too long to validate whole (over
+ * twice the 512 characters section 3.3.1.5 asks to propagate), or with a
+ * NUL, is marked bad and not propagated.
  */
 static void header_tracestate(trail_http_request *r, const char *value,
                               size_t value_len, int has_nul) {
@@ -143,9 +145,12 @@ static void header_user_id(trail_http_request *r, const char *value,
 
 /*
  * Records what the headers trail uses say. Every occurrence is counted: a
- * header sent twice is ambiguous, and W3C says a repeated traceparent is
- * invalid. Values are only looked at, never trusted: anything kept is
- * validated in trail_http_headers_done() and escaped when written.
+ * header sent twice is ambiguous, and a repeated traceparent is invalid:
+ * its value is not a list (W3C Trace Context, section 3.2.2), so the two
+ * joined as RFC 9110 section 5.3 says are no valid value. Names match in
+ * any case (sections 3.2.1 and 3.3.1). Values are only looked at, never
+ * trusted: anything kept is validated in trail_http_headers_done() and escaped
+ * when written.
  */
 TRAIL_API void trail_http_header(trail_http_request *r, const char *name,
                                  size_t name_len, const char *value,
@@ -213,7 +218,7 @@ TRAIL_API void trail_http_headers_done(trail_http_request *r) {
 
   int ts_dropped = 0;
   if (r->ts_in_[0] || r->ts_bad_) {
-    /* tracestate only means something under the traceparent it came with */
+    /* W3C Trace Context, section 3.3: no valid traceparent, no tracestate */
     if (r->tp_status_ != TP_VALID || r->ts_bad_ ||
         trail_ctx_set_tracestate(&r->ctx_, r->ts_in_, TRAIL_NTS) != 0)
       ts_dropped = 1;

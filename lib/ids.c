@@ -86,7 +86,7 @@ static void hex_encode(const unsigned char *in, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-/* Lowercase hex only: W3C forbids uppercase in traceparent. */
+/* Lowercase hex only: HEXDIGLC, W3C Trace Context, section 3.2.2. */
 static int hex_value(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';
@@ -204,18 +204,29 @@ TRAIL_API int trail_request_id_check(const char *id, size_t len) {
 }
 
 /*
- * Parses a traceparent header value (W3C Trace Context Level 1):
- * version "-" trace-id "-" parent-id "-" trace-flags, all lowercase hex.
- * Returns 0 and fills *out, or TRAIL_EINVAL_TRACEPARENT and leaves *out
- * untouched. len is the whole length; a NUL byte anywhere in it is invalid.
+ * Parses a traceparent header value, by W3C Trace Context Level 2
+ * (Candidate Recommendation Draft, 28 March 2024; the same rules as the
+ * Level 1 Recommendation of 23 November 2021), section numbers of its text:
  *
- * Spaces and tabs around the value are HTTP optional whitespace and are
- * ignored. Version "ff" is invalid. Version 00 is exactly 55 characters.
- * A higher version is read the way the spec tells a version-00 reader to:
- * the first four parts by the version-00 rules, then either the end or a
- * '-' that starts parts this reader does not know. trace-id and parent-id
- * must not be all zero; the flags byte is kept whole, unknown bits included,
- * for the caller to pass on. Thread-safe and async-signal-safe.
+ * - 3.2.2: value = version "-" version-format, every part lowercase hex
+ *   (HEXDIGLC: uppercase is invalid);
+ * - 3.2.2.1: version is 2 hex digits, and "ff" is invalid;
+ * - 3.2.2.2: version 00 is trace-id "-" parent-id "-" trace-flags, so
+ *   exactly 55 characters: anything after them is invalid for 00;
+ * - 3.2.2.3, 3.2.2.4: trace-id (32) and parent-id (16) must not be all zero;
+ * - 3.2.2.5: trace-flags is 2 hex digits; the byte is returned whole, the
+ *   caller decides which bits it knows (trail_ctx_set_traceparent() keeps
+ *   sampled and random only);
+ * - 3.2.4 (Versioning of traceparent): a higher version is read the way it
+ *   tells a version-00 reader to: at least 55 characters, the trace-id, the
+ *   parent-id and the flags each followed by a dash, the flags also by the
+ *   end; whatever follows that dash is not looked at.
+ *
+ * Spaces and tabs around the value are HTTP optional white space (RFC 9110
+ * section 5.5) and are ignored. Returns 0 and fills *out, or
+ * TRAIL_EINVAL_TRACEPARENT and leaves *out untouched. len is the whole
+ * length; a NUL byte anywhere in it is invalid. Thread-safe and
+ * async-signal-safe.
  */
 TRAIL_API int trail_traceparent_parse(const char *value, size_t len,
                                       trail_traceparent *out) {
@@ -260,12 +271,12 @@ TRAIL_API int trail_traceparent_parse(const char *value, size_t len,
 
 /*
  * Writes tp as a version-00 traceparent, "00-<trace_id>-<parent_id>-<flags>"
- * (55 characters) and a NUL, into buf. Returns 55; TRAIL_EINVAL_ID when
- * tp's trace_id or parent_id is not a valid W3C id (checked first); or
- * -ENOSPC when size < 56. buf is untouched on failure. tp->version is not
- * used: version 00 is the only format this library knows how to write, and
- * the spec asks a forwarder to send the version it understands.
- * Thread-safe and async-signal-safe.
+ * (55 characters, W3C Trace Context, section 3.2.2.2) and a NUL, into buf.
+ * Returns 55; TRAIL_EINVAL_ID when tp's trace_id or parent_id is not a valid
+ * W3C id (checked first); or -ENOSPC when size < 56. buf is untouched on
+ * failure. tp->version is not used: version 00 is the only format this library
+ * knows how to write, and section 3.2.4 asks a forwarder to send the highest
+ * version it knows. Thread-safe and async-signal-safe.
  */
 TRAIL_API int trail_traceparent_format(const trail_traceparent *tp, char *buf,
                                        size_t size) {

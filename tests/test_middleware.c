@@ -290,6 +290,63 @@ static void test_outgoing(void **state) {
   trail_http_end(&r, 200, 0);
 }
 
+/*
+ * A duplicated tracestate key (here across two headers, as HTTP joins them)
+ * is the sender's mistake, not a reason to lose the list: W3C Trace
+ * Context, section 3.3.1.4. The list is propagated as it came, and nothing
+ * is rejected. Keys of the Level 2 grammar ("foo@") go along too.
+ */
+static void test_duplicate_tracestate_key(void **state) {
+  (void)state;
+  hdr h[] = {{"traceparent", tp_in},
+             {"tracestate", "congo=1,rojo=2"},
+             {"tracestate", "congo=3, foo@=x"}};
+  trail_logger_set_level(trail_logger_get("http"), TRAIL_LEVEL_DEBUG);
+  trail_http_request r;
+  run(&r, NULL, "GET", "/", h, 3);
+  const char *want = "congo=1,rojo=2,congo=3,foo@=x";
+  assert_string_equal(trail_ctx_tracestate(trail_http_ctx(&r)), want);
+  trail_http_outgoing out;
+  assert_int_equal(trail_http_outgoing_make(trail_http_ctx(&r), &out), 0);
+  assert_string_equal(out.tracestate, want);
+  trail_http_end(&r, 200, 0);
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    if (strcmp(jstr(j, "message"), "request header rejected") == 0)
+      fail_msg("rejected: %s", jstr(j, "header"));
+    json_decref(j);
+  }
+  trail_logger_set_level(trail_logger_get("http"), TRAIL_LEVEL_INFO);
+}
+
+/*
+ * Flags this version does not define are not passed on: W3C Trace Context,
+ * section 3.2.2.5 (trace-flags) has vendors set them to zero. sampled (01)
+ * and random (02) go along.
+ */
+static void test_outgoing_flags(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *out;
+  } cases[] = {{"ff", "-03"}, {"fd", "-01"}, {"02", "-02"}, {"00", "-00"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char tp[64];
+    snprintf(tp, sizeof tp, "%.53s%s", tp_in, cases[i].in);
+    hdr h[] = {{"traceparent", tp}};
+    trail_http_request r;
+    run(&r, NULL, "GET", "/", h, 1);
+    trail_http_outgoing out;
+    assert_int_equal(trail_http_outgoing_make(trail_http_ctx(&r), &out), 0);
+    assert_memory_equal(out.traceparent, tp_in, 36); /* the trace went on */
+    assert_string_equal(out.traceparent + 52, cases[i].out);
+    char mine[TRAIL_TRACEPARENT_LEN + 1];
+    assert_int_equal(
+        trail_ctx_traceparent(trail_http_ctx(&r), mine, sizeof mine), 55);
+    assert_string_equal(mine + 52, cases[i].out);
+    trail_http_end(&r, 200, 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_continued_request, setup, teardown),
@@ -299,6 +356,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_end_without_headers_done, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_outgoing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_duplicate_tracestate_key, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_outgoing_flags, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
