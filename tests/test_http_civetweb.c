@@ -869,7 +869,7 @@ static int h_raw(struct mg_connection *conn, void *cb) {
   mg_printf(conn,
             "HTTP/1.1 200 OK\r\nX-Request-ID: %s\r\nContent-Length: 2\r\n"
             "\r\nok",
-            trail_civetweb_request_id(conn));
+            trail_http_request_id(trail_civetweb_request(conn)));
   return 200;
 }
 
@@ -902,7 +902,8 @@ static int h_user(struct mg_connection *conn, void *cb) {
   trail_info(NULL, "before login",
              TRAIL_BOOL("current", trail_http_ctx(r) == trail_ctx_current()),
              TRAIL_BOOL("same_id", !strcmp(trail_http_request_id(r),
-                                           trail_civetweb_request_id(conn))));
+                                           trail_http_request_id(
+                                               trail_civetweb_request(conn)))));
   trail_info(NULL, "after login",
              TRAIL_INT("rc", trail_http_set_user(r, "user-9")));
   /* the application's connection data is the application's */
@@ -1147,7 +1148,7 @@ static void test_inproc_api(void **state) {
   assert_null(cb.log_message);
 
   assert_null(trail_civetweb_request(NULL));
-  assert_string_equal(trail_civetweb_request_id(NULL), "");
+  assert_string_equal(trail_http_request_id(trail_civetweb_request(NULL)), "");
   assert_int_equal(trail_civetweb_send(NULL, 200, NULL, NULL, 0), -EINVAL);
   assert_int_equal(trail_civetweb_header_add(NULL), -ENOENT);
   trail_civetweb_end(NULL, 200); /* nothing in flight: nothing happens */
@@ -1163,7 +1164,7 @@ static void test_inproc_api(void **state) {
   int seen = 0;
   for (size_t i = 0; i < cap_count(); i++) {
     json_t *j = cap_json(i);
-    if (!strcmp(str_of(j, "logger"), "civetweb") &&
+    if (!strcmp(str_of(j, "logger"), "http") &&
         !strcmp(str_of(j, "level"), "warn"))
       seen = 1;
     json_decref(j);
