@@ -799,6 +799,30 @@ static void test_head_has_no_bytes(void **state) {
   service_free(&s);
 }
 
+/* An absolute-form target (RFC 9112 section 3.2.2, what a proxy is sent) is
+ * logged by its path; the query stays out. */
+static void test_absolute_form(void **state) {
+  (void)state;
+  service s;
+  start(&s, MODE_THREAD, NULL);
+  raw_response r;
+  raw_exchange_str(s.port,
+                   "GET http://orders.example/api/orders/42?token=s3cr3t "
+                   "HTTP/1.1\r\nHost: orders.example\r\nX-Request-ID: "
+                   "abs-1\r\nConnection: close\r\n\r\n",
+                   &r);
+  assert_true(r.status > 0);
+  assert_string_equal(r.request_id, "abs-1");
+  stop(&s);
+  json_t *acc = service_access_line(&s, "abs-1");
+  assert_non_null(acc);
+  assert_str_field(acc, "method", "GET");
+  assert_str_field(acc, "path", "/api/orders/42");
+  assert_int_equal(jint(acc, "status"), r.status);
+  assert_false(text_anywhere(&s, "s3cr3t"));
+  service_free(&s);
+}
+
 /* The query is not logged (it carries secrets); /healthz has no access
  * line but its response still has X-Request-ID. */
 static void test_query_and_healthz(void **state) {
@@ -1566,6 +1590,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_statuses_poll, teardown),
       cmocka_unit_test_teardown(test_head_has_no_bytes, teardown),
       cmocka_unit_test_teardown(test_query_and_healthz, teardown),
+      cmocka_unit_test_teardown(test_absolute_form, teardown),
       cmocka_unit_test_teardown(test_concurrent_thread, teardown),
       cmocka_unit_test_teardown(test_concurrent_poll, teardown),
       cmocka_unit_test_teardown(test_interleaved_thread, teardown),
