@@ -112,7 +112,8 @@ TRAIL_API void trail_http_headers_done(trail_http_request *r);
 
 /*
  * Sets the method after trail_http_begin(), for servers whose start hook
- * runs before the method is known (libmicrohttpd). NULL: "".
+ * runs before the method is known (libmicrohttpd). NULL: "". The no-body
+ * rule of HEAD follows the method set last.
  */
 TRAIL_API void trail_http_set_method(trail_http_request *r, const char *method);
 
