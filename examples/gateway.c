@@ -1,9 +1,9 @@
 /*
  * gateway: a service in front of the orders service, to show one trace
- * crossing two services. Its server part is libmicrohttpd driven by trail's
- * middleware core directly (trail_http_begin / header / headers_done / end),
- * the way a server without a trail adapter is wired; its calls go out
- * through libcurl with trail_curl, which carries the request's trace.
+ * crossing two services. Its server part is libmicrohttpd with trail's
+ * adapter (libtrail-mhd: the request's context, X-Request-ID and the access
+ * line); its calls go out through libcurl with trail_curl, which carries the
+ * request's trace.
  *
  *   gateway --port 8081 --downstream http://127.0.0.1:8080
  *
@@ -39,33 +39,28 @@
 #include <trail.h>
 #include <trail/curl.h>
 #include <trail/http.h>
+#include <trail/mhd.h>
 
 #include "orders.h"
 
-#if MHD_VERSION >= 0x00097002
-typedef enum MHD_Result mhd_result;
-#else
-typedef int mhd_result;
-#endif
+typedef TRAIL_MHD_RESULT mhd_result;
 
 #define BODY_MAX (1024 * 1024) /* request and relayed bodies */
 #define FORWARD_MAX 64         /* calls one POST /forward may ask for */
 #define CALL_TIMEOUT_MS 10000L
 
 static trail_http_config http_cfg;
+static trail_mhd gw_mhd;      /* the adapter's state: outlives the daemon */
 static char downstream[1024]; /* base URL, no trailing '/' */
 static trail_logger *gw_log;
 
-/* One request: the middleware's state, and what the handler needs. */
+/* One request: what the handler needs (the adapter keeps trail's state). */
 typedef struct gw_request {
-  trail_http_request http;
   char *uri; /* as received, query included */
   char *body;
   size_t body_len;
   int too_big;
-  int begun;
-  int status;
-  uint64_t bytes;
+  int started; /* the access handler's first call has run */
 } gw_request;
 
 /* A reply being built: status, content type and body (malloc'ed). */
@@ -267,12 +262,12 @@ static void route(gw_request *q, const char *method, gw_reply *out) {
   }
 }
 
-/* ---- libmicrohttpd glue: the middleware core, called directly ---------- */
+/* ---- libmicrohttpd glue, through libtrail-mhd --------------------------- */
 
 /*
- * MHD calls this once per request, with the URI as received (the access
- * handler only sees the path), before the headers are read: the request's
- * state starts here and ends in on_completed().
+ * MHD's start hook, chained by the adapter (trail_mhd_set_uri_log): the URI
+ * as received (the access handler only sees the path); what it returns is
+ * the request's con_cls, freed in on_completed().
  */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
   (void)cls;
@@ -285,55 +280,19 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
   return q;
 }
 
-/* Every header goes to the middleware, repeated ones included. */
-static mhd_result feed_header(void *cls, enum MHD_ValueKind kind,
-                              const char *name, const char *value) {
-  (void)kind;
-  trail_http_header(cls, name, TRAIL_NTS, value ? value : "", TRAIL_NTS);
-  return MHD_YES;
-}
-
-static void remote_addr(struct MHD_Connection *conn, char *buf, size_t size) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  buf[0] = '\0';
-  if (ci == NULL || ci->client_addr == NULL)
-    return;
-  const struct sockaddr *sa = ci->client_addr;
-  if (sa->sa_family == AF_INET)
-    inet_ntop(AF_INET,
-              &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
-              (socklen_t)size);
-  else if (sa->sa_family == AF_INET6)
-    inet_ntop(AF_INET6,
-              &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
-              (socklen_t)size);
-}
-
-static mhd_result send_reply(struct MHD_Connection *conn, gw_request *q,
-                             gw_reply *r) {
-  struct MHD_Response *resp = MHD_create_response_from_buffer(
-      r->len, r->body ? r->body : (void *)"", MHD_RESPMEM_MUST_COPY);
-  if (resp == NULL)
-    return MHD_NO;
-  if (r->type[0])
-    MHD_add_response_header(resp, "Content-Type", r->type);
-  MHD_add_response_header(resp, "X-Request-ID",
-                          trail_http_request_id(&q->http));
-  mhd_result ok = MHD_queue_response(conn, (unsigned int)r->status, resp);
-  MHD_destroy_response(resp);
-  if (ok == MHD_YES) {
-    q->status = r->status;
-    q->bytes = r->len;
-  }
-  return ok;
+/* The reply, through the adapter: X-Request-ID and the access line's
+ * status and bytes come with it. */
+static mhd_result send_reply(struct MHD_Connection *conn, gw_reply *r) {
+  return trail_mhd_queue_buffer(conn, (unsigned int)r->status,
+                                r->body ? r->body : "", r->len,
+                                r->type[0] ? r->type : NULL);
 }
 
 /*
- * MHD's access handler: called once the headers are in (the request starts
- * for the middleware), then once per piece of body, then with no body left
- * (the request is handled). A body larger than BODY_MAX is read and
- * dropped, then answered with 413.
+ * The application's access handler, called by the adapter with the
+ * request's context entered: once the headers are in, then once per piece
+ * of body, then with no body left (the request is handled). A body larger
+ * than BODY_MAX is read and dropped, then answered with 413.
  */
 static mhd_result on_request(void *cls, struct MHD_Connection *conn,
                              const char *url, const char *method,
@@ -345,14 +304,8 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn,
   gw_request *q = *con_cls;
   if (q == NULL)
     return MHD_NO; /* out of memory in on_uri: MHD closes the connection */
-  if (!q->begun) {
-    char addr[64];
-    remote_addr(conn, addr, sizeof addr);
-    trail_http_begin(&q->http, &http_cfg, method, q->uri, TRAIL_NTS,
-                     addr[0] ? addr : NULL);
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, feed_header, &q->http);
-    trail_http_headers_done(&q->http);
-    q->begun = 1;
+  if (!q->started) {
+    q->started = 1;
     return MHD_YES;
   }
   if (*upload_data_size > 0) {
@@ -376,47 +329,25 @@ static mhd_result on_request(void *cls, struct MHD_Connection *conn,
 
   gw_reply r;
   memset(&r, 0, sizeof r);
-  trail_ctx *prev = trail_ctx_enter(trail_http_ctx(&q->http));
   route(q, method, &r);
-  trail_ctx_leave(prev);
-  mhd_result ok = send_reply(conn, q, &r);
+  mhd_result ok = send_reply(conn, &r);
   free(r.body);
   return ok;
 }
 
-/*
- * The request is over (answered, or the client left): the access line,
- * then the state goes. A request without a queued reply ended because the
- * client left: status 499.
- */
+/* The request is over: the adapter writes the access line after this. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   (void)cls;
   (void)conn;
+  (void)toe;
   gw_request *q = *con_cls;
   *con_cls = NULL;
   if (q == NULL)
     return;
-  if (q->begun) {
-    int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && q->status != 0;
-    trail_http_end(&q->http, ok ? q->status : TRAIL_HTTP_CLIENT_GONE,
-                   ok ? q->bytes : 0);
-  }
   free(q->body);
   free(q->uri);
   free(q);
-}
-
-/* MHD's own complaints, as trail lines of logger "mhd". */
-__attribute__((format(printf, 2, 0))) static void
-on_mhd_log(void *cls, const char *fmt, va_list ap) {
-  char msg[512];
-  (void)cls;
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  size_t n = strlen(msg);
-  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-    msg[--n] = '\0';
-  trail_warn(trail_logger_get("mhd"), msg);
 }
 
 static const char *arg_value(int argc, char **argv, const char *name) {
@@ -465,13 +396,16 @@ int main(int argc, char **argv) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-  struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-          MHD_USE_ERROR_LOG,
-      (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-      on_mhd_log, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-      MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+  trail_mhd_init(&gw_mhd, &http_cfg, on_request, NULL);
+  trail_mhd_set_uri_log(&gw_mhd, on_uri, NULL);
+  trail_mhd_set_completed(&gw_mhd, on_completed, NULL);
+  struct MHD_Daemon *d =
+      MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+                           MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+                       (uint16_t)port, NULL, NULL, trail_mhd_access_handler,
+                       &gw_mhd, MHD_OPTION_EXTERNAL_LOGGER, trail_mhd_error_log,
+                       NULL, TRAIL_MHD_OPTIONS(&gw_mhd),
+                       MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (d == NULL) {
     trail_error(gw_log, "cannot listen", TRAIL_INT("port", port));
     curl_global_cleanup();

@@ -143,8 +143,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
   deferred *d = arg;
   (void)fd;
   (void)what;
-  trail_ctx_info(trail_evhttp_ctx(d->req), trail_logger_get("orders"),
-                 "deferred reply due", TRAIL_INT("sleep_ms", d->sleep_ms),
+  trail_ctx_info(trail_http_ctx(trail_evhttp_request(d->req)),
+                 trail_logger_get("orders"), "deferred reply due",
+                 TRAIL_INT("sleep_ms", d->sleep_ms),
                  TRAIL_BOOL("client_gone", trail_evhttp_client_gone(d->req)));
   orders_reply out;
   memset(&out, 0, sizeof out);
@@ -245,17 +246,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     event_base_loopexit(srv->base, NULL);
 }
 
-/* libevent's own warnings, as trail lines of logger "libevent". */
-static void on_libevent_log(int severity, const char *msg) {
-  trail_logger *lg = trail_logger_get("libevent");
-  if (severity >= EVENT_LOG_ERR)
-    trail_error(lg, msg);
-  else if (severity == EVENT_LOG_WARN)
-    trail_warn(lg, msg);
-  else
-    trail_debug(lg, msg);
-}
-
 static int bound_port(struct evhttp_bound_socket *bound) {
   struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
@@ -271,7 +261,8 @@ static int bound_port(struct evhttp_bound_socket *bound) {
 
 int main(int argc, char **argv) {
   trail_init("orders-evhttp");
-  event_set_log_callback(on_libevent_log);
+  /* trail: libevent's diagnostics become warn lines of logger "http" */
+  event_set_log_callback(trail_evhttp_log);
   /* A client that resets its connection must not kill the service. */
   signal(SIGPIPE, SIG_IGN);
 

@@ -3,13 +3,57 @@
  * access line, independent of any server library (include/trail/http.h).
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
+#include <stdalign.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "internal.h"
 #include "trail/http.h"
+
+/*
+ * The request behind the public trail_http_request, which is only storage
+ * of TRAIL_HTTP_REQUEST_SIZE bytes aligned as max_align_t: this layout may
+ * change freely as long as it fits (the assertions below).
+ */
+typedef struct http_req {
+  trail_ctx ctx_;
+  const trail_http_config *cfg_;
+  int64_t start_ns_;
+  uint64_t bytes_; /* body bytes reported through trail_http_body() */
+  int status_;     /* status reported through trail_http_response(); 0 */
+  char method_[TRAIL_HTTP_METHOD_MAX + 1];
+  char path_[TRAIL_HTTP_PATH_MAX + 1];
+  char agent_[TRAIL_HTTP_AGENT_MAX + 1];
+  char addr_[TRAIL_HTTP_ADDR_MAX + 1];
+  char rid_in_[TRAIL_REQUEST_ID_MAX + 1]; /* the one X-Request-ID seen */
+  char user_in_[TRAIL_USER_ID_MAX + 1];
+  char tp_in_[64];                           /* the one traceparent seen */
+  char ts_in_[2 * TRAIL_TRACESTATE_MAX + 1]; /* tracestate values, joined */
+  uint16_t rid_count_, tp_count_, user_count_;
+  uint8_t rid_bad_, tp_bad_, ts_bad_, user_bad_, path_cut_, agent_cut_;
+  uint8_t state_; /* 0 new, 1 begun, 2 headers done, 3 ended */
+  uint8_t skip_;
+  uint8_t rid_replaced_;
+  uint8_t tp_status_;   /* 0 missing, 1 valid, 2 invalid, 3 repeated */
+  uint8_t head_;        /* a HEAD request: no body goes out */
+  uint8_t body_known_;  /* trail_http_body() was called */
+  uint8_t client_gone_; /* trail_http_client_gone() was called */
+} http_req;
+
+_Static_assert(sizeof(http_req) <= TRAIL_HTTP_REQUEST_SIZE,
+               "the request state outgrew TRAIL_HTTP_REQUEST_SIZE");
+_Static_assert(alignof(http_req) <= alignof(trail_http_request),
+               "the request state needs more than trail_http_request's "
+               "alignment");
+
+/* The private view of the caller's storage (NULL stays NULL). */
+static http_req *req_of(trail_http_request *r) { return (http_req *)(void *)r; }
+static const http_req *creq_of(const trail_http_request *r) {
+  return (const http_req *)(const void *)r;
+}
 
 enum { ST_NEW = 0, ST_BEGUN = 1, ST_DECIDED = 2, ST_ENDED = 3 };
 enum { TP_MISSING = 0, TP_VALID = 1, TP_INVALID = 2, TP_REPEATED = 3 };
@@ -39,32 +83,74 @@ static int copy_cut(char *dst, size_t cap, const char *src, size_t n) {
 }
 
 /*
- * Starts a request. Nothing here can fail: what does not fit the fixed
- * storage is cut (and the access line says so), NULLs become "".
+ * The origin form of an absolute-form target (RFC 9112 section 3.2.2):
+ * "scheme://authority" is dropped, the path (and query) stays. *slash is
+ * set when the target has no path of its own ("http://h" or "http://h?q"),
+ * which then is "/". An origin-form path, "*" (asterisk-form, RFC 9112
+ * section 3.2.4) and anything without a scheme are left as they are.
  */
-TRAIL_API void trail_http_begin(trail_http_request *r,
-                                const trail_http_config *cfg,
-                                const char *method, const char *path,
-                                size_t path_len, const char *remote_addr) {
-  if (r == NULL)
-    return;
-  memset(r, 0, sizeof *r);
-  r->cfg_ = cfg ? cfg : &default_config;
-  r->start_ns_ = now_ns();
-  if (method == NULL)
-    method = "";
-  copy_cut(r->method_, TRAIL_HTTP_METHOD_MAX, method, strlen(method));
+static const char *origin_form(const char *path, size_t *len, int *slash) {
+  size_t n = *len, i = 0;
+  *slash = 0;
+  if (n == 0 || path[0] == '/' || path[0] == '*' ||
+      !isalpha((unsigned char)path[0]))
+    return path;
+  while (i < n && (isalnum((unsigned char)path[i]) || path[i] == '+' ||
+                   path[i] == '-' || path[i] == '.'))
+    i++;
+  if (n - i < 3 || memcmp(path + i, "://", 3) != 0)
+    return path;
+  i += 3;
+  while (i < n && path[i] != '/' && path[i] != '?' && path[i] != '#')
+    i++;
+  *slash = i == n || path[i] != '/';
+  *len = n - i;
+  return path + i;
+}
+
+/* The path as kept for the access line and the skip list: origin form,
+ * query cut unless configured, cut to TRAIL_HTTP_PATH_MAX. */
+static void set_path(http_req *r, const char *path, size_t path_len) {
+  int slash;
   if (path == NULL)
     path = "";
   if (path_len == TRAIL_NTS)
     path_len = strlen(path);
+  path = origin_form(path, &path_len, &slash);
   if (!r->cfg_->log_query) {
     const char *q = memchr(path, '?', path_len);
     if (q != NULL)
       path_len = (size_t)(q - path);
   }
-  r->path_cut_ =
-      (uint8_t)copy_cut(r->path_, TRAIL_HTTP_PATH_MAX, path, path_len);
+  if (slash)
+    r->path_[0] = '/';
+  r->path_cut_ = (uint8_t)copy_cut(
+      r->path_ + slash, TRAIL_HTTP_PATH_MAX - (size_t)slash, path, path_len);
+}
+
+static void set_method(http_req *r, const char *method) {
+  if (method == NULL)
+    method = "";
+  copy_cut(r->method_, TRAIL_HTTP_METHOD_MAX, method, strlen(method));
+  r->head_ = strcmp(r->method_, "HEAD") == 0;
+}
+
+/*
+ * Starts a request. Nothing here can fail: what does not fit the fixed
+ * storage is cut (and the access line says so), NULLs become "".
+ */
+TRAIL_API void trail_http_begin(trail_http_request *hr,
+                                const trail_http_config *cfg,
+                                const char *method, const char *path,
+                                size_t path_len, const char *remote_addr) {
+  http_req *r = req_of(hr);
+  if (r == NULL)
+    return;
+  memset(r, 0, sizeof *r);
+  r->cfg_ = cfg ? cfg : &default_config;
+  r->start_ns_ = now_ns();
+  set_method(r, method);
+  set_path(r, path, path_len);
   if (remote_addr != NULL)
     copy_cut(r->addr_, TRAIL_HTTP_ADDR_MAX, remote_addr, strlen(remote_addr));
   r->state_ = ST_BEGUN;
@@ -89,8 +175,8 @@ static void trim_ows(const char **v, size_t *n) {
  * is exactly 55 long (a longer copy stays invalid), a higher version is
  * read by its first 55 and the character after them.
  */
-static void header_traceparent(trail_http_request *r, const char *value,
-                               size_t value_len, int has_nul) {
+static void header_traceparent(http_req *r, const char *value, size_t value_len,
+                               int has_nul) {
   if (++r->tp_count_ == 1) {
     copy_cut(r->tp_in_, sizeof r->tp_in_ - 1, value, value_len);
     r->tp_bad_ = (uint8_t)has_nul;
@@ -104,8 +190,8 @@ static void header_traceparent(trail_http_request *r, const char *value,
  * twice the 512 characters section 3.3.1.5 asks to propagate), or with a
  * NUL, is marked bad and not propagated.
  */
-static void header_tracestate(trail_http_request *r, const char *value,
-                              size_t value_len, int has_nul) {
+static void header_tracestate(http_req *r, const char *value, size_t value_len,
+                              int has_nul) {
   size_t have = strlen(r->ts_in_);
   if (has_nul)
     r->ts_bad_ = 1;
@@ -122,7 +208,7 @@ static void header_tracestate(trail_http_request *r, const char *value,
 }
 
 /* The first X-Request-Id is kept when it is a valid request ID. */
-static void header_request_id(trail_http_request *r, const char *value,
+static void header_request_id(http_req *r, const char *value,
                               size_t value_len) {
   if (++r->rid_count_ == 1) {
     if (trail_request_id_check(value, value_len) == 0)
@@ -133,8 +219,8 @@ static void header_request_id(trail_http_request *r, const char *value,
 }
 
 /* The first user-ID header is kept when it fits and holds no NUL. */
-static void header_user_id(trail_http_request *r, const char *value,
-                           size_t value_len, int has_nul) {
+static void header_user_id(http_req *r, const char *value, size_t value_len,
+                           int has_nul) {
   if (++r->user_count_ == 1) {
     if (value_len >= 1 && value_len <= TRAIL_USER_ID_MAX && !has_nul)
       copy_cut(r->user_in_, TRAIL_USER_ID_MAX, value, value_len);
@@ -152,9 +238,10 @@ static void header_user_id(trail_http_request *r, const char *value,
  * trusted: anything kept is validated in trail_http_headers_done() and escaped
  * when written.
  */
-TRAIL_API void trail_http_header(trail_http_request *r, const char *name,
+TRAIL_API void trail_http_header(trail_http_request *hr, const char *name,
                                  size_t name_len, const char *value,
                                  size_t value_len) {
+  http_req *r = req_of(hr);
   if (r == NULL || name == NULL || r->state_ != ST_BEGUN)
     return;
   if (value == NULL)
@@ -180,12 +267,11 @@ TRAIL_API void trail_http_header(trail_http_request *r, const char *name,
     header_user_id(r, value, value_len, has_nul);
 }
 
-static trail_logger *http_logger(const trail_http_request *r) {
+static trail_logger *http_logger(const http_req *r) {
   return r->cfg_->logger ? r->cfg_->logger : trail_logger_get("http");
 }
 
-static void reject(trail_http_request *r, const char *header,
-                   const char *reason) {
+static void reject(http_req *r, const char *header, const char *reason) {
   trail_field f[] = {TRAIL_STR("header", header), TRAIL_STR("reason", reason)};
   trail_logger *lg = http_logger(r);
   if (trail_enabled(lg, TRAIL_LEVEL_DEBUG))
@@ -198,7 +284,8 @@ static void reject(trail_http_request *r, const char *header,
  * request id and a new trace are made first, so that whatever is rejected
  * below leaves a complete, valid context behind.
  */
-TRAIL_API void trail_http_headers_done(trail_http_request *r) {
+TRAIL_API void trail_http_headers_done(trail_http_request *hr) {
+  http_req *r = req_of(hr);
   if (r == NULL || r->state_ != ST_BEGUN)
     return;
   trail_ctx_init(&r->ctx_);
@@ -250,27 +337,111 @@ TRAIL_API void trail_http_headers_done(trail_http_request *r) {
            r->user_bad_ ? "not 1 to 128 bytes" : "sent more than once");
 }
 
-TRAIL_API void trail_http_set_method(trail_http_request *r,
+TRAIL_API void trail_http_set_method(trail_http_request *hr,
                                      const char *method) {
-  if (r == NULL)
-    return;
-  if (method == NULL)
-    method = "";
-  copy_cut(r->method_, TRAIL_HTTP_METHOD_MAX, method, strlen(method));
+  http_req *r = req_of(hr);
+  if (r != NULL)
+    set_method(r, method);
 }
 
-TRAIL_API trail_ctx *trail_http_ctx(trail_http_request *r) {
+TRAIL_API trail_ctx *trail_http_ctx(trail_http_request *hr) {
+  http_req *r = req_of(hr);
   return r ? &r->ctx_ : NULL;
 }
 
-TRAIL_API const char *trail_http_request_id(const trail_http_request *r) {
+TRAIL_API const char *trail_http_request_id(const trail_http_request *hr) {
+  const http_req *r = creq_of(hr);
   return r ? trail_ctx_request_id(&r->ctx_) : "";
 }
 
-TRAIL_API int trail_http_set_user(trail_http_request *r, const char *user_id) {
+TRAIL_API int trail_http_set_user(trail_http_request *hr, const char *user_id) {
+  http_req *r = req_of(hr);
   if (r == NULL)
     return -EINVAL;
   return trail_ctx_set_user_id(&r->ctx_, user_id);
+}
+
+TRAIL_API void trail_http_response(trail_http_request *hr, int status) {
+  http_req *r = req_of(hr);
+  if (r != NULL && r->state_ != ST_NEW && r->state_ != ST_ENDED)
+    r->status_ = status;
+}
+
+TRAIL_API void trail_http_body(trail_http_request *hr, uint64_t n) {
+  http_req *r = req_of(hr);
+  if (r == NULL || r->state_ == ST_NEW || r->state_ == ST_ENDED)
+    return;
+  r->bytes_ = n > UINT64_MAX - r->bytes_ ? UINT64_MAX : r->bytes_ + n;
+  r->body_known_ = 1;
+}
+
+TRAIL_API void trail_http_client_gone(trail_http_request *hr) {
+  http_req *r = req_of(hr);
+  if (r != NULL && r->state_ != ST_NEW && r->state_ != ST_ENDED)
+    r->client_gone_ = 1;
+}
+
+/*
+ * No body goes with a response to HEAD (RFC 9110 section 9.3.2), with a
+ * 1xx (section 15.2), a 204 No Content (section 15.3.5) or a 304 Not
+ * Modified (section 15.4.5), whatever the handler wrote.
+ */
+TRAIL_API bool trail_http_no_body(const trail_http_request *hr, int status) {
+  const http_req *r = creq_of(hr);
+  if (r != NULL && r->state_ != ST_NEW && r->head_)
+    return true;
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+/*
+ * A server's diagnostic as data: copied (it need not end in a NUL), its
+ * line end dropped, never formatted again, escaped when written.
+ */
+TRAIL_API void trail_http_server_error(trail_http_request *hr, const char *text,
+                                       size_t len) {
+  http_req *r = req_of(hr);
+  char buf[1024];
+  if (r != NULL && r->state_ == ST_NEW)
+    r = NULL;
+  trail_logger *lg = r ? http_logger(r) : trail_logger_get("http");
+  if (text == NULL || !trail_enabled(lg, TRAIL_LEVEL_WARN))
+    return;
+  if (len == TRAIL_NTS)
+    len = strlen(text);
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+                     text[len - 1] == ' ' || text[len - 1] == '\t'))
+    len--;
+  copy_cut(buf, sizeof buf - 1, text, len);
+  if (r != NULL)
+    trail_ctx_log(&r->ctx_, lg, TRAIL_LEVEL_WARN, buf, NULL, 0);
+  else
+    trail_warn(lg, buf);
+}
+
+/*
+ * The status and bytes of the access line, by the precedence documented
+ * in trail/http.h: a client gone, then what trail was told, then what the
+ * server says; no bytes where HTTP sends no body.
+ */
+static int final_status(const http_req *r, int server_status,
+                        uint64_t server_bytes, uint64_t *bytes) {
+  int status = r->client_gone_ ? TRAIL_HTTP_CLIENT_GONE
+               : r->status_    ? r->status_
+                               : server_status;
+  *bytes = r->body_known_ ? r->bytes_ : server_bytes;
+  if (status != TRAIL_HTTP_CLIENT_GONE &&
+      trail_http_no_body((const trail_http_request *)(const void *)r, status))
+    *bytes = 0;
+  return status;
+}
+
+static trail_level level_of(const http_req *r, int status, double ms) {
+  trail_level level = status >= 500   ? TRAIL_LEVEL_ERROR
+                      : status >= 400 ? TRAIL_LEVEL_WARN
+                                      : TRAIL_LEVEL_INFO;
+  if (r->cfg_->slow_ms > 0 && ms > r->cfg_->slow_ms && level < TRAIL_LEVEL_WARN)
+    level = TRAIL_LEVEL_WARN;
+  return level;
 }
 
 /*
@@ -279,21 +450,20 @@ TRAIL_API int trail_http_set_user(trail_http_request *r, const char *user_id) {
  * was left; the state makes a second call harmless, which adapters whose
  * server may report the end twice (completion and close) rely on.
  */
-TRAIL_API void trail_http_end(trail_http_request *r, int status,
-                              uint64_t bytes) {
+TRAIL_API void trail_http_end(trail_http_request *hr, int server_status,
+                              uint64_t server_bytes) {
+  http_req *r = req_of(hr);
   if (r == NULL || r->state_ == ST_NEW || r->state_ == ST_ENDED)
     return;
   if (r->state_ == ST_BEGUN)
-    trail_http_headers_done(r);
+    trail_http_headers_done(hr);
   r->state_ = ST_ENDED;
   if (r->skip_)
     return;
   double ms = (double)(now_ns() - r->start_ns_) / 1e6;
-  trail_level level = status >= 500   ? TRAIL_LEVEL_ERROR
-                      : status >= 400 ? TRAIL_LEVEL_WARN
-                                      : TRAIL_LEVEL_INFO;
-  if (r->cfg_->slow_ms > 0 && ms > r->cfg_->slow_ms && level < TRAIL_LEVEL_WARN)
-    level = TRAIL_LEVEL_WARN;
+  uint64_t bytes;
+  int status = final_status(r, server_status, server_bytes, &bytes);
+  trail_level level = level_of(r, status, ms);
   trail_logger *lg = http_logger(r);
   if (!trail_enabled(lg, level))
     return;

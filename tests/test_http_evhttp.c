@@ -763,6 +763,33 @@ static void test_many_repeated_headers(void **state) {
 
 /* Bytes that are not ASCII in the request line: answered (404), logged
  * with U+FFFD, nothing broken. */
+/* An absolute-form target (RFC 9112 section 3.2.2) is logged by its path;
+ * the query stays out. */
+static void test_absolute_form(void **state) {
+  (void)state;
+  service *s = start(NULL);
+  static const char req[] =
+      "GET http://orders.example/api/orders/42?token=s3cr3t HTTP/1.1\r\n"
+      "Host: orders.example\r\nX-Request-ID: abs-1\r\n"
+      "Connection: close\r\n\r\n";
+  raw_resp r;
+  raw_exchange(s->port, req, sizeof req - 1, &r);
+  int status = r.status;
+  assert_true(status > 0);
+  assert_string_equal(r.rid, "abs-1");
+  raw_free(&r);
+  stop(s);
+  json_t *acc = access_of(s, "abs-1");
+  assert_str_field(acc, "method", "GET");
+  assert_str_field(acc, "path", "/api/orders/42");
+  assert_int_equal(int_of(acc, "status"), status);
+  for (size_t i = 0; i < s->n; i++) {
+    char *dump = json_dumps(s->lines[i], JSON_COMPACT);
+    assert_null(strstr(dump, "s3cr3t"));
+    free(dump);
+  }
+}
+
 static void test_non_ascii_path(void **state) {
   (void)state;
   service *s = start(NULL);
@@ -1127,6 +1154,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_traceparent_rejected, teardown),
       cmocka_unit_test_teardown(test_many_repeated_headers, teardown),
       cmocka_unit_test_teardown(test_non_ascii_path, teardown),
+      cmocka_unit_test_teardown(test_absolute_form, teardown),
       cmocka_unit_test_teardown(test_deferred_reply, teardown),
       cmocka_unit_test_teardown(test_client_gone, teardown),
       cmocka_unit_test_teardown(test_clients_gone_among_others, teardown),

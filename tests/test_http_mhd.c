@@ -799,6 +799,30 @@ static void test_head_has_no_bytes(void **state) {
   service_free(&s);
 }
 
+/* An absolute-form target (RFC 9112 section 3.2.2, what a proxy is sent) is
+ * logged by its path; the query stays out. */
+static void test_absolute_form(void **state) {
+  (void)state;
+  service s;
+  start(&s, MODE_THREAD, NULL);
+  raw_response r;
+  raw_exchange_str(s.port,
+                   "GET http://orders.example/api/orders/42?token=s3cr3t "
+                   "HTTP/1.1\r\nHost: orders.example\r\nX-Request-ID: "
+                   "abs-1\r\nConnection: close\r\n\r\n",
+                   &r);
+  assert_true(r.status > 0);
+  assert_string_equal(r.request_id, "abs-1");
+  stop(&s);
+  json_t *acc = service_access_line(&s, "abs-1");
+  assert_non_null(acc);
+  assert_str_field(acc, "method", "GET");
+  assert_str_field(acc, "path", "/api/orders/42");
+  assert_int_equal(jint(acc, "status"), r.status);
+  assert_false(text_anywhere(&s, "s3cr3t"));
+  service_free(&s);
+}
+
 /* The query is not logged (it carries secrets); /healthz has no access
  * line but its response still has X-Request-ID. */
 static void test_query_and_healthz(void **state) {
@@ -1408,8 +1432,9 @@ static size_t cap_count_message(const char *message) {
 /*
  * The application's own start and completion callbacks, chained; its
  * con_cls slot; the request's context in each call and in the completion;
- * trail_mhd_queue_buffer(); the user set in the handler; a shared response
- * that brings its own X-Request-ID; a response queued without the adapter;
+ * trail_mhd_queue_buffer(); the user set in the handler; a response that
+ * brings its own X-Request-ID (replaced: the echo rule sends trail's, once);
+ * a response queued without the adapter;
  * a 204; a handler that refuses.
  */
 static void test_inproc_api(void **state) {
@@ -1440,7 +1465,10 @@ static void test_inproc_api(void **state) {
   http_response r_sh;
   http_get(port, "/shared", h_sh, &r_sh);
   assert_int_equal(r_sh.status, 200);
-  assert_string_equal(r_sh.request_id, "shared-id");
+  assert_string_equal(r_sh.request_id, "ip-shared");
+  /* the handler's header was replaced, not joined by a second one */
+  assert_string_equal(MHD_get_response_header(shared_response, "X-Request-ID"),
+                      "ip-shared");
   const char *h_pl[] = {"X-Request-ID: ip-plain", NULL};
   http_response r_pl;
   http_get(port, "/plain", h_pl, &r_pl);
@@ -1527,19 +1555,20 @@ static void TRAIL__PRINTF(2, 3)
   va_end(ap);
 }
 
-/* MHD's messages: formatted, trailing newline dropped, escaped, warn. */
+/* MHD's messages: formatted, trailing newline dropped, escaped, warn lines
+ * of logger "http" (the core's server-error lines). */
 static void test_inproc_error_log(void **state) {
   (void)state;
   call_error_log(NULL, "Error %d on %s\n", 7, "line\none");
-  call_error_log(trail_logger_get("mhd.custom"), "%s", "plain");
+  call_error_log(NULL, "%s", "plain");
   assert_int_equal(cap_count(), 2);
   json_t *a = cap_json(0);
-  assert_str_field(a, "logger", "mhd");
+  assert_str_field(a, "logger", "http");
   assert_str_field(a, "level", "warn");
   assert_str_field(a, "message", "Error 7 on line\none");
   json_decref(a);
   json_t *b = cap_json(1);
-  assert_str_field(b, "logger", "mhd.custom");
+  assert_str_field(b, "logger", "http");
   assert_str_field(b, "message", "plain");
   json_decref(b);
 }
@@ -1561,6 +1590,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_statuses_poll, teardown),
       cmocka_unit_test_teardown(test_head_has_no_bytes, teardown),
       cmocka_unit_test_teardown(test_query_and_healthz, teardown),
+      cmocka_unit_test_teardown(test_absolute_form, teardown),
       cmocka_unit_test_teardown(test_concurrent_thread, teardown),
       cmocka_unit_test_teardown(test_concurrent_poll, teardown),
       cmocka_unit_test_teardown(test_interleaved_thread, teardown),

@@ -347,6 +347,240 @@ static void test_outgoing_flags(void **state) {
   }
 }
 
+static int int_field(json_t *j, const char *key) {
+  json_t *v = json_object_get(j, key);
+  if (!json_is_integer(v))
+    fail_msg("%s is not an integer", key);
+  return (int)json_integer_value(v);
+}
+
+/* One request's access line: begun, reported through do_fn, ended. */
+typedef void (*report_fn)(trail_http_request *r);
+
+static json_t *ended(const char *method, const char *path,
+                     const trail_http_config *cfg, report_fn fn,
+                     int server_status, uint64_t server_bytes) {
+  trail_http_request r;
+  cap_clear();
+  run(&r, cfg, method, path, NULL, 0);
+  if (fn != NULL)
+    fn(&r);
+  trail_http_end(&r, server_status, server_bytes);
+  return access_line();
+}
+
+static void rep_200_body(trail_http_request *r) {
+  trail_http_response(r, 200);
+  trail_http_body(r, 3);
+  trail_http_body(r, 4); /* accumulates */
+}
+static void rep_201_gone(trail_http_request *r) {
+  trail_http_response(r, 201);
+  trail_http_body(r, 5);
+  trail_http_client_gone(r);
+}
+static void rep_status_only(trail_http_request *r) {
+  trail_http_response(r, 404);
+}
+static void rep_body_zero(trail_http_request *r) { trail_http_body(r, 0); }
+
+/* 499 over the status reported through trail over the server's. */
+static void test_status_precedence(void **state) {
+  (void)state;
+  json_t *j = ended("GET", "/a", NULL, NULL, 503, 9); /* the server's */
+  assert_int_equal(int_field(j, "status"), 503);
+  assert_int_equal(int_field(j, "bytes"), 9);
+  assert_null(json_object_get(j, "client_gone"));
+  json_decref(j);
+
+  j = ended("GET", "/a", NULL, rep_200_body, 1, 99); /* trail's over it */
+  assert_int_equal(int_field(j, "status"), 200);
+  assert_int_equal(int_field(j, "bytes"), 7);
+  assert_str_field(j, "level", "info");
+  json_decref(j);
+
+  j = ended("GET", "/a", NULL, rep_status_only, 200, 12);
+  assert_int_equal(int_field(j, "status"), 404);
+  assert_int_equal(int_field(j, "bytes"), 12); /* no body reported */
+  assert_str_field(j, "level", "warn");
+  json_decref(j);
+
+  j = ended("GET", "/a", NULL, rep_body_zero, 200, 12);
+  assert_int_equal(int_field(j, "bytes"), 0); /* counted by trail: none */
+  json_decref(j);
+
+  j = ended("GET", "/a", NULL, rep_201_gone, 200, 0); /* gone over both */
+  assert_int_equal(int_field(j, "status"), TRAIL_HTTP_CLIENT_GONE);
+  assert_true(json_is_true(json_object_get(j, "client_gone")));
+  assert_int_equal(int_field(j, "bytes"), 5); /* what went out before */
+  assert_str_field(j, "level", "warn");
+  json_decref(j);
+
+  /* reports after the end, or before a begin, change nothing */
+  trail_http_request r;
+  run(&r, NULL, "GET", "/late", NULL, 0);
+  trail_http_end(&r, 200, 1);
+  trail_http_client_gone(&r);
+  trail_http_response(&r, 500);
+  trail_http_end(&r, 500, 1);
+  j = access_line();
+  assert_int_equal(int_field(j, "status"), 200);
+  json_decref(j);
+}
+
+static void rep_body_10(trail_http_request *r) { trail_http_body(r, 10); }
+
+/* HEAD, 1xx, 204 and 304 carry no body: the query and the access line. */
+static void test_no_body(void **state) {
+  (void)state;
+  trail_http_request r;
+  run(&r, NULL, "HEAD", "/h", NULL, 0);
+  assert_true(trail_http_no_body(&r, 200));
+  trail_http_end(&r, 200, 0);
+  run(&r, NULL, "GET", "/g", NULL, 0);
+  static const int none[] = {100, 101, 103, 199, 204, 304};
+  static const int some[] = {200, 201, 206, 301, 302, 400, 404, 500};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+    assert_true(trail_http_no_body(&r, none[i]));
+    assert_true(trail_http_no_body(NULL, none[i]));
+  }
+  for (size_t i = 0; i < sizeof some / sizeof some[0]; i++) {
+    assert_false(trail_http_no_body(&r, some[i]));
+    assert_false(trail_http_no_body(NULL, some[i]));
+  }
+  trail_http_end(&r, 200, 0);
+  run(&r, NULL, "GET", "/g", NULL, 0);
+  trail_http_set_method(&r, "HEAD");
+  assert_true(trail_http_no_body(&r, 200));
+  trail_http_end(&r, 200, 0);
+
+  json_t *j = ended("HEAD", "/h", NULL, rep_body_10, 200, 10);
+  assert_str_field(j, "method", "HEAD");
+  assert_int_equal(int_field(j, "bytes"), 0);
+  json_decref(j);
+  static const int st[] = {101, 204, 304};
+  for (size_t i = 0; i < 3; i++) {
+    j = ended("GET", "/g", NULL, rep_body_10, st[i], 10);
+    assert_int_equal(int_field(j, "status"), st[i]);
+    assert_int_equal(int_field(j, "bytes"), 0);
+    json_decref(j);
+  }
+  j = ended("GET", "/g", NULL, rep_body_10, 200, 0);
+  assert_int_equal(int_field(j, "bytes"), 10);
+  json_decref(j);
+}
+
+/* The id to echo: the client's valid one, else trail's own, always one. */
+static void test_request_id_echo(void **state) {
+  (void)state;
+  trail_http_request r;
+  hdr ok[] = {{"X-Request-ID", "echo-1"}};
+  run(&r, NULL, "GET", "/", ok, 1);
+  assert_string_equal(trail_http_request_id(&r), "echo-1");
+  trail_http_end(&r, 200, 0);
+  hdr bad[] = {{"X-Request-ID", "no spaces allowed"}};
+  run(&r, NULL, "GET", "/", bad, 1);
+  const char *id = trail_http_request_id(&r);
+  assert_int_equal(strlen(id), 36); /* a new UUID */
+  assert_int_equal(trail_request_id_check(id, strlen(id)), 0);
+  trail_http_end(&r, 200, 0);
+  json_t *j = access_line();
+  assert_str_field(j, "request_id", id);
+  json_decref(j);
+  hdr two[] = {{"X-Request-ID", "twice-a"}, {"X-Request-ID", "twice-b"}};
+  run(&r, NULL, "GET", "/", two, 2);
+  assert_string_not_equal(trail_http_request_id(&r), "twice-a");
+  assert_string_not_equal(trail_http_request_id(&r), "twice-b");
+  trail_http_end(&r, 200, 0);
+  assert_string_equal(trail_http_request_id(NULL), "");
+}
+
+static const char *path_of(const char *target, int log_query) {
+  static char out[TRAIL_HTTP_PATH_MAX + 1];
+  trail_http_config cfg;
+  trail_http_config_init(&cfg);
+  cfg.log_query = log_query;
+  json_t *j = ended("GET", target, &cfg, NULL, 200, 0);
+  snprintf(out, sizeof out, "%s", jstr(j, "path"));
+  json_decref(j);
+  return out;
+}
+
+/* Absolute-form targets (RFC 9112 section 3.2.2) are logged by path. */
+static void test_absolute_form(void **state) {
+  (void)state;
+  assert_string_equal(path_of("http://host/p?q", 0), "/p");
+  assert_string_equal(path_of("http://host/p?q", 1), "/p?q");
+  assert_string_equal(path_of("https://h:8080", 0), "/");
+  assert_string_equal(path_of("https://h:8080", 1), "/");
+  assert_string_equal(path_of("http://h?x=1", 1), "/?x=1");
+  assert_string_equal(path_of("http://h?x=1", 0), "/");
+  assert_string_equal(path_of("HTTP://user@h:1/a/b", 0), "/a/b");
+  assert_string_equal(path_of("/plain?q", 1), "/plain?q");
+  assert_string_equal(path_of("/x/http://y", 0), "/x/http://y");
+  json_t *j = ended("OPTIONS", "*", NULL, NULL, 200, 0);
+  assert_str_field(j, "path", "*");
+  json_decref(j);
+  /* the skip list sees the reduced path */
+  static const char *const skip[] = {"/healthz", NULL};
+  trail_http_config cfg;
+  trail_http_config_init(&cfg);
+  cfg.skip_paths = skip;
+  trail_http_request r;
+  cap_clear();
+  run(&r, &cfg, "GET", "http://h/healthz?x", NULL, 0);
+  trail_http_end(&r, 200, 0);
+  assert_int_equal(cap_count(), 0);
+}
+
+/* A server's diagnostic: a warn line of logger "http", data, trimmed. */
+static void test_server_error(void **state) {
+  (void)state;
+  trail_http_request r;
+  hdr h[] = {{"X-Request-ID", "diag-1"}};
+  run(&r, NULL, "GET", "/", h, 1);
+  cap_clear();
+  trail_http_server_error(&r, "Socket closed %s\r\n", TRAIL_NTS);
+  trail_http_server_error(NULL, "no request\nhere\nXX", 15);
+  trail_http_server_error(NULL, NULL, 3);
+  assert_int_equal(cap_count(), 2);
+  json_t *a = cap_json(0);
+  assert_str_field(a, "logger", "http");
+  assert_str_field(a, "level", "warn");
+  assert_str_field(a, "message", "Socket closed %s");
+  assert_str_field(a, "request_id", "diag-1");
+  json_decref(a);
+  json_t *b = cap_json(1);
+  assert_str_field(b, "logger", "http");
+  assert_str_field(b, "level", "warn");
+  assert_str_field(b, "message", "no request\nhere");
+  assert_null(json_object_get(b, "request_id"));
+  json_decref(b);
+  /* without a request, the current context is the line's */
+  cap_clear();
+  trail_ctx *prev = trail_ctx_enter(trail_http_ctx(&r));
+  trail_http_server_error(NULL, "inside", TRAIL_NTS);
+  trail_ctx_leave(prev);
+  json_t *c = cap_json(0);
+  assert_str_field(c, "request_id", "diag-1");
+  json_decref(c);
+  trail_http_end(&r, 200, 0);
+}
+
+/* The opaque storage: one size, the alignment of max_align_t. */
+static void test_storage(void **state) {
+  (void)state;
+  assert_int_equal(sizeof(trail_http_request), TRAIL_HTTP_REQUEST_SIZE);
+  assert_int_equal(_Alignof(trail_http_request), _Alignof(max_align_t));
+  trail_http_request many[3];
+  for (int i = 0; i < 3; i++)
+    run(&many[i], NULL, "GET", "/", NULL, 0);
+  for (int i = 0; i < 3; i++) {
+    assert_ptr_not_equal(trail_http_ctx(&many[i]), NULL);
+    trail_http_end(&many[i], 200, 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_continued_request, setup, teardown),
@@ -359,6 +593,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_duplicate_tracestate_key, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_outgoing_flags, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_status_precedence, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_body, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_request_id_echo, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_absolute_form, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_server_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_storage, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,10 +26,7 @@ typedef struct slot {
   trail_http_request req;
   const struct mg_connection *conn; /* whose request it is */
   trail_ctx *prev;                  /* current before begin_request */
-  uint64_t bytes;                   /* body bytes sent through trail */
-  int status;                       /* status sent through trail; 0: none */
   uint8_t open;                     /* between begin and end */
-  uint8_t gone;                     /* a write failed: the client left */
 } slot;
 
 static _Thread_local slot tls;
@@ -100,25 +97,16 @@ static void request_start(slot *s, const struct mg_connection *conn,
   }
   trail_http_headers_done(&s->req);
   s->conn = conn;
-  s->bytes = 0;
-  s->status = 0;
-  s->gone = 0;
 }
 
 /*
- * The status of the access line: 499 when a write failed (the client
- * left), else the status trail put on the wire, else civetweb's. The
- * order matters: civetweb reports a request handler's return value, and
- * handlers commonly return 1 for "handled".
+ * The access line: civetweb's reply_status_code is only the server's
+ * fallback, below a client gone and a status sent through trail (the
+ * core's precedence). That order matters here: civetweb reports a request
+ * handler's return value, and handlers commonly return 1 for "handled".
  */
-static int final_status(const slot *s, int reported) {
-  if (s->gone)
-    return TRAIL_HTTP_CLIENT_GONE;
-  return s->status ? s->status : reported;
-}
-
 static void request_finish(slot *s, int reported) {
-  trail_http_end(&s->req, final_status(s, reported), s->bytes);
+  trail_http_end(&s->req, reported, 0);
   s->open = 0;
   s->conn = NULL;
   trail_ctx_leave(s->prev);
@@ -156,11 +144,14 @@ TRAIL_API void trail_civetweb_end(const struct mg_connection *conn,
     request_finish(s, reply_status_code);
 }
 
-static int has_body(const struct mg_connection *conn, int status) {
+/* The core's no-body rule; outside a request, the method says HEAD. */
+static int has_body(const slot *s, const struct mg_connection *conn,
+                    int status) {
+  if (s != NULL)
+    return !trail_http_no_body(&s->req, status);
   const struct mg_request_info *ri = mg_get_request_info(conn);
-  if (status < 200 || status == 204 || status == 304)
-    return 0;
-  return !(ri != NULL && ri->request_method != NULL &&
+  return !trail_http_no_body(NULL, status) &&
+         !(ri != NULL && ri->request_method != NULL &&
            strcmp(ri->request_method, "HEAD") == 0);
 }
 
@@ -185,7 +176,7 @@ static int counted_write(slot *s, struct mg_connection *conn, const void *buf,
     int n = mg_write(conn, p, piece);
     int err = errno;
     if (n > 0 && s != NULL)
-      s->bytes += (uint64_t)n;
+      trail_http_body(&s->req, (uint64_t)n);
     if (n > 0)
       total = total > INT_MAX - n ? INT_MAX : total + n;
     if (n == (int)piece) {
@@ -194,10 +185,10 @@ static int counted_write(slot *s, struct mg_connection *conn, const void *buf,
       continue;
     }
     if (s != NULL) {
-      if (err != 0)
-        s->gone = 1; /* send() failed: the client left or stopped reading */
-      else if (n < 0)
-        s->bytes += (uint64_t)piece; /* sent, then the server stopped */
+      if (err != 0) /* send() failed: the client left or stopped reading */
+        trail_http_client_gone(&s->req);
+      else if (n < 0) /* sent, then the server stopped */
+        trail_http_body(&s->req, (uint64_t)piece);
     }
     return n > 0 ? total : n;
   }
@@ -242,10 +233,10 @@ TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
     mg_response_header_add(conn, "Content-Length", cl, -1);
   }
   if (s != NULL)
-    s->status = status;
+    trail_http_response(&s->req, status);
   if (mg_response_header_send(conn) < 0)
     return status; /* a state error: nothing more can be sent */
-  if (len > 0 && has_body(conn, status))
+  if (len > 0 && has_body(s, conn, status))
     counted_write(s, conn, body, len);
   return status;
 }
@@ -286,16 +277,6 @@ trail_civetweb_request(const struct mg_connection *conn) {
 }
 
 /*
- * The id to echo, for a handler that writes its headers itself; "" rather
- * than NULL outside a request, so that it can go straight into a printf.
- */
-TRAIL_API const char *
-trail_civetweb_request_id(const struct mg_connection *conn) {
-  slot *s = slot_of(conn);
-  return s ? trail_http_request_id(&s->req) : "";
-}
-
-/*
  * civetweb's error page, as its own default handler writes it (the same
  * status line, cache headers, additional_header and text body), plus
  * X-Request-ID. The connection is closed after it, as civetweb does after
@@ -319,7 +300,7 @@ static int send_error(struct mg_connection *conn, slot *s, int status,
     mg_response_header_add_lines(conn, extra);
   char body[1024];
   int len = 0;
-  if (has_body(conn, status)) {
+  if (has_body(s, conn, status)) {
     const char *text = mg_get_response_code_text(conn, status);
     len = snprintf(body, sizeof body, "Error %d: %s\n%s", status,
                    text ? text : "", msg ? msg : "");
@@ -333,7 +314,7 @@ static int send_error(struct mg_connection *conn, slot *s, int status,
                            -1);
     mg_response_header_add(conn, "Content-Length", cl, -1);
   }
-  s->status = status;
+  trail_http_response(&s->req, status);
   if (mg_response_header_send(conn) < 0)
     return 0;
   if (len > 0)
@@ -368,7 +349,7 @@ TRAIL_API int trail_civetweb_http_error(struct mg_connection *conn,
     request_finish(&tls, 0);
   request_start(&tls, conn, cfg);
   int rc = send_error(conn, &tls, status, msg);
-  trail_http_end(&tls.req, final_status(&tls, status), tls.bytes);
+  trail_http_end(&tls.req, status, 0);
   tls.conn = NULL;
   return rc < 0 ? 1 : 0;
 }
@@ -387,25 +368,16 @@ static int hook_http_error(struct mg_connection *conn, int status,
 }
 
 /*
- * civetweb's diagnostics (mg_cry): a warn line of logger "civetweb"
- * instead of civetweb's own error log, cut at 511 bytes and without the
- * line end civetweb may leave on it. Inside a request its context is
- * current, so the line carries the request's ids. Returning 1 tells
- * civetweb it was logged.
+ * civetweb's diagnostics (mg_cry) as the core's server-error lines (warn,
+ * logger "http") instead of civetweb's own error log; a diagnostic about
+ * the request in flight on this thread carries its context. Returning 1
+ * tells civetweb it was logged.
  */
 static int hook_log_message(const struct mg_connection *conn,
                             const char *message) {
-  char text[512];
-  size_t n = message ? strlen(message) : 0;
-  (void)conn;
-  if (n >= sizeof text)
-    n = sizeof text - 1;
-  while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
-    n--;
-  if (n > 0)
-    memcpy(text, message, n);
-  text[n] = '\0';
-  trail_warn(trail_logger_get("civetweb"), text);
+  slot *s = slot_of(conn);
+  trail_http_server_error(s ? &s->req : NULL, message ? message : "",
+                          TRAIL_NTS);
   return 1;
 }
 

@@ -47,8 +47,6 @@ typedef struct ev_state {
   struct event *watch;                 /* EOF watcher while the reply is due */
   const trail_evhttp_handler *handler; /* its done hook, when any */
   struct ev_state *next;               /* table chain */
-  uint64_t bytes;                      /* body bytes handed to evhttp */
-  uint8_t bytes_known;                 /* bytes was recorded by a wrapper */
   uint8_t gone;                        /* the client left before the reply */
   uint8_t closed;                      /* the connection was freed */
 } ev_state;
@@ -146,23 +144,13 @@ static void finish(ev_state *st, int status) {
   state_free(st);
 }
 
-/* HTTP sends no body with these, whatever the buffer held. */
-static int no_body(struct evhttp_request *req, int status) {
-  return evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
-         (status >= 100 && status < 200) || status == 204 || status == 304;
-}
-
 /*
- * The body bytes of a finished reply: those recorded by the wrappers, else
- * the Content-Length evhttp put in the headers (a plain evhttp_send_reply()
- * or evhttp_send_error()), else 0.
+ * The server's byte count, for a reply that did not go through the
+ * wrappers (a plain evhttp_send_reply() or evhttp_send_error()): the
+ * Content-Length evhttp put in the headers, else 0. The core prefers the
+ * bytes the wrappers reported, and applies the no-body rule.
  */
-static uint64_t reply_bytes(ev_state *st, struct evhttp_request *req,
-                            int status) {
-  if (no_body(req, status))
-    return 0;
-  if (st->bytes_known)
-    return st->bytes;
+static uint64_t server_bytes(struct evhttp_request *req) {
   const char *cl = evhttp_find_header(evhttp_request_get_output_headers(req),
                                       "Content-Length");
   uint64_t n = 0;
@@ -174,11 +162,18 @@ static uint64_t reply_bytes(ev_state *st, struct evhttp_request *req,
   return n;
 }
 
+/* The client left: the core says 499 from here on, whatever comes. */
+static void client_left(ev_state *st) {
+  st->gone = 1;
+  trail_http_client_gone(&st->http);
+  trail_http_end(&st->http, TRAIL_HTTP_CLIENT_GONE, 0);
+}
+
 /* evhttp wrote the whole reply; req is freed when this returns. */
 static void on_complete(struct evhttp_request *req, void *arg) {
   ev_state *st = arg;
   int status = evhttp_request_get_response_code(req);
-  trail_http_end(&st->http, status, reply_bytes(st, req, status));
+  trail_http_end(&st->http, status, server_bytes(req));
   struct evhttp_connection *evcon = evhttp_request_get_connection(req);
   /* A kept-alive connection outlives the request: its next request sets
    * its own close callback, and a close in between concerns nobody. */
@@ -196,8 +191,7 @@ static void on_complete(struct evhttp_request *req, void *arg) {
 static void on_close(struct evhttp_connection *evcon, void *arg) {
   ev_state *st = arg;
   (void)evcon;
-  trail_http_end(&st->http, TRAIL_HTTP_CLIENT_GONE, 0);
-  st->gone = 1;
+  client_left(st);
   st->closed = 1;
   st->evcon = NULL;
   watch_stop(st);
@@ -224,8 +218,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
   watch_stop(st);
   if (n > 0)
     return;
-  st->gone = 1;
-  trail_http_end(&st->http, TRAIL_HTTP_CLIENT_GONE, 0);
+  client_left(st);
 }
 
 /* ---- a request's start -------------------------------------------------- */
@@ -254,21 +247,7 @@ static const char *method_name(enum evhttp_cmd_type cmd) {
   return "UNKNOWN";
 }
 
-/* The path (and query) of a request target: an absolute-form target
- * ("http://host/p?q", what proxies receive) is logged by its path. */
-static const char *target_path(const char *uri) {
-  if (uri == NULL)
-    return "";
-  if (uri[0] == '/' || uri[0] == '*')
-    return uri;
-  const char *s = strstr(uri, "://");
-  if (s == NULL)
-    return uri;
-  s += 3;
-  s += strcspn(s, "/?#");
-  return *s == '/' ? s : "/";
-}
-
+/* The echo rule of trail/http.h: exactly one X-Request-ID, trail's. */
 static void set_request_id_header(struct evhttp_request *req, ev_state *st) {
   struct evkeyvalq *out = evhttp_request_get_output_headers(req);
   const char *id = trail_http_request_id(&st->http);
@@ -286,7 +265,7 @@ static void set_request_id_header(struct evhttp_request *req, ev_state *st) {
  * must not inherit its ids.
  */
 static void drop_stale(ev_state *old, struct evhttp_connection *evcon) {
-  trail_http_end(&old->http, TRAIL_HTTP_CLIENT_GONE, 0);
+  client_left(old);
   if (!old->closed && old->evcon != NULL && old->evcon != evcon)
     evhttp_connection_set_closecb(old->evcon, NULL, NULL);
   finish(old, TRAIL_HTTP_CLIENT_GONE);
@@ -326,7 +305,7 @@ static int begin(struct evhttp_request *req, const trail_http_config *cfg,
   ev_uint16_t port = 0;
   evhttp_connection_get_peer(evcon, &addr, &port);
   trail_http_begin(&st->http, cfg, method_name(evhttp_request_get_command(req)),
-                   target_path(evhttp_request_get_uri(req)), TRAIL_NTS, addr);
+                   evhttp_request_get_uri(req), TRAIL_NTS, addr);
   const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
   for (const struct evkeyval *kv = in != NULL ? in->tqh_first : NULL;
        kv != NULL; kv = kv->next.tqe_next)
@@ -397,10 +376,10 @@ TRAIL_API size_t trail_evhttp_pending(void) {
   return n;
 }
 
-/* The request's context, or NULL: a lookup in the table. */
-TRAIL_API trail_ctx *trail_evhttp_ctx(struct evhttp_request *req) {
+/* The request's middleware state, or NULL: a lookup in the table. */
+TRAIL_API trail_http_request *trail_evhttp_request(struct evhttp_request *req) {
   ev_state *st = table_find(req);
-  return st != NULL ? trail_http_ctx(&st->http) : NULL;
+  return st != NULL ? &st->http : NULL;
 }
 
 /* Enters the request's context; an unknown request changes nothing, so
@@ -410,19 +389,6 @@ TRAIL_API trail_ctx *trail_evhttp_enter(struct evhttp_request *req) {
   if (st == NULL)
     return trail_ctx_current();
   return trail_ctx_enter(trail_http_ctx(&st->http));
-}
-
-/* The X-Request-ID value the response carries; "" for an unknown req. */
-TRAIL_API const char *trail_evhttp_request_id(struct evhttp_request *req) {
-  ev_state *st = table_find(req);
-  return st != NULL ? trail_http_request_id(&st->http) : "";
-}
-
-/* trail_http_set_user() on the request's state. */
-TRAIL_API int trail_evhttp_set_user(struct evhttp_request *req,
-                                    const char *user_id) {
-  ev_state *st = table_find(req);
-  return st != NULL ? trail_http_set_user(&st->http, user_id) : -EINVAL;
 }
 
 /* Whether the client left before the reply: deferred work may skip what
@@ -450,12 +416,11 @@ TRAIL_API void trail_evhttp_send_reply(struct evhttp_request *req, int code,
     return;
   }
   struct evbuffer *out = evhttp_request_get_output_buffer(req);
-  st->bytes = (out != NULL ? evbuffer_get_length(out) : 0) +
-              (body != NULL ? evbuffer_get_length(body) : 0);
-  st->bytes_known = 1;
-  if (evhttp_find_header(evhttp_request_get_output_headers(req),
-                         "X-Request-ID") == NULL)
-    set_request_id_header(req, st);
+  uint64_t bytes = (out != NULL ? evbuffer_get_length(out) : 0) +
+                   (body != NULL ? evbuffer_get_length(body) : 0);
+  trail_http_response(&st->http, code);
+  trail_http_body(&st->http, bytes);
+  set_request_id_header(req, st);
   if (!st->gone && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
     /* libevent 2.1 sends the body after HEAD too, which a keep-alive
      * client then reads as the start of the next response: send the
@@ -463,7 +428,7 @@ TRAIL_API void trail_evhttp_send_reply(struct evhttp_request *req, int code,
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     if (evhttp_find_header(h, "Content-Length") == NULL) {
       char len[24];
-      snprintf(len, sizeof len, "%llu", (unsigned long long)st->bytes);
+      snprintf(len, sizeof len, "%llu", (unsigned long long)bytes);
       evhttp_add_header(h, "Content-Length", len);
     }
     if (out != NULL)
@@ -550,9 +515,19 @@ TRAIL_API void trail_evhttp_send_reply_chunk(struct evhttp_request *req,
   if (req == NULL)
     return;
   ev_state *st = table_find(req);
-  if (st != NULL && chunk != NULL) {
-    st->bytes += evbuffer_get_length(chunk);
-    st->bytes_known = 1;
-  }
+  if (st != NULL && chunk != NULL)
+    trail_http_body(&st->http, evbuffer_get_length(chunk));
   evhttp_send_reply_chunk(req, chunk);
+}
+
+/*
+ * libevent's diagnostics (event_set_log_callback) as the core's
+ * server-error lines. libevent logs for the whole process, not for a
+ * request: the line carries whatever context is current (a request's, when
+ * libevent complains from inside a callback that entered it). Its debug
+ * messages, off unless libevent's debug logging is on, are left out.
+ */
+TRAIL_API void trail_evhttp_log(int severity, const char *msg) {
+  if (severity > EVENT_LOG_DEBUG && msg != NULL)
+    trail_http_server_error(NULL, msg, TRAIL_NTS);
 }

@@ -28,12 +28,10 @@ typedef struct mhd_request {
   trail_http_request http;
   struct MHD_Connection *conn;
   void *app_cls;        /* the application's *con_cls */
-  uint64_t bytes;       /* body length of the queued response */
-  unsigned int status;  /* queued through the adapter; 0: none */
   uint8_t headers_read; /* the first access-handler call has run */
   uint8_t app_aware;    /* the application has seen the request */
   uint8_t app_refused;  /* its handler returned MHD_NO */
-  uint8_t head;         /* a HEAD request: no body goes out */
+  uint8_t queued;       /* a response was queued through the adapter */
 } mhd_request;
 
 /*
@@ -144,15 +142,6 @@ TRAIL_API void *trail_mhd_uri_log(void *cls, const char *uri,
   return r;
 }
 
-/*
- * The method reaches the adapter only with the first access-handler call,
- * after trail_http_begin() ran in the start hook; a second begin would
- * restart the clock, so the core's setter is used.
- */
-static void set_method(trail_http_request *h, const char *method) {
-  trail_http_set_method(h, method);
-}
-
 #if MHD_VERSION >= 0x00096400
 static TRAIL_MHD_RESULT feed_header(void *cls, enum MHD_ValueKind kind,
                                     const char *key, size_t key_size,
@@ -220,8 +209,9 @@ TRAIL_API TRAIL_MHD_RESULT trail_mhd_access_handler(
   }
   if (!r->headers_read) {
     r->headers_read = 1;
-    set_method(&r->http, method);
-    r->head = method != NULL && strcmp(method, "HEAD") == 0;
+    /* The method comes only now, after trail_http_begin() ran in the start
+     * hook; a second begin would restart the clock. */
+    trail_http_set_method(&r->http, method);
     read_headers(r);
   }
   if (tm->handler_ == NULL)
@@ -241,38 +231,29 @@ TRAIL_API TRAIL_MHD_RESULT trail_mhd_access_handler(
   return ret;
 }
 
-/* Whether a response with this status to this request carries a body. */
-static int has_body(const mhd_request *r, unsigned int status) {
-  return !r->head && status >= 200 && status != 204 && status != 304;
-}
-
 /*
- * The status the access line reports. MHD knows what it queued (the
- * application's response, or one of its own such as 400 or 431 when it
- * answered before the handler ran), and toe says whether it went out:
+ * What MHD says about the request's end, for trail_http_end(), which puts
+ * a status reported through trail_mhd_queue_response() first. MHD knows
+ * what it queued (the application's response, or one of its own such as
+ * 400 or 431 when it answered before the handler ran), and toe says
+ * whether it went out:
  * - completed: what MHD queued;
  * - daemon shutdown: 503, the service stopped first;
- * - otherwise, with nothing queued: MHD's own error reply if it made one,
- *   500 when the application's handler refused (MHD_NO), 408 on a timeout;
+ * - otherwise, with nothing queued by the application: MHD's own error
+ *   reply if it made one, 500 when the application's handler refused
+ *   (MHD_NO), 408 on a timeout;
  * - otherwise the client left (or its connection broke) first: 499.
- * bytes is the body length for a completed response, else 0.
  */
-static int final_status(const mhd_request *r, struct MHD_Connection *conn,
-                        enum MHD_RequestTerminationCode toe, uint64_t *bytes) {
+static int server_status(mhd_request *r, struct MHD_Connection *conn,
+                         enum MHD_RequestTerminationCode toe) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
   unsigned int sent = ci ? ci->http_status : 0;
-  *bytes = 0;
-  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-    if (sent == 0)
-      sent = r->status ? r->status : 500;
-    if (r->status != 0 && sent == r->status)
-      *bytes = r->bytes;
-    return (int)sent;
-  }
+  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    return sent != 0 ? (int)sent : 500;
   if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
     return 503;
-  if (r->status == 0) {
+  if (!r->queued) {
     if (r->app_refused)
       return 500;
     if (sent != 0)
@@ -280,6 +261,7 @@ static int final_status(const mhd_request *r, struct MHD_Connection *conn,
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
       return 408;
   }
+  trail_http_client_gone(&r->http);
   return TRAIL_HTTP_CLIENT_GONE;
 }
 
@@ -309,20 +291,30 @@ TRAIL_API void trail_mhd_completed(void *cls, struct MHD_Connection *connection,
     trail_ctx_leave(prev);
     current = saved;
   }
-  uint64_t bytes;
-  int status = final_status(r, connection, toe, &bytes);
-  trail_http_end(&r->http, status, bytes);
+  trail_http_end(&r->http, server_status(r, connection, toe), 0);
   free(r);
 }
 
 /*
+ * The echo rule of trail/http.h: exactly one X-Request-ID, trail's. One the
+ * handler put on the response is removed first (MHD deletes a header by
+ * name and value, so each is looked up, then deleted).
+ */
+static void set_request_id(struct MHD_Response *response, const char *id) {
+  const char *v;
+  while ((v = MHD_get_response_header(response, "X-Request-ID")) != NULL)
+    if (MHD_del_response_header(response, "X-Request-ID", v) != MHD_YES)
+      break;
+  MHD_add_response_header(response, "X-Request-ID", id);
+}
+
+/*
  * MHD_queue_response(), plus what only the adapter can do: the response
- * gets the request's X-Request-ID, and the status and body length are kept
- * for the access line (MHD reports neither a byte count nor, until the end,
- * a status). The request is found through the thread's current request and
- * checked against the connection, so a call from anywhere else degrades to
- * MHD_queue_response(). A response that already has an X-Request-ID keeps
- * it: adding a second would send two.
+ * gets the request's X-Request-ID, and the status and body length go to
+ * the core for the access line (MHD reports neither a byte count nor,
+ * until the end, a status). The request is found through the thread's
+ * current request and checked against the connection, so a call from
+ * anywhere else degrades to MHD_queue_response().
  */
 TRAIL_API TRAIL_MHD_RESULT
 trail_mhd_queue_response(struct MHD_Connection *connection, unsigned int status,
@@ -330,14 +322,14 @@ trail_mhd_queue_response(struct MHD_Connection *connection, unsigned int status,
   mhd_request *r = current;
   if (r == NULL || r->conn != connection || response == NULL)
     return MHD_queue_response(connection, status, response);
-  if (MHD_get_response_header(response, "X-Request-ID") == NULL)
-    MHD_add_response_header(response, "X-Request-ID",
-                            trail_http_request_id(&r->http));
+  set_request_id(response, trail_http_request_id(&r->http));
   TRAIL_MHD_RESULT ret = MHD_queue_response(connection, status, response);
   if (ret == MHD_YES) {
-    r->status = status;
-    r->bytes =
-        has_body(r, status) && body_len != MHD_SIZE_UNKNOWN ? body_len : 0;
+    r->queued = 1;
+    trail_http_response(&r->http, (int)status);
+    if (!trail_http_no_body(&r->http, (int)status) &&
+        body_len != MHD_SIZE_UNKNOWN)
+      trail_http_body(&r->http, body_len);
   }
   return ret;
 }
@@ -375,23 +367,19 @@ trail_mhd_request(struct MHD_Connection *connection) {
 
 /*
  * MHD's diagnostics ("Error processing request ...", "Socket has been
- * disconnected ...") as warn lines: on stderr they would be the only lines
- * of the service that are not JSON. MHD ends its messages with a newline,
- * which is dropped; the message is data from here on (escaped, never
- * formatted again). Lines inside a handler carry the request's ids.
+ * disconnected ...") as the core's server-error lines: warn, logger
+ * "http", the request's context when MHD complains from inside a handler
+ * of this thread (trail_http_server_error() does the rest: the line end
+ * dropped, the text data from here on, never formatted again).
  */
 TRAIL_API void trail_mhd_error_log(void *cls, const char *fmt, va_list ap) {
-  trail_logger *lg = cls ? (trail_logger *)cls : trail_logger_get("mhd");
   char buf[1024];
-  if (fmt == NULL || !trail_enabled(lg, TRAIL_LEVEL_WARN))
+  (void)cls;
+  if (fmt == NULL)
     return;
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   if (n < 0)
     return;
   size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
-  while (len > 0 &&
-         (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-    len--;
-  buf[len] = '\0';
-  trail_warn(lg, buf);
+  trail_http_server_error(current ? &current->http : NULL, buf, len);
 }

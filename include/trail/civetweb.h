@@ -41,7 +41,8 @@ extern "C" {
 /*
  * Sets callbacks->begin_request, end_request and http_error to trail's
  * hooks, and log_message too when it is NULL (civetweb's diagnostics become
- * warn lines of logger "civetweb"). cfg (NULL: defaults) is borrowed and
+ * trail_http_server_error() lines: warn, logger "http", with the request's
+ * context when known). cfg (NULL: defaults) is borrowed and
  * must outlive every server started with these callbacks; it is shared by
  * all of them. Call it before mg_start(). Returns 0, -EINVAL for a NULL
  * callbacks, or -EEXIST when one of the three hooks is already set (then
@@ -60,10 +61,11 @@ TRAIL_API int trail_civetweb_callbacks(struct mg_callbacks *callbacks,
 TRAIL_API int trail_civetweb_begin(struct mg_connection *conn,
                                    const trail_http_config *cfg);
 /*
- * The request end: writes the access line with the status the adapter sent
- * (else civetweb's reply_status_code) and the body bytes, and leaves the
- * context. Call it from end_request. Nothing when no request of conn is in
- * flight on the calling thread.
+ * The request end: writes the access line, civetweb's reply_status_code
+ * being the server's status of trail_http_end() (a client gone and the
+ * status sent through the adapter come first), and leaves the context. Call it
+ * from end_request. Nothing when no request of conn is in flight on the calling
+ * thread.
  */
 TRAIL_API void trail_civetweb_end(const struct mg_connection *conn,
                                   int reply_status_code);
@@ -94,7 +96,9 @@ TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
                                   size_t len);
 /*
  * For a response built with mg_response_header_start(): adds
- * "X-Request-ID: <the request's id>" to it. Returns 0, a negative civetweb
+ * "X-Request-ID: <the request's id>" to it (civetweb cannot remove a
+ * header: under the echo rule of trail/http.h, a handler that calls this
+ * adds no X-Request-ID of its own). Returns 0, a negative civetweb
  * code, or -ENOENT when no request of conn is in flight on this thread.
  */
 TRAIL_API int trail_civetweb_header_add(struct mg_connection *conn);
@@ -109,13 +113,11 @@ TRAIL_API int trail_civetweb_write(struct mg_connection *conn, const void *buf,
 /*
  * The middleware request of conn while it is in flight on the calling
  * thread (between begin_request and end_request), NULL elsewhere: for
- * trail_http_set_user() and trail_http_ctx().
+ * trail_http_set_user(), trail_http_ctx(), trail_http_request_id() (which
+ * gives "" for NULL) and the response reports of trail/http.h.
  */
 TRAIL_API trail_http_request *
 trail_civetweb_request(const struct mg_connection *conn);
-/* The request id for X-Request-ID ("" when no request is in flight). */
-TRAIL_API const char *
-trail_civetweb_request_id(const struct mg_connection *conn);
 
 #ifdef __cplusplus
 }

@@ -86,9 +86,14 @@ TRAIL_API void trail_evhttp_handle(struct evhttp_request *req, void *handler);
 TRAIL_API int trail_evhttp_begin(struct evhttp_request *req,
                                  const trail_http_config *cfg);
 
-/* The request's context, for explicit logging from deferred work
- * (trail_ctx_info(ctx, ...)); NULL when req was not begun. */
-TRAIL_API trail_ctx *trail_evhttp_ctx(struct evhttp_request *req);
+/*
+ * The middleware request of req, NULL when req was not begun (or is done):
+ * for trail_http_ctx() (explicit logging from deferred work,
+ * trail_ctx_info(ctx, ...)), trail_http_request_id() (the X-Request-ID
+ * echoed; "" for NULL), trail_http_set_user() and the response reports of
+ * trail/http.h. It lives until evhttp is done with the request.
+ */
+TRAIL_API trail_http_request *trail_evhttp_request(struct evhttp_request *req);
 /*
  * Enters req's context on the calling thread and returns the previous one
  * for trail_ctx_leave(). Wrap each deferred callback of the request with it
@@ -97,13 +102,6 @@ TRAIL_API trail_ctx *trail_evhttp_ctx(struct evhttp_request *req);
  * returned.
  */
 TRAIL_API trail_ctx *trail_evhttp_enter(struct evhttp_request *req);
-/* The request id echoed in X-Request-ID; "" when req was not begun. */
-TRAIL_API const char *trail_evhttp_request_id(struct evhttp_request *req);
-/* Sets the request's user once the handler knows it: lines after it, and
- * the access line, carry it. As trail_ctx_set_user_id(); -EINVAL when req
- * was not begun. */
-TRAIL_API int trail_evhttp_set_user(struct evhttp_request *req,
-                                    const char *user_id);
 /* Whether the client closed its connection before the reply was sent (its
  * access line, status 499, is then already written). */
 TRAIL_API bool trail_evhttp_client_gone(struct evhttp_request *req);
@@ -115,9 +113,10 @@ TRAIL_API bool trail_evhttp_client_gone(struct evhttp_request *req);
 TRAIL_API size_t trail_evhttp_pending(void);
 
 /*
- * evhttp_send_reply() that also records the body bytes (body plus what the
- * request's output buffer already holds) and makes sure the X-Request-ID
- * header is there. body is borrowed and drained, as evhttp_send_reply()
+ * evhttp_send_reply() that also reports the status and the body bytes
+ * (body plus what the request's output buffer already holds) to the core,
+ * and sets the X-Request-ID header (replacing one the handler set: exactly
+ * one goes out, trail's). body is borrowed and drained, as evhttp_send_reply()
  * drains it; NULL for no body. When the client already left, nothing is
  * written: the connection is closed and req is freed. Either way req must
  * not be used after the call.
@@ -136,6 +135,14 @@ TRAIL_API void trail_evhttp_send_error(struct evhttp_request *req, int code,
  * line of a reply started with evhttp_send_reply_start(). */
 TRAIL_API void trail_evhttp_send_reply_chunk(struct evhttp_request *req,
                                              struct evbuffer *chunk);
+
+/*
+ * A libevent log callback, for event_set_log_callback(trail_evhttp_log):
+ * libevent's diagnostics (warnings, errors; not its debug messages) become
+ * trail_http_server_error() lines, warn, logger "http", with whatever
+ * context is current.
+ */
+TRAIL_API void trail_evhttp_log(int severity, const char *msg);
 
 #ifdef __cplusplus
 }

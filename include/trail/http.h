@@ -10,15 +10,22 @@
  *   for each request header (all of them, repeated ones too):
  *     trail_http_header(r, name, name_len, value, value_len);
  *   trail_http_headers_done(r);              // ids decided here
- *   -> set "X-Request-ID: trail_http_request_id(r)" on the response
  *   prev = trail_ctx_enter(trail_http_ctx(r)); handler runs; leave(prev)
- *   trail_http_end(r, status, bytes);        // the access line
+ *   when the response goes out:
+ *     set "X-Request-ID: trail_http_request_id(r)" (the only one)
+ *     trail_http_response(r, status);        // the status on the wire
+ *     trail_http_body(r, n) per body write;  // none if trail_http_no_body()
+ *     trail_http_client_gone(r) when a write fails;
+ *   trail_http_end(r, server_status, server_bytes);  // the access line
+ *   server diagnostics: trail_http_server_error(r or NULL, text, len)
  *
  * Reference: docs/middleware.md. Copyright (c) 2026 the trail developers.
  * MIT licence, see LICENSE.
  */
 #ifndef TRAIL_HTTP_H
 #define TRAIL_HTTP_H
+
+#include <stddef.h>
 
 #include <trail.h>
 
@@ -53,34 +60,27 @@ typedef struct trail_http_config {
 TRAIL_API void trail_http_config_init(trail_http_config *cfg);
 
 /*
- * One request in flight. Caller-allocated (inside the server's per-request
- * state); all members are private.
+ * One request in flight: opaque storage of TRAIL_HTTP_REQUEST_SIZE bytes,
+ * caller-allocated (inside the server's per-request state, on a stack, in
+ * an array), no malloc. Its layout is private to lib/http.c; only the size
+ * and the alignment (that of max_align_t, enough for any member) are ABI,
+ * and the size leaves room for the private state to grow without an ABI
+ * break. Touch it only through the functions below.
  */
-typedef struct trail_http_request {
-  trail_ctx ctx_;
-  const trail_http_config *cfg_;
-  int64_t start_ns_;
-  char method_[TRAIL_HTTP_METHOD_MAX + 1];
-  char path_[TRAIL_HTTP_PATH_MAX + 1];
-  char agent_[TRAIL_HTTP_AGENT_MAX + 1];
-  char addr_[TRAIL_HTTP_ADDR_MAX + 1];
-  char rid_in_[TRAIL_REQUEST_ID_MAX + 1]; /* the one X-Request-ID seen */
-  char user_in_[TRAIL_USER_ID_MAX + 1];
-  char tp_in_[64];                           /* the one traceparent seen */
-  char ts_in_[2 * TRAIL_TRACESTATE_MAX + 1]; /* tracestate values, joined */
-  uint16_t rid_count_, tp_count_, user_count_;
-  uint8_t rid_bad_, tp_bad_, ts_bad_, user_bad_, path_cut_, agent_cut_;
-  uint8_t state_; /* 0 new, 1 begun, 2 headers done, 3 ended */
-  uint8_t skip_;
-  uint8_t rid_replaced_;
-  uint8_t tp_status_; /* 0 missing, 1 valid, 2 invalid, 3 repeated */
-  void *reserved_[4];
+#define TRAIL_HTTP_REQUEST_SIZE 8192
+typedef union trail_http_request {
+  unsigned char opaque_[TRAIL_HTTP_REQUEST_SIZE];
+  max_align_t align_;
 } trail_http_request;
 
 /*
  * Starts a request: records the start time, method, path (the query is cut
  * unless cfg->log_query; path_len may be TRAIL_NTS) and remote address
  * (NULL: unknown). cfg is borrowed for the request's life (NULL: defaults).
+ * An absolute-form target (RFC 9112 section 3.2.2: "http://host/p?q", what
+ * a proxy is sent) is reduced to its path and query: "/p?q" ("/" when it
+ * has no path, "https://h:8080" -> "/"); an origin-form path and the
+ * asterisk-form "*" of OPTIONS are kept as they are.
  */
 TRAIL_API void trail_http_begin(trail_http_request *r,
                                 const trail_http_config *cfg,
@@ -112,29 +112,74 @@ TRAIL_API void trail_http_headers_done(trail_http_request *r);
 
 /*
  * Sets the method after trail_http_begin(), for servers whose start hook
- * runs before the method is known (libmicrohttpd). NULL: "".
+ * runs before the method is known (libmicrohttpd). NULL: "". The no-body
+ * rule of HEAD follows the method set last.
  */
 TRAIL_API void trail_http_set_method(trail_http_request *r, const char *method);
 
 /* The request's context, to enter around the application's callbacks. */
 TRAIL_API trail_ctx *trail_http_ctx(trail_http_request *r);
-/* The request id to echo in the response's X-Request-ID header. */
+/*
+ * The request id for the response's X-Request-ID header. The echo rule,
+ * the same for every adapter: a response carries exactly one X-Request-ID,
+ * and its value is always this one; an X-Request-ID the handler put on the
+ * response itself is replaced, not sent next to it.
+ */
 TRAIL_API const char *trail_http_request_id(const trail_http_request *r);
 /* Sets the user once the handler knows it (lines after it carry it). */
 TRAIL_API int trail_http_set_user(trail_http_request *r, const char *user_id);
+
+/* ---- the response ------------------------------------------------------ */
+
+/*
+ * The status the adapter (or the service) put on the wire. The last call
+ * counts. It takes precedence over the status the server reports at
+ * trail_http_end().
+ */
+TRAIL_API void trail_http_response(trail_http_request *r, int status);
+/*
+ * n more body bytes were sent (it accumulates; 0 still says "the body is
+ * counted here"). Once called, the bytes of the access line are these,
+ * not the server's.
+ */
+TRAIL_API void trail_http_body(trail_http_request *r, uint64_t n);
+/* A write failed: the client left (or stopped reading). Final status 499. */
+TRAIL_API void trail_http_client_gone(trail_http_request *r);
+/*
+ * Whether a response with this status to r carries no body: a response to
+ * HEAD (RFC 9110 section 9.3.2), a 1xx (section 15.2), 204 (section
+ * 15.3.5) or 304 (section 15.4.5). r may be NULL (status alone decides).
+ */
+TRAIL_API bool trail_http_no_body(const trail_http_request *r, int status);
+
+/*
+ * A diagnostic of the server library (a parse error, a failed socket, a
+ * setup complaint) as a warn line of logger "http" (cfg->logger when set),
+ * message text (len bytes, TRAIL_NTS: up to the NUL; trailing line ends
+ * and blanks dropped, cut at 1023 bytes). With r (begun) the line carries
+ * r's context; with NULL it carries whatever context is current.
+ */
+TRAIL_API void trail_http_server_error(trail_http_request *r, const char *text,
+                                       size_t len);
 
 /*
  * Writes the access line (logger "http" unless configured), message
  * "request completed", with method, path, status, duration_ms, bytes,
  * remote_addr, user_agent and, when the trace was continued,
- * parent_span_id. Level info for 1xx-3xx, warn for 4xx (and for a request
- * slower than cfg->slow_ms), error for 5xx. Nothing for a skipped path.
- * Status TRAIL_HTTP_CLIENT_GONE (499) says the client left first. Safe to
- * call from any thread, with or without the context entered; a second call
- * does nothing.
+ * parent_span_id. The status, in this order of precedence:
+ *   1. TRAIL_HTTP_CLIENT_GONE (499, with client_gone: true) when
+ *      trail_http_client_gone() was called;
+ *   2. else the status reported with trail_http_response();
+ *   3. else server_status, what the server itself says it sent.
+ * bytes: those reported with trail_http_body() when it was called, else
+ * server_bytes; 0 when trail_http_no_body() says so for the final status.
+ * Level info for 1xx-3xx, warn for 4xx (and for a request slower than
+ * cfg->slow_ms), error for 5xx. Nothing for a skipped path. Safe to call
+ * from any thread, with or without the context entered; a second call does
+ * nothing.
  */
-TRAIL_API void trail_http_end(trail_http_request *r, int status,
-                              uint64_t bytes);
+TRAIL_API void trail_http_end(trail_http_request *r, int server_status,
+                              uint64_t server_bytes);
 
 /* ---- outgoing calls ---------------------------------------------------- */
 

@@ -109,10 +109,12 @@ TRAIL_API void trail_mhd_completed(void *cls, struct MHD_Connection *connection,
                                    enum MHD_RequestTerminationCode toe);
 
 /*
- * MHD_queue_response() for a response whose body is body_len bytes: adds
- * "X-Request-ID: <the request's id>" to response (unless it has one), queues
- * it, and records status and length for the access line (0 for HEAD, 1xx,
- * 204, 304, and for MHD_SIZE_UNKNOWN). Call it from the access handler, as
+ * MHD_queue_response() for a response whose body is body_len bytes: sets
+ * "X-Request-ID: <the request's id>" on response (replacing one the handler
+ * set: exactly one goes out, trail's), queues it, and reports status and
+ * length to the core for the access line (trail_http_response(),
+ * trail_http_body(); no bytes where trail_http_no_body() says so, nor for
+ * MHD_SIZE_UNKNOWN). Call it from the access handler, as
  * MHD_queue_response(). response must be this request's own (not one shared
  * with other requests, which would get this request's id). Outside a
  * handler of a trail_mhd daemon it is MHD_queue_response().
@@ -139,9 +141,10 @@ TRAIL_API trail_http_request *
 trail_mhd_request(struct MHD_Connection *connection);
 
 /*
- * An MHD_OPTION_EXTERNAL_LOGGER function: MHD's own diagnostics become warn
- * lines of logger cls (a trail_logger *; NULL: logger "mhd") instead of raw
- * text on stderr.
+ * An MHD_OPTION_EXTERNAL_LOGGER function: MHD's own diagnostics become
+ * trail_http_server_error() lines (warn, logger "http", with the request's
+ * context when MHD reports from inside its handler) instead of raw text on
+ * stderr. cls is unused: pass NULL.
  */
 TRAIL_API void trail_mhd_error_log(void *cls, const char *fmt, va_list ap)
     TRAIL__PRINTF(2, 0);
