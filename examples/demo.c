@@ -5,11 +5,13 @@
  * with an access line from the "http" logger; the handlers log through the
  * "db" and "orders" loggers without passing any id around.
  *
- *   scripts/demo                         # the lines, as the service writes
- * them TRAIL_LEVEL=debug scripts/demo       # with the db queries
- *   TRAIL_CALLER=1 scripts/demo          # with file:line
- *   scripts/demo --long                  # one more client, whose 20 KB
+ *   build/examples/demo                  # the lines, as the service
+ *                                        # writes them
+ *   TRAIL_LEVEL=debug build/examples/demo   # with the db queries
+ *   TRAIL_CALLER=1 build/examples/demo      # with file:line
+ *   build/examples/demo --long           # one more client, whose 20 KB
  *                                        # User-Agent makes a cut line
+ *   build/examples/demo --help
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -19,6 +21,19 @@
 
 #include <jansson.h>
 #include <trail.h>
+
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: demo [--long]\n"
+    "\n"
+    "A pretend orders service: it handles a few simulated requests,\n"
+    "writes trail's JSON lines on stdout, and exits. TRAIL_LEVEL=debug\n"
+    "adds the database queries, TRAIL_CALLER=1 the file and line.\n"
+    "\n"
+    "  --long       one more request, whose 20 KB User-Agent makes a line\n"
+    "               that trail cuts\n"
+    "  -h, --help   print this help and exit\n";
 
 typedef struct request {
   const char *method;
@@ -128,6 +143,15 @@ static void serve(const request *rq) {
 }
 
 int main(int argc, char **argv) {
+  int long_line = 0;
+  cli cl;
+  cli_init(&cl, "demo", USAGE, argc, argv);
+  while (cli_next(&cl))
+    if (cli_flag(&cl, "--long"))
+      long_line = 1;
+    else
+      cli_unknown(&cl);
+
   trail_init("orders-api");
   http_log = trail_logger_get("http");
   db_log = trail_logger_get("db");
@@ -151,7 +175,7 @@ int main(int argc, char **argv) {
   };
   for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++)
     serve(&requests[i]);
-  if (argc > 1 && strcmp(argv[1], "--long") == 0) {
+  if (long_line) {
     char *agent = malloc(20001);
     if (agent != NULL) {
       memset(agent, 'A', 20000);

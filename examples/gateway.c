@@ -6,6 +6,7 @@
  * request's trace.
  *
  *   gateway --port 8081 --downstream http://127.0.0.1:8080
+ *   gateway --help
  *
  *   GET  /api/orders/{id}   GET downstream /api/orders/{id} (query kept),
  *                           status, body and type relayed; 502 when the
@@ -350,37 +351,51 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   free(q);
 }
 
-static const char *arg_value(int argc, char **argv, const char *name) {
-  for (int i = 1; i + 1 < argc; i++)
-    if (strcmp(argv[i], name) == 0)
-      return argv[i + 1];
-  return NULL;
-}
+static const char USAGE[] =
+    "usage: gateway [--port N] [--downstream URL]\n"
+    "\n"
+    "A service in front of the orders service: GET /api/orders/{id} is\n"
+    "relayed to the downstream with libcurl, carrying the trace; POST\n"
+    "/forward makes the calls its JSON body lists; GET /healthz and\n"
+    "GET /metrics answer themselves. It writes trail's JSON lines on\n"
+    "stdout; SIGINT or SIGTERM stops it.\n"
+    "\n"
+    "  --port N           listen on port N (default 8080; 0: the kernel\n"
+    "                     chooses, and the \"listening\" line says which)\n"
+    "  --downstream URL   the orders service, e.g. http://127.0.0.1:8080\n"
+    "                     (none: GET /api/orders/{id} answers 502)\n"
+    "  -h, --help         print this help and exit\n";
 
-int main(int argc, char **argv) {
-  trail_init("gateway");
-  gw_log = trail_logger_get("gateway");
-  orders_http_config(&http_cfg);
-  const char *ds = arg_value(argc, argv, "--downstream");
-  if (ds != NULL) {
+/* The command line (cli.h): the port, and the downstream into its global. */
+static int parse_args(int argc, char **argv) {
+  int port = 8080;
+  const char *ds;
+  cli cl;
+  cli_init(&cl, "gateway", USAGE, argc, argv);
+  while (cli_next(&cl)) {
+    if (cli_port(&cl, &port))
+      continue;
+    if (!cli_value(&cl, "--downstream", &ds))
+      cli_unknown(&cl);
     size_t n = strlen(ds);
     while (n > 0 && ds[n - 1] == '/')
       n--;
-    if (n >= sizeof downstream || strncmp(ds, "http", 4) != 0) {
-      trail_error(gw_log, "--downstream must be an http(s) URL",
-                  TRAIL_STR("downstream", ds));
-      trail_shutdown();
-      return 2;
-    }
+    if (strncmp(ds, "http://", 7) != 0 && strncmp(ds, "https://", 8) != 0)
+      cli_fail(&cl, "--downstream: '%s' is not an http(s) URL", ds);
+    if (n >= sizeof downstream)
+      cli_fail(&cl, "--downstream: the URL is longer than %zu bytes",
+               sizeof downstream - 1);
     memcpy(downstream, ds, n);
     downstream[n] = '\0';
   }
-  int port = orders_port(argc, argv);
-  if (port < 0 || port > 65535) {
-    trail_error(gw_log, "--port must be 0 to 65535", TRAIL_INT("port", port));
-    trail_shutdown();
-    return 2;
-  }
+  return port;
+}
+
+int main(int argc, char **argv) {
+  int port = parse_args(argc, argv);
+  trail_init("gateway");
+  gw_log = trail_logger_get("gateway");
+  orders_http_config(&http_cfg);
 
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     trail_error(gw_log, "libcurl initialisation failed");

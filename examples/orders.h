@@ -31,6 +31,8 @@
 #include <trail.h>
 #include <trail/http.h>
 
+#include "cli.h"
+
 typedef struct orders_reply {
   int status;
   char body[4096];
@@ -140,12 +142,20 @@ static inline void orders_handle(const char *method, const char *path,
   orders_set(out, 404, "{\"error\":\"no such route\"}");
 }
 
-/* --port N (0: the kernel chooses; the "listening" line says which). */
-static inline int orders_port(int argc, char **argv) {
-  for (int i = 1; i + 1 < argc; i++)
-    if (strcmp(argv[i], "--port") == 0)
-      return atoi(argv[i + 1]);
-  return 8080;
+/*
+ * The command line of a server that takes --port N only (cli.h): the
+ * port, 8080 by default (0: the kernel chooses; the "listening" line says
+ * which). --help prints usage and exits 0; anything else exits 2.
+ */
+static inline int orders_port(const char *prog, const char *usage, int argc,
+                              char **argv) {
+  int port = 8080;
+  cli cl;
+  cli_init(&cl, prog, usage, argc, argv);
+  while (cli_next(&cl))
+    if (!cli_port(&cl, &port))
+      cli_unknown(&cl);
+  return port;
 }
 
 /*

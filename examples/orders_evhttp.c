@@ -4,6 +4,7 @@
  *
  *   orders_evhttp --port 8080        (--port 0: the kernel picks a port;
  *                                     the "listening" line says which)
+ *   orders_evhttp --help
  *
  * What evhttp changes for logging, and what this example shows:
  * - Many requests interleave on the loop's thread, so a request's context
@@ -43,6 +44,19 @@
 #define MAX_SLEEP_MS 10000
 #define MAX_HEADERS_SIZE (1024 * 1024)
 #define MAX_BODY_SIZE (1024 * 1024)
+
+static const char USAGE[] =
+    "usage: orders_evhttp [--port N]\n"
+    "\n"
+    "The orders service (GET /api/orders/{id}, POST /api/orders,\n"
+    "GET /healthz, GET /metrics) on libevent's evhttp, one thread, with\n"
+    "trail's evhttp adapter; GET /api/orders/{id}?sleep_ms=N is answered\n"
+    "N ms later (N at most 10000) without blocking the loop. It writes\n"
+    "trail's JSON lines on stdout; SIGINT or SIGTERM stops it.\n"
+    "\n"
+    "  --port N     listen on 127.0.0.1, port N (default 8080; 0: the\n"
+    "               kernel chooses, and the \"listening\" line says which)\n"
+    "  -h, --help   print this help and exit\n";
 
 struct server;
 
@@ -260,18 +274,12 @@ static int bound_port(struct evhttp_bound_socket *bound) {
 }
 
 int main(int argc, char **argv) {
+  int port = orders_port("orders_evhttp", USAGE, argc, argv);
   trail_init("orders-evhttp");
   /* trail: libevent's diagnostics become warn lines of logger "http" */
   event_set_log_callback(trail_evhttp_log);
   /* A client that resets its connection must not kill the service. */
   signal(SIGPIPE, SIG_IGN);
-
-  int port = orders_port(argc, argv);
-  if (port < 0 || port > 65535) {
-    trail_error(NULL, "invalid port", TRAIL_INT("port", port));
-    trail_shutdown();
-    return 2;
-  }
 
   server srv;
   memset(&srv, 0, sizeof srv);

@@ -5,6 +5,7 @@
  * line.
  *
  *   orders_mhd [--port N] [--mode thread|poll]
+ *   orders_mhd --help
  *
  * --mode thread (the default): MHD's thread per connection. --mode poll:
  * one internal thread (epoll where available) serving every connection, so
@@ -41,6 +42,21 @@
 #define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body accepted */
 #define SLEEP_MAX_MS 10000             /* the most ?sleep_ms= may ask for */
 #define DRAIN_SECONDS 10 /* how long requests in flight may finish */
+
+static const char USAGE[] =
+    "usage: orders_mhd [--port N] [--mode thread|poll]\n"
+    "\n"
+    "The orders service (GET /api/orders/{id}, POST /api/orders,\n"
+    "GET /healthz, GET /metrics) on libmicrohttpd, with trail's adapter.\n"
+    "It writes trail's JSON lines on stdout; SIGINT or SIGTERM stops it\n"
+    "after the requests in flight (10 s at most).\n"
+    "\n"
+    "  --port N             listen on 127.0.0.1, port N (default 8080; 0:\n"
+    "                       the kernel chooses, and the \"listening\" line\n"
+    "                       says which)\n"
+    "  --mode thread|poll   thread (the default): a thread per connection;\n"
+    "                       poll: one thread serving every connection\n"
+    "  -h, --help           print this help and exit\n";
 
 /* What the handler keeps per request: the body, as MHD hands it over. */
 typedef struct order_req {
@@ -189,14 +205,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                                                     : "connection closed");
 }
 
-static const char *arg_value(int argc, char **argv, const char *name,
-                             const char *dflt) {
-  for (int i = 1; i + 1 < argc; i++)
-    if (strcmp(argv[i], name) == 0)
-      return argv[i + 1];
-  return dflt;
-}
-
 /* Waits for the requests in flight, DRAIN_SECONDS at most. */
 static int drain_wait(void) {
   struct timespec deadline;
@@ -213,21 +221,20 @@ static int drain_wait(void) {
 }
 
 int main(int argc, char **argv) {
-  trail_init("orders-mhd");
-  int port = orders_port(argc, argv);
-  const char *mode = arg_value(argc, argv, "--mode", "thread");
+  int port = 8080;
+  const char *mode = "thread";
+  cli cl;
+  cli_init(&cl, "orders_mhd", USAGE, argc, argv);
+  while (cli_next(&cl)) {
+    if (cli_port(&cl, &port))
+      continue;
+    if (!cli_value(&cl, "--mode", &mode))
+      cli_unknown(&cl);
+    if (strcmp(mode, "thread") != 0 && strcmp(mode, "poll") != 0)
+      cli_fail(&cl, "--mode: '%s' is neither thread nor poll", mode);
+  }
   int threaded = strcmp(mode, "thread") == 0;
-  if (!threaded && strcmp(mode, "poll") != 0) {
-    trail_error(NULL, "unknown --mode", TRAIL_STR("mode", mode),
-                TRAIL_STR("accepted", "thread, poll"));
-    trail_shutdown();
-    return 2;
-  }
-  if (port < 0 || port > 65535) {
-    trail_error(NULL, "invalid --port", TRAIL_INT("port", port));
-    trail_shutdown();
-    return 2;
-  }
+  trail_init("orders-mhd");
 
   /* The drain's deadline is on the monotonic clock. */
   pthread_condattr_t ca;

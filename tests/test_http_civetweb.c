@@ -14,14 +14,18 @@
  * No sleeps: a service's lines are read after it has exited, and the
  * in-process server's after mg_stop() has joined its threads. Keep-alive
  * is proved with pipelined requests, which ride one connection whatever
- * the timing.
+ * the timing, and with requests sent one after the other on one socket.
+ * Times are printed, never asserted.
  */
 #include "http_harness.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
 
 #ifdef TRAIL_TEST_HAVE_CIVETWEB
 #include <semaphore.h>
@@ -821,6 +825,175 @@ static void test_keepalive_pipelined(void **state) {
   service_free(&s);
 }
 
+/* Where needle first is in text, ignoring case; NULL when it is not. */
+static const char *find_ci(const char *text, const char *needle) {
+  size_t n = strlen(needle);
+  for (const char *p = text; *p; p++)
+    if (strncasecmp(p, needle, n) == 0)
+      return p;
+  return NULL;
+}
+
+/*
+ * Reads one response on fd: the head up to the blank line, then a body of
+ * its Content-Length. Returns the bytes read into buf (NUL-terminated), 0
+ * when the server closed first or the response does not fit.
+ */
+static size_t read_response(int fd, char *buf, size_t room) {
+  size_t n = 0;
+  const char *end = NULL;
+  long body = -1;
+  for (;;) {
+    buf[n] = '\0';
+    if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+      const char *cl = find_ci(buf, "\r\nContent-Length: ");
+      if (cl == NULL || cl > end)
+        return 0;
+      body = atol(cl + 18);
+    }
+    if (end != NULL && n >= (size_t)(end + 4 - buf) + (size_t)body)
+      return n;
+    if (n + 1 >= room)
+      return 0;
+    ssize_t r = recv(fd, buf + n, room - 1 - n, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return 0;
+    n += (size_t)r;
+  }
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b) {
+  return (double)(b->tv_sec - a->tv_sec) * 1e3 +
+         (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/*
+ * TCP_NODELAY on the service's end of the client's connection fd, read
+ * through a copy of the service's socket (pidfd_getfd(), Linux 5.6): 1 or
+ * 0, or -1 when this system will not let the test look.
+ */
+static int server_nodelay(pid_t pid, int client_fd) {
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+  struct sockaddr_in mine, peer;
+  socklen_t len = sizeof mine;
+  if (getsockname(client_fd, (struct sockaddr *)&mine, &len) != 0)
+    return -1;
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0)
+    return -1;
+  int found = -1;
+  for (int target = 0; target < 1024 && found < 0; target++) {
+    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, target, 0);
+    if (fd < 0) {
+      if (errno == EBADF)
+        continue; /* no such descriptor in the service */
+      break;      /* not allowed, or not supported: cannot look */
+    }
+    len = sizeof peer;
+    if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0 &&
+        peer.sin_family == AF_INET && peer.sin_port == mine.sin_port &&
+        peer.sin_addr.s_addr == mine.sin_addr.s_addr) {
+      int on = 0;
+      len = sizeof on;
+      if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0)
+        found = on != 0;
+    }
+    close(fd);
+  }
+  close(pidfd);
+  return found;
+#else
+  (void)pid;
+  (void)client_fd;
+  return -1;
+#endif
+}
+
+/*
+ * What a client that reuses its connection sees: three GETs on one
+ * socket, each sent after the previous response was read to its end
+ * (not pipelined: each response is written while the connection is
+ * otherwise idle, which is where Nagle's algorithm held civetweb's small
+ * writes back for a delayed ACK, about 40 ms a request after the first).
+ * Asserted: each is answered, in full and correctly, on the same
+ * connection, which stays open, and the service's end of it has
+ * TCP_NODELAY (the example's "tcp_nodelay" option; checked where the
+ * system lets a parent look at its child's socket). Measured, not
+ * asserted (no timing thresholds in the tests): the time to each answer.
+ */
+static void test_keepalive_sequential(void **state) {
+  (void)state;
+  enum { N = 3 };
+  service s;
+  char buf[N][8192];
+  size_t got[N] = {0};
+  double ms[N] = {0};
+  service_start(&s, EXAMPLE, NULL, NULL);
+  int fd = raw_connect(s.port);
+  int nodelay = -1;
+  for (int i = 0; i < N; i++) {
+    char req[256];
+    snprintf(req, sizeof req,
+             "GET /api/orders/%d HTTP/1.1\r\nHost: x\r\n"
+             "X-Request-ID: seq-%d\r\n\r\n",
+             30 + i, i);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    send_all(fd, req, strlen(req));
+    got[i] = read_response(fd, buf[i], sizeof buf[i]);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms[i] = ms_between(&t0, &t1);
+    if (got[i] == 0)
+      break;
+    if (i == 0)
+      nodelay = server_nodelay(s.pid, fd);
+  }
+  /* still open: nothing more to read, and not the end of the stream */
+  char more;
+  ssize_t after = recv(fd, &more, 1, MSG_DONTWAIT);
+  int after_err = errno;
+  close(fd);
+  /* stopped before any assertion, so that a failure leaves no service */
+  service_stop(&s);
+
+  for (int i = 0; i < N; i++) {
+    char rid[64], body[64];
+    if (got[i] == 0)
+      fail_msg("request %d: no complete response on the connection", i);
+    snprintf(rid, sizeof rid, "\r\nX-Request-ID: seq-%d\r\n", i);
+    snprintf(body, sizeof body, "\r\n\r\n{\"id\":%d,\"state\":\"shipped\"}",
+             30 + i);
+    size_t bl = strlen(body);
+    assert_memory_equal(buf[i], "HTTP/1.1 200 ", 13);
+    assert_non_null(find_ci(buf[i], rid));
+    assert_non_null(find_ci(buf[i], "\r\nConnection: keep-alive\r\n"));
+    assert_true(got[i] >= bl);
+    assert_memory_equal(buf[i] + got[i] - bl, body, bl);
+  }
+  assert_int_equal(after, -1);
+  assert_true(after_err == EAGAIN || after_err == EWOULDBLOCK);
+  if (nodelay < 0)
+    print_message("keep-alive: the service's socket cannot be seen here, "
+                  "TCP_NODELAY not checked\n");
+  else
+    assert_int_equal(nodelay, 1);
+  print_message("keep-alive: %d requests on one connection, answered in "
+                "%.2f, %.2f, %.2f ms\n",
+                N, ms[0], ms[1], ms[2]);
+
+  for (int i = 0; i < N; i++) {
+    char rid[16];
+    snprintf(rid, sizeof rid, "seq-%d", i);
+    json_t *a = service_access_line(&s, rid);
+    if (a == NULL)
+      fail_msg("no access line for %s", rid);
+    assert_int_equal(json_integer_value(json_object_get(a, "status")), 200);
+  }
+  service_free(&s);
+}
+
 /* ---- concurrency --------------------------------------------------------- */
 
 static void test_concurrent(void **state) {
@@ -1214,6 +1387,7 @@ int main(void) {
       cmocka_unit_test(test_traceparent),
       cmocka_unit_test(test_keepalive_curl),
       cmocka_unit_test(test_keepalive_pipelined),
+      cmocka_unit_test(test_keepalive_sequential),
       cmocka_unit_test(test_concurrent),
       cmocka_unit_test(test_sigint),
 #ifdef TRAIL_TEST_HAVE_CIVETWEB
