@@ -9,8 +9,12 @@
  *   raw_read_all()     every byte until the server closes
  *   raw_parse()        the responses in those bytes, one after the other
  *   raw_exchange()     one connection: send, read until close, parse
+ *   raw_request()      the same for one request: its response
  *   raw_read_one()     one response on a kept-alive connection (keep-alive:
  *                      several requests on one connection, in turn)
+ *   raw_read_head()    a response head only (an interim 100 Continue)
+ *   raw_read_response() until close: the first response
+ *   raw_abort()        a reset: the client is gone at once
  *
  * A response's body is delimited by its Content-Length, else by the end of
  * what was read (a response without a body, such as HEAD's, simply has no
@@ -217,6 +221,27 @@ static inline void raw_exchange_str(int port, const char *req, raw_reply *out) {
   raw_exchange(port, req, strlen(req), out);
 }
 
+/* One request (it should ask to close) and its one response; status 0
+ * when the server answered nothing. */
+static inline void raw_request(int port, const void *req, size_t len,
+                               raw_response *out) {
+  raw_reply *rr = malloc(sizeof *rr);
+  assert_non_null(rr);
+  raw_exchange(port, req, len, rr);
+  if (rr->n > 0) {
+    *out = rr->r[0];
+  } else {
+    memset(out, 0, sizeof *out);
+    out->content_length = -1;
+  }
+  free(rr);
+}
+
+static inline void raw_request_str(int port, const char *req,
+                                   raw_response *out) {
+  raw_request(port, req, strlen(req), out);
+}
+
 /*
  * Reads exactly one response from a kept-alive connection: its head, then
  * Content-Length bytes of body (none when no_body: the answer to a HEAD).
@@ -257,6 +282,36 @@ static inline int raw_read_one(int fd, int no_body, raw_response *out) {
   out->body[got < sizeof out->body ? got : sizeof out->body - 1] = '\0';
   out->used = n + got;
   return 0;
+}
+
+/* Reads up to and including the blank line that ends a response head (an
+ * interim "100 Continue" one, say): a NUL-terminated buf, its length. */
+static inline size_t raw_read_head(int fd, char *buf, size_t size) {
+  size_t n = 0;
+  while (n + 1 < size) {
+    ssize_t r = recv(fd, buf + n, 1, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    n++;
+    if (n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0)
+      break;
+  }
+  buf[n] = '\0';
+  return n;
+}
+
+/* Reads until the server closes; out: the first response (status 0 when
+ * none). */
+static inline void raw_read_response(int fd, raw_response *out) {
+  size_t n;
+  char *buf = raw_read_all(fd, &n);
+  if (raw_parse_one(buf, n, out) != 0) {
+    memset(out, 0, sizeof *out);
+    out->content_length = -1;
+  }
+  free(buf);
 }
 
 /* Resets the connection (RST): the client is gone, at once. */
