@@ -138,7 +138,8 @@ static inline const char *raw_find(const char *p, size_t len, const char *s) {
 static inline int raw_parse_one(const char *p, size_t len, raw_response *out) {
   memset(out, 0, sizeof *out);
   out->content_length = -1;
-  if (len < 12 || strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+  /* "HTTP/": a server may answer in the version the request named */
+  if (len < 12 || strncmp(p, "HTTP/", 5) != 0 || p[8] != ' ')
     return -1;
   const char *end = raw_find(p, len, "\r\n\r\n");
   if (end == NULL)
