@@ -217,7 +217,7 @@ static void test_chunked_body(void **state) {
   service_free(&s);
 }
 
-/* ---- X-Request-ID ------------------------------------------------------- */
+/* ---- header bytes civetweb handles itself -------------------------------- */
 
 /*
  * What libcurl will not send: bytes that break the header syntax. civetweb
@@ -312,13 +312,13 @@ static void test_hostile_raw(void **state) {
   service_free(&s);
 }
 
-/* ---- traceparent and tracestate ----------------------------------------- */
-
 /* ---- keep-alive: one connection, several requests ------------------------ */
 
 /*
- * The same with pipelined requests: written in one go on one socket, so
- * civetweb serves them one after the other on one connection, for sure.
+ * civetweb keeps its per-connection data from one kept-alive request to
+ * the next (the conformance table checks requests in turn on one
+ * connection). Here they are pipelined: written in one go on one socket,
+ * so civetweb serves them one after the other on one connection, for sure.
  * The last one is malformed: refused before begin_request, on a
  * connection whose previous request had ids.
  */
