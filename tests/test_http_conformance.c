@@ -99,9 +99,10 @@ static void front_stop(const server *sv) { (void)sv; }
 typedef struct conf_case {
   const char *name;
   const char *method;
-  const char *target;  /* a leading "{abs}" is "http://<absolute_host>" */
-  const char *headers; /* raw header lines, each ending in CRLF */
-  const char *body;    /* sent with Content-Length, or NULL */
+  const char *target;   /* a leading "{abs}" is "http://<absolute_host>" */
+  const char *headers;  /* raw header lines, each ending in CRLF */
+  const char *body;     /* sent with Content-Length, or NULL */
+  const char *raw_body; /* sent as it is after the head (a chunked body) */
   /* a header line sent `repeat` times after the others (NULL: none) */
   const char *repeat;
   int repeat_n;
@@ -151,6 +152,17 @@ static const conf_case cases[] = {
      .body = "{\"sku\":991,\"qty\":2}",
      .status = 201,
      .rid = "cf-post-201",
+     .path = "/api/orders",
+     .level = "info",
+     .handler = "order created"},
+    {.name = "post-chunked",
+     .method = "POST",
+     .target = "/api/orders",
+     .headers = RID("cf-post-chunked") "Content-Type: application/json\r\n"
+                                       "Transfer-Encoding: chunked\r\n",
+     .raw_body = "5\r\n{\"a\":\r\n4\r\n[1]}\r\n0\r\n\r\n",
+     .status = 201,
+     .rid = "cf-post-chunked",
      .path = "/api/orders",
      .level = "info",
      .handler = "order created"},
@@ -237,6 +249,12 @@ static const conf_case cases[] = {
      .rid = "cf-absolute",
      .path = "/api/orders/42",
      .never = "s3cr3t-abs"},
+    {.name = "absolute-form-no-path",
+     .method = "GET",
+     .target = "{abs}",
+     .headers = RID("cf-absolute-root"),
+     .rid = "cf-absolute-root",
+     .path = "/"},
 
     /* X-Request-ID: kept when valid */
     {.name = "rid-alphabet",
@@ -458,6 +476,14 @@ static const conf_case cases[] = {
      .headers = RID("cf-tp-short") TP("00-" T_ID "-" P_ID),
      .status = 200,
      .rid = "cf-tp-short",
+     .path = "/api/orders/5",
+     .level = "info"},
+    {.name = "tp-short-flags",
+     .method = "GET",
+     .target = "/api/orders/5",
+     .headers = RID("cf-tp-short-flags") TP("00-" T_ID "-" P_ID "-1"),
+     .status = 200,
+     .rid = "cf-tp-short-flags",
      .path = "/api/orders/5",
      .level = "info"},
     {.name = "tp-not-hex",
@@ -737,6 +763,8 @@ static void build_request(const server *sv, int port, const conf_case *c,
   text_puts(t, "\r\n");
   if (c->body)
     text_puts(t, c->body);
+  if (c->raw_body)
+    text_puts(t, c->raw_body);
 }
 
 /* ---- checking a case ------------------------------------------------------
