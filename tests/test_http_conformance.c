@@ -19,6 +19,9 @@
  *     application code (no access line);
  *   - requests the server refuses itself (not HTTP, a header over its
  *     limit, an unknown version);
+ *   - a control byte (a tab included) in a header value, which civetweb
+ *     refuses with its own 400: those cases are in the table, flagged, and
+ *     skip civetweb (SV_REFUSES_CONTROL_BYTES);
  *   - a non-ASCII request line (evhttp: 404 or 400);
  *   - deferred replies, clients that leave, concurrency, stopping, and the
  *     adapters' APIs in the test's own process.
@@ -952,19 +955,37 @@ static const conf_case ka_cases[] = {
 
 #define NKA (sizeof ka_cases / sizeof ka_cases[0])
 
+/* The running service, for the teardown to end when a failed assertion
+ * left the test before it stopped the service. */
+static service *live;
+
+static int teardown(void **state) {
+  (void)state;
+  if (live != NULL) {
+    kill(live->pid, SIGKILL);
+    waitpid(live->pid, NULL, 0);
+    pthread_join(live->reader, NULL);
+    service_free(live);
+    live = NULL;
+  }
+  return 0;
+}
+
 static void run_server(void **state) {
   const server *sv = *state;
+  static service s;
   failures = 0;
   if (!service_built(sv->example)) {
     print_message("%s: %s not built, skipped\n", sv->label, sv->example);
     skip();
   }
-  service s;
   service_start(&s, sv->example, sv->args, NULL);
+  live = &s;
   int port = front_start(sv, s.port);
   if (port == 0) {
     print_message("%s: front %s not supported, skipped\n", sv->label,
                   sv->front);
+    live = NULL;
     service_stop(&s);
     service_free(&s);
     skip();
@@ -1012,6 +1033,7 @@ static void run_server(void **state) {
   close(fd);
 
   front_stop(sv);
+  live = NULL;
   service_stop(&s);
 
   for (size_t i = 0; i < NCASES; i++) {
@@ -1067,7 +1089,7 @@ int main(void) {
   struct CMUnitTest tests[NSERVERS];
   size_t built = 0;
   for (size_t i = 0; i < NSERVERS; i++) {
-    tests[i] = (struct CMUnitTest){servers[i].label, run_server, NULL, NULL,
+    tests[i] = (struct CMUnitTest){servers[i].label, run_server, NULL, teardown,
                                    (void *)&servers[i]};
     built += (size_t)service_built(servers[i].example);
   }
