@@ -8,6 +8,8 @@
  * line with message "listening" and an integer field "port" once the socket
  * is bound; exit with status 0 on SIGTERM.
  *
+ * Bytes libcurl will not send go through the raw client, http_raw.h.
+ *
  * Header-only, like support.h.
  */
 #ifndef TRAIL_TEST_HTTP_HARNESS_H
@@ -20,6 +22,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "http_raw.h"
 
 typedef struct service {
   pid_t pid;
@@ -83,6 +87,19 @@ static inline void *service_reader(void *arg) {
   return NULL;
 }
 
+/* Where the example name is: $TRAIL_EXAMPLES_DIR/name. */
+static inline void service_path(const char *name, char *prog, size_t size) {
+  const char *dir = getenv("TRAIL_EXAMPLES_DIR");
+  snprintf(prog, size, "%s/%s", dir ? dir : "../examples", name);
+}
+
+/* Whether the example name was built (a test may then skip it). */
+static inline int service_built(const char *name) {
+  char prog[512];
+  service_path(name, prog, sizeof prog);
+  return access(prog, X_OK) == 0;
+}
+
 /*
  * Starts $TRAIL_EXAMPLES_DIR/name --port 0 [args...] with the environment
  * given as "K=V" strings (NULL-terminated, may be NULL), and waits for its
@@ -94,9 +111,8 @@ static inline void service_start(service *s, const char *name,
   memset(s, 0, sizeof *s);
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->cv, NULL);
-  const char *dir = getenv("TRAIL_EXAMPLES_DIR");
   char prog[512];
-  snprintf(prog, sizeof prog, "%s/%s", dir ? dir : "../examples", name);
+  service_path(name, prog, sizeof prog);
   if (access(prog, X_OK) != 0) {
     fprintf(stderr, "harness: %s not built, skipping\n", prog);
     exit(77);

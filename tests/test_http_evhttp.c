@@ -6,11 +6,14 @@
  * client that leaves, pipelining), stops it with SIGTERM, and reads every
  * line it wrote.
  *
- * What is evhttp's own: one thread serves every request, so requests truly
- * interleave when replies are deferred (?sleep_ms=N answers from a timer);
- * the access line is written from the completion callback, outside any
- * handler; and a client that closes its connection while its reply is
- * deferred gets an access line with status 499.
+ * The rules every server follows (request id, traceparent, user, the
+ * access line's fields, HEAD, skipped paths, absolute-form targets,
+ * keep-alive) are tested for this example by the table of
+ * tests/test_http_conformance.c. What is evhttp's own, and tested here: one
+ * thread serves every request, so requests truly interleave when replies are
+ * deferred (?sleep_ms=N answers from a timer); the access line is written from
+ * the completion callback, outside any handler; and a client that closes its
+ * connection while its reply is deferred gets an access line with status 499.
  *
  * No sleeps: lines are read after the service exited, or waited for on the
  * harness's condition variable (with a generous cap that only keeps a
@@ -190,108 +193,8 @@ static long long int_of(json_t *j, const char *key) {
   return json_integer_value(v);
 }
 
-/* ---- a raw HTTP client ------------------------------------------------------
+/* ---- raw requests (the harness's client, http_raw.h) ------------------------
  */
-
-typedef struct raw_resp {
-  char *buf; /* everything the server sent */
-  size_t len;
-  int status;
-  char rid[256]; /* X-Request-ID */
-  const char *body;
-  size_t body_len;
-  size_t used; /* bytes of buf this response took */
-} raw_resp;
-
-static int raw_connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  return fd;
-}
-
-static void raw_send(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    assert_true(w > 0);
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-/* Reads until the server closes the connection. */
-static void raw_read_all(int fd, raw_resp *r) {
-  size_t room = 8192;
-  r->buf = malloc(room);
-  r->len = 0;
-  for (;;) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, 120000) != 1)
-      fail_msg("the service did not answer");
-    if (r->len + 4096 + 1 > room) {
-      room *= 2;
-      r->buf = realloc(r->buf, room);
-    }
-    ssize_t n = recv(fd, r->buf + r->len, room - r->len - 1, 0);
-    if (n <= 0)
-      break;
-    r->len += (size_t)n;
-  }
-  r->buf[r->len] = '\0';
-}
-
-/* Parses the response starting at buf + at into r (status, X-Request-ID,
- * body by Content-Length). */
-static void raw_parse(raw_resp *r, size_t at) {
-  const char *p = r->buf + at;
-  r->status = 0;
-  r->rid[0] = '\0';
-  r->body = NULL;
-  r->body_len = 0;
-  if (sscanf(p, "HTTP/1.%*d %d", &r->status) != 1)
-    fail_msg("not an HTTP response: %.200s", p);
-  const char *end = strstr(p, "\r\n\r\n");
-  assert_non_null(end);
-  size_t clen = 0;
-  for (const char *h = strstr(p, "\r\n") + 2; h < end;
-       h = strstr(h, "\r\n") + 2) {
-    const char *eol = strstr(h, "\r\n");
-    if (strncasecmp(h, "X-Request-ID:", 13) == 0) {
-      const char *v = h + 13;
-      while (*v == ' ')
-        v++;
-      size_t n = (size_t)(eol - v);
-      assert_true(n < sizeof r->rid);
-      memcpy(r->rid, v, n);
-      r->rid[n] = '\0';
-    } else if (strncasecmp(h, "Content-Length:", 15) == 0) {
-      clen = (size_t)strtoul(h + 15, NULL, 10);
-    }
-  }
-  r->body = end + 4;
-  r->body_len = clen;
-  r->used = (size_t)(r->body - p) + clen;
-}
-
-/* One request on its own connection (it should say Connection: close). */
-static void raw_exchange(int port, const char *req, size_t len, raw_resp *r) {
-  memset(r, 0, sizeof *r);
-  int fd = raw_connect(port);
-  raw_send(fd, req, len);
-  raw_read_all(fd, r);
-  close(fd);
-  raw_parse(r, 0);
-}
-
-static void raw_free(raw_resp *r) {
-  free(r->buf);
-  memset(r, 0, sizeof *r);
-}
 
 /* A growing request text. */
 typedef struct text {
@@ -337,7 +240,7 @@ static void test_get(void **state) {
   service *s = start(NULL);
   const char *h[] = {"X-Request-ID: get-1", NULL};
   http_response r;
-  http_get(s->port, "/api/orders/42?token=secret", h, &r);
+  http_get(s->port, "/api/orders/42", h, &r);
   assert_int_equal(r.curl_error, 0);
   assert_int_equal(r.status, 200);
   assert_string_equal(r.request_id, "get-1");
@@ -354,121 +257,12 @@ static void test_get(void **state) {
   assert_str_field(h1, "logger", "orders");
   assert_str_field(h1, "trace_id", jstr(acc, "trace_id"));
   assert_str_field(h1, "span_id", jstr(acc, "span_id"));
+  /* the access line comes from the completion callback, after */
   assert_true(index_of(s, h1) < index_of(s, acc));
-  assert_str_field(acc, "level", "info");
-  assert_str_field(acc, "method", "GET");
-  assert_str_field(acc, "path", "/api/orders/42");
-  assert_int_equal(int_of(acc, "status"), 200);
+  assert_str_field(acc, "service", "orders-evhttp");
   assert_int_equal(int_of(acc, "bytes"), r.body_len);
-  assert_true(json_is_number(json_object_get(acc, "duration_ms")));
-  assert_true(json_number_value(json_object_get(acc, "duration_ms")) >= 0);
-  assert_str_field(acc, "remote_addr", "127.0.0.1");
-  assert_null(json_object_get(acc, "parent_span_id"));
-  assert_null(strstr(s->texts[index_of(s, acc)], "secret"));
 }
 
-/* Status, bytes and level of the access line, for every route's outcome;
- * the echoed id is the access line's. */
-static void test_access_lines(void **state) {
-  (void)state;
-  static const struct {
-    const char *method, *path, *body;
-    long status;
-    const char *level;
-  } cases[] = {
-      {"GET", "/api/orders/1", NULL, 200, "info"},
-      {"GET", "/api/orders/999", NULL, 404, "warn"},
-      {"GET", "/api/orders/7", NULL, 503, "error"},
-      {"POST", "/api/orders", "{\"sku\":991,\"qty\":2}", 201, "info"},
-      {"POST", "/api/orders", "not json", 400, "warn"},
-      {"POST", "/api/orders", "[1,2]", 400, "warn"},
-      {"GET", "/no/such/route", NULL, 404, "warn"},
-      {"DELETE", "/api/orders/1", NULL, 404, "warn"},
-  };
-  const size_t n = sizeof cases / sizeof cases[0];
-  http_response r[sizeof cases / sizeof cases[0]];
-  service *s = start(NULL);
-  for (size_t i = 0; i < n; i++) {
-    char rid[64];
-    snprintf(rid, sizeof rid, "X-Request-ID: acc-%zu", i);
-    const char *h[] = {rid, NULL};
-    http_request(s->port, cases[i].method, cases[i].path, h, cases[i].body,
-                 &r[i]);
-    assert_int_equal(r[i].curl_error, 0);
-    assert_int_equal(r[i].status, cases[i].status);
-  }
-  stop(s);
-  for (size_t i = 0; i < n; i++) {
-    char rid[32];
-    snprintf(rid, sizeof rid, "acc-%zu", i);
-    assert_string_equal(r[i].request_id, rid);
-    json_t *acc = access_of(s, rid);
-    assert_str_field(acc, "method", cases[i].method);
-    assert_str_field(acc, "path", cases[i].path);
-    assert_str_field(acc, "level", cases[i].level);
-    assert_int_equal(int_of(acc, "status"), cases[i].status);
-    assert_int_equal(int_of(acc, "bytes"), r[i].body_len);
-    assert_true(json_is_number(json_object_get(acc, "duration_ms")));
-    /* the handler logged inside the request, with its ids */
-    assert_true(count_of(s, rid, "request completed") == 1);
-    size_t lines = 0;
-    for (size_t k = 0; k < s->n; k++) {
-      const char *lr = opt_str(s->lines[k], "request_id");
-      if (lr != NULL && strcmp(lr, rid) == 0) {
-        lines++;
-        assert_str_field(s->lines[k], "trace_id", jstr(acc, "trace_id"));
-      }
-    }
-    assert_true(lines >= 2);
-  }
-  /* the POSTed body was read whole and parsed by jansson */
-  json_t *created = line_of(s, "acc-3", "order created");
-  assert_non_null(created);
-  json_t *order = json_object_get(created, "order");
-  assert_int_equal(json_integer_value(json_object_get(order, "sku")), 991);
-}
-
-/* HEAD: the routes answer GET only, so a 404, whose body HTTP does not
- * send after HEAD: bytes 0. */
-static void test_head(void **state) {
-  (void)state;
-  service *s = start(NULL);
-  static const char req[] = "HEAD /api/orders/1 HTTP/1.1\r\nHost: t\r\n"
-                            "X-Request-ID: head-1\r\nConnection: close\r\n\r\n";
-  raw_resp r;
-  raw_exchange(s->port, req, sizeof req - 1, &r);
-  assert_int_equal(r.status, 404);
-  assert_string_equal(r.rid, "head-1");
-  assert_int_equal(r.len, (size_t)(r.body - r.buf)); /* headers only */
-  raw_free(&r);
-  stop(s);
-  json_t *acc = access_of(s, "head-1");
-  assert_str_field(acc, "method", "HEAD");
-  assert_int_equal(int_of(acc, "status"), 404);
-  assert_str_field(acc, "level", "warn");
-  assert_int_equal(int_of(acc, "bytes"), 0);
-}
-
-/* /healthz is answered, echoes its id, and writes no access line. */
-static void test_healthz(void **state) {
-  (void)state;
-  service *s = start(NULL);
-  const char *h[] = {"X-Request-ID: hz-1", NULL};
-  http_response r;
-  http_get(s->port, "/healthz", h, &r);
-  assert_int_equal(r.status, 200);
-  assert_string_equal(r.request_id, "hz-1");
-  assert_string_equal(r.body, "ok\n");
-  stop(s);
-  assert_null(service_access_line(s, "hz-1"));
-  for (size_t i = 0; i < s->n; i++) {
-    const char *p = opt_str(s->lines[i], "path");
-    assert_true(p == NULL || strcmp(p, "/healthz") != 0);
-  }
-}
-
-/* The user id a gateway passes in X-User-ID is on every line of the
- * request; a non-ASCII one is escaped, not broken. */
 /* /metrics: trail's counters for Prometheus, no access line of its own. */
 static void test_metrics(void **state) {
   (void)state;
@@ -489,78 +283,25 @@ static void test_metrics(void **state) {
   assert_null(service_access_line(s, "metrics-1"));
 }
 
-static void test_user_id(void **state) {
-  (void)state;
-  service *s = start(NULL);
-  const char *h[] = {"X-Request-ID: user-1", "X-User-ID: user-4711", NULL};
-  http_response r;
-  http_get(s->port, "/api/orders/3", h, &r);
-  assert_int_equal(r.status, 200);
-  static const char req[] = "GET /api/orders/4 HTTP/1.1\r\nHost: t\r\n"
-                            "X-Request-ID: user-2\r\nX-User-ID: j\xc3\xb6rg\xff"
-                            "\r\nConnection: close\r\n\r\n";
-  raw_resp rr;
-  raw_exchange(s->port, req, sizeof req - 1, &rr);
-  assert_int_equal(rr.status, 200);
-  raw_free(&rr);
-  stop(s);
-  assert_str_field(line_of(s, "user-1", "order loaded"), "user_id",
-                   "user-4711");
-  assert_str_field(access_of(s, "user-1"), "user_id", "user-4711");
-  /* invalid UTF-8 becomes U+FFFD */
-  assert_str_field(access_of(s, "user-2"), "user_id",
-                   "j\xc3\xb6rg\xef\xbf\xbd");
-}
-
 /* ---- X-Request-ID
  * ------------------------------------------------------------ */
 
-static void test_request_id_kept(void **state) {
-  (void)state;
-  static const char *const ids[] = {"Abc.1_2:3-4", "a",
-                                    "3f2b8c1e-6a4d-4f7e-9b1a-0c5d2e7f8a91"};
-  service *s = start(NULL);
-  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-    char h0[200];
-    snprintf(h0, sizeof h0, "X-Request-ID: %s", ids[i]);
-    const char *h[] = {h0, NULL};
-    http_response r;
-    http_get(s->port, "/api/orders/5", h, &r);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.request_id, ids[i]);
-  }
-  stop(s);
-  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-    assert_non_null(line_of(s, ids[i], "order loaded"));
-    assert_non_null(access_of(s, ids[i]));
-  }
-}
-
 /*
- * Hostile X-Request-ID values, sent as raw bytes: each is replaced by a new
- * UUID v4, which the response echoes and every line of the request
- * carries; the value itself never reaches a line.
+ * A replaced X-Request-ID is reported at debug, with the request's ids and
+ * the header's name, never the value (the table of
+ * tests/test_http_conformance.c checks the replacement itself, on every
+ * server; this is the report's end-to-end check).
  */
-static void test_request_id_replaced(void **state) {
+static void test_request_id_rejection_reported(void **state) {
   (void)state;
   char *big = malloc(64 * 1024 + 32);
+  assert_non_null(big);
   strcpy(big, "X-Request-ID: ");
   memset(big + 14, 'a', 64 * 1024);
   big[14 + 64 * 1024] = '\0';
-  char long129[160];
-  strcpy(long129, "X-Request-ID: ");
-  memset(long129 + 14, 'b', 129);
-  long129[14 + 129] = '\0';
   const char *const cases[][3] = {
       {"X-Request-ID: has space", NULL},
-      {"X-Request-ID: caf\xc3\xa9", NULL},
-      {"X-Request-ID: \xff\xfe\x80", NULL},
-      {"X-Request-ID: quote\"inside", NULL},
-      {"X-Request-ID: {\"json\":1}", NULL},
-      {"X-Request-ID:", NULL},
       {"X-Request-ID: twice-1", "X-Request-ID: twice-2", NULL},
-      {"X-Request-ID: tab\tinside", NULL},
-      {long129, NULL},
       {big, NULL},
   };
   const size_t n = sizeof cases / sizeof cases[0];
@@ -570,35 +311,27 @@ static void test_request_id_replaced(void **state) {
     text t;
     text_request(&t, "/api/orders/11", cases[i]);
     text_end(&t);
-    raw_resp r;
-    raw_exchange(s->port, t.p, t.len, &r);
+    raw_response r;
+    raw_request(s->port, t.p, t.len, &r);
     free(t.p);
     assert_int_equal(r.status, 200);
-    if (!is_uuid4(r.rid))
-      fail_msg("case %zu: echoed id %s is not a new UUID", i, r.rid);
-    memcpy(ids[i], r.rid, sizeof ids[i]);
-    raw_free(&r);
+    if (!is_uuid4(r.request_id))
+      fail_msg("case %zu: echoed id %s is not a new UUID", i, r.request_id);
+    memcpy(ids[i], r.request_id, sizeof ids[i]);
   }
   stop(s);
   for (size_t i = 0; i < n; i++) {
     json_t *acc = access_of(s, ids[i]);
-    assert_int_equal(int_of(acc, "status"), 200);
-    json_t *h1 = line_of(s, ids[i], "order loaded");
-    assert_non_null(h1);
-    assert_str_field(h1, "trace_id", jstr(acc, "trace_id"));
-    /* the rejection is reported (debug), with the ids, not the value */
     json_t *rej = line_of(s, ids[i], "request header rejected");
     assert_non_null(rej);
     assert_str_field(rej, "header", "X-Request-ID");
+    assert_str_field(rej, "trace_id", jstr(acc, "trace_id"));
   }
   for (size_t i = 0; i < s->n; i++) {
     assert_null(strstr(s->texts[i], "has space"));
     assert_null(strstr(s->texts[i], "twice-"));
-    assert_null(strstr(s->texts[i], "quote"));
-    assert_null(strstr(s->texts[i], "bbbbbbbbbbbbbbbb"));
     assert_null(strstr(s->texts[i], "aaaaaaaaaaaaaaaa"));
   }
-
   free(big);
 }
 
@@ -622,10 +355,9 @@ static void test_header_line_breaks(void **state) {
   };
   service *s = start(debug_env);
   for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
-    raw_resp r;
-    raw_exchange(s->port, reqs[i], strlen(reqs[i]), &r);
+    raw_response r;
+    raw_request(s->port, reqs[i], strlen(reqs[i]), &r);
     assert_int_equal(r.status, 400);
-    raw_free(&r);
   }
   const char *h[] = {"X-Request-ID: after-breaks", NULL};
   http_response r;
@@ -635,172 +367,44 @@ static void test_header_line_breaks(void **state) {
   assert_non_null(access_of(s, "after-breaks"));
 }
 
-/* ---- traceparent and tracestate --------------------------------------------
+/* ---- header limits --------------------------------------------------------
  */
 
-/* A valid traceparent is continued: its trace, the caller's span as the
- * parent, a new span for this request. */
-static void test_traceparent_continued(void **state) {
-  (void)state;
-  service *s = start(NULL);
-  const char *h[] = {"X-Request-ID: tp-ok", "traceparent: " TP_VALID,
-                     "tracestate: congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
-                     NULL};
-  http_response r;
-  http_get(s->port, "/api/orders/12", h, &r);
-  assert_int_equal(r.status, 200);
-  stop(s);
-  json_t *acc = access_of(s, "tp-ok");
-  assert_str_field(acc, "trace_id", T_ID);
-  assert_str_field(acc, "parent_span_id", P_ID);
-  assert_true(is_hex(opt_str(acc, "span_id"), 16));
-  assert_string_not_equal(jstr(acc, "span_id"), P_ID);
-  json_t *h1 = line_of(s, "tp-ok", "order loaded");
-  assert_str_field(h1, "trace_id", T_ID);
-  assert_str_field(h1, "span_id", jstr(acc, "span_id"));
-}
-
-/* An invalid, repeated or hostile traceparent starts a new trace; a
- * tracestate without a valid traceparent is dropped; nothing breaks. */
-static void test_traceparent_rejected(void **state) {
-  (void)state;
-  char *big = malloc(64 * 1024 + 32);
-  strcpy(big, "traceparent: 00-");
-  memset(big + 16, 'a', 64 * 1024);
-  big[16 + 64 * 1024] = '\0';
-  char *bigts = malloc(64 * 1024 + 32);
-  strcpy(bigts, "tracestate: ");
-  for (size_t i = 12; i < 64 * 1024; i += 8)
-    memcpy(bigts + i, "k=v1234,", 8);
-  bigts[64 * 1024] = '\0';
-  const char *const cases[][4] = {
-      {"traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-" P_ID "-01", NULL},
-      {"traceparent: ff-" T_ID "-" P_ID "-01", NULL},
-      {"traceparent: 00-00000000000000000000000000000000-" P_ID "-01", NULL},
-      {"traceparent: 00-" T_ID "-0000000000000000-01", NULL},
-      {"traceparent: 00-" T_ID "-" P_ID "-01-extra", NULL},
-      {"traceparent: 00-" T_ID "-" P_ID, NULL},
-      {"traceparent: garbage", NULL},
-      {"traceparent: 00-" T_ID "-" P_ID "-0\xc3\xa9", NULL},
-      {"traceparent: " TP_VALID, "traceparent: " TP_VALID, NULL},
-      {"traceparent: " TP_VALID, "Traceparent: 00-" T_ID "-" P_ID "-00", NULL},
-      {"tracestate: rojo=00f067aa0ba902b7", NULL},
-      {big, NULL},
-      {"traceparent: junk", bigts, NULL},
-  };
-  const size_t n = sizeof cases / sizeof cases[0];
-  service *s = start(debug_env);
-  for (size_t i = 0; i < n; i++) {
-    char rid[64];
-    snprintf(rid, sizeof rid, "X-Request-ID: tpbad-%zu", i);
-    const char *lines[6] = {rid};
-    for (size_t k = 0; k < 4 && cases[i][k] != NULL; k++)
-      lines[k + 1] = cases[i][k];
-    text t;
-    text_request(&t, "/api/orders/13", lines);
-    text_end(&t);
-    raw_resp r;
-    raw_exchange(s->port, t.p, t.len, &r);
-    free(t.p);
-    assert_int_equal(r.status, 200);
-    raw_free(&r);
-  }
-  stop(s);
-  for (size_t i = 0; i < n; i++) {
-    char rid[32];
-    snprintf(rid, sizeof rid, "tpbad-%zu", i);
-    json_t *acc = access_of(s, rid);
-    if (strcmp(jstr(acc, "trace_id"), T_ID) == 0)
-      fail_msg("case %zu continued a trace it should not have", i);
-    assert_null(json_object_get(acc, "parent_span_id"));
-    assert_str_field(line_of(s, rid, "order loaded"), "trace_id",
-                     jstr(acc, "trace_id"));
-  }
-
-  free(big);
-  free(bigts);
-}
-
-/* Many repeated headers: 100 traceparent (a new trace), 100 X-Request-ID
- * (a new id), 1000 of a header trail does not read. */
+/* 100 X-Request-ID headers among 1000 of a header trail does not read
+ * (evhttp's header limits; the table sends 100 of each header trail reads,
+ * one at a time): a new id, and the request is served. */
 static void test_many_repeated_headers(void **state) {
   (void)state;
   service *s = start(NULL);
   text t;
-  text_request(&t, "/api/orders/14", NULL);
-  for (int i = 0; i < 100; i++)
-    text_puts(&t, "traceparent: " TP_VALID "\r\n");
-  text_puts(&t, "X-Request-ID: many-tp\r\n");
-  text_end(&t);
-  raw_resp r;
-  raw_exchange(s->port, t.p, t.len, &r);
-  free(t.p);
-  assert_int_equal(r.status, 200);
-  assert_string_equal(r.rid, "many-tp");
-  raw_free(&r);
-
   text_request(&t, "/api/orders/15", NULL);
   for (int i = 0; i < 100; i++)
     text_puts(&t, "X-Request-ID: many-rid\r\n");
   for (int i = 0; i < 1000; i++)
     text_puts(&t, "X-Junk: 0123456789\r\n");
   text_end(&t);
-  raw_exchange(s->port, t.p, t.len, &r);
+  raw_response r;
+  raw_request(s->port, t.p, t.len, &r);
   free(t.p);
   assert_int_equal(r.status, 200);
-  assert_true(is_uuid4(r.rid));
-  char rid2[sizeof r.rid];
-  memcpy(rid2, r.rid, sizeof rid2);
-  raw_free(&r);
+  assert_true(is_uuid4(r.request_id));
   stop(s);
-
-  json_t *acc = access_of(s, "many-tp");
-  assert_string_not_equal(jstr(acc, "trace_id"), T_ID);
-  assert_null(json_object_get(acc, "parent_span_id"));
-  assert_non_null(access_of(s, rid2));
+  assert_non_null(access_of(s, r.request_id));
   assert_null(service_access_line(s, "many-rid"));
 }
 
 /* Bytes that are not ASCII in the request line: answered (404), logged
  * with U+FFFD, nothing broken. */
-/* An absolute-form target (RFC 9112 section 3.2.2) is logged by its path;
- * the query stays out. */
-static void test_absolute_form(void **state) {
-  (void)state;
-  service *s = start(NULL);
-  static const char req[] =
-      "GET http://orders.example/api/orders/42?token=s3cr3t HTTP/1.1\r\n"
-      "Host: orders.example\r\nX-Request-ID: abs-1\r\n"
-      "Connection: close\r\n\r\n";
-  raw_resp r;
-  raw_exchange(s->port, req, sizeof req - 1, &r);
-  int status = r.status;
-  assert_true(status > 0);
-  assert_string_equal(r.rid, "abs-1");
-  raw_free(&r);
-  stop(s);
-  json_t *acc = access_of(s, "abs-1");
-  assert_str_field(acc, "method", "GET");
-  assert_str_field(acc, "path", "/api/orders/42");
-  assert_int_equal(int_of(acc, "status"), status);
-  for (size_t i = 0; i < s->n; i++) {
-    char *dump = json_dumps(s->lines[i], JSON_COMPACT);
-    assert_null(strstr(dump, "s3cr3t"));
-    free(dump);
-  }
-}
-
 static void test_non_ascii_path(void **state) {
   (void)state;
   service *s = start(NULL);
   static const char req[] =
       "GET /api/\xff\xc3\xa9t\xc3 HTTP/1.1\r\nHost: t\r\n"
       "X-Request-ID: nonascii\r\nConnection: close\r\n\r\n";
-  raw_resp r;
-  raw_exchange(s->port, req, sizeof req - 1, &r);
+  raw_response r;
+  raw_request(s->port, req, sizeof req - 1, &r);
   assert_true(r.status == 404 || r.status == 400);
   int status = r.status;
-  raw_free(&r);
   stop(s);
   if (status == 404) {
     json_t *acc = access_of(s, "nonascii");
@@ -941,17 +545,17 @@ static void test_clients_gone_among_others(void **state) {
   for (int i = 0; i < N; i++) {
     if (i % 3 == 0)
       continue;
-    raw_resp r;
-    memset(&r, 0, sizeof r);
-    raw_read_all(fds[i], &r);
+    size_t len;
+    char *buf = raw_read_all(fds[i], &len);
     close(fds[i]);
     if (i % 3 == 1) {
-      assert_int_equal(r.len, 0); /* the reply was dropped */
+      assert_int_equal(len, 0); /* the reply was dropped */
     } else {
-      raw_parse(&r, 0);
+      raw_response r;
+      assert_int_equal(raw_parse_one(buf, len, &r), 0);
       assert_int_equal(r.status, 200);
     }
-    raw_free(&r);
+    free(buf);
   }
   stop(s);
   for (int i = 0; i < N; i++) {
@@ -987,17 +591,17 @@ static void test_pipelined_while_deferred(void **state) {
   raw_send(fd, first, sizeof first - 1);
   wait_line(s, "pipe-1", "reply deferred");
   raw_send(fd, second, sizeof second - 1);
-  raw_resp r;
-  memset(&r, 0, sizeof r);
-  raw_read_all(fd, &r);
+  size_t len;
+  char *buf = raw_read_all(fd, &len);
   close(fd);
-  raw_parse(&r, 0);
-  assert_int_equal(r.status, 200);
-  assert_string_equal(r.rid, "pipe-1");
-  raw_parse(&r, r.used);
-  assert_int_equal(r.status, 200);
-  assert_string_equal(r.rid, "pipe-2");
-  raw_free(&r);
+  static raw_reply rp;
+  raw_parse(buf, len, &rp);
+  free(buf);
+  assert_int_equal(rp.n, 2);
+  assert_int_equal(rp.r[0].status, 200);
+  assert_string_equal(rp.r[0].request_id, "pipe-1");
+  assert_int_equal(rp.r[1].status, 200);
+  assert_string_equal(rp.r[1].request_id, "pipe-2");
   stop(s);
   assert_int_equal(int_of(access_of(s, "pipe-1"), "status"), 200);
   assert_int_equal(int_of(access_of(s, "pipe-2"), "status"), 200);
@@ -1122,14 +726,11 @@ static void test_stop_finishes_deferred(void **state) {
   raw_send(fd, req, sizeof req - 1);
   wait_line(s, "last-1", "reply deferred");
   kill(s->pid, SIGTERM);
-  raw_resp r;
-  memset(&r, 0, sizeof r);
-  raw_read_all(fd, &r);
+  raw_response r;
+  raw_read_response(fd, &r);
   close(fd);
-  raw_parse(&r, 0);
   assert_int_equal(r.status, 200);
-  assert_string_equal(r.rid, "last-1");
-  raw_free(&r);
+  assert_string_equal(r.request_id, "last-1");
   stop(s);
   json_t *acc = access_of(s, "last-1");
   assert_true(int_of(acc, "status") == 200 ||
@@ -1142,19 +743,11 @@ int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_get, teardown),
-      cmocka_unit_test_teardown(test_access_lines, teardown),
-      cmocka_unit_test_teardown(test_head, teardown),
-      cmocka_unit_test_teardown(test_healthz, teardown),
       cmocka_unit_test_teardown(test_metrics, teardown),
-      cmocka_unit_test_teardown(test_user_id, teardown),
-      cmocka_unit_test_teardown(test_request_id_kept, teardown),
-      cmocka_unit_test_teardown(test_request_id_replaced, teardown),
+      cmocka_unit_test_teardown(test_request_id_rejection_reported, teardown),
       cmocka_unit_test_teardown(test_header_line_breaks, teardown),
-      cmocka_unit_test_teardown(test_traceparent_continued, teardown),
-      cmocka_unit_test_teardown(test_traceparent_rejected, teardown),
       cmocka_unit_test_teardown(test_many_repeated_headers, teardown),
       cmocka_unit_test_teardown(test_non_ascii_path, teardown),
-      cmocka_unit_test_teardown(test_absolute_form, teardown),
       cmocka_unit_test_teardown(test_deferred_reply, teardown),
       cmocka_unit_test_teardown(test_client_gone, teardown),
       cmocka_unit_test_teardown(test_clients_gone_among_others, teardown),

@@ -6,6 +6,11 @@
  * obs-fold, Expect: 100-continue, a client that resets), from a plain
  * socket.
  *
+ * The rules every server follows (request id, traceparent, user, the
+ * access line's fields, HEAD, skipped paths, absolute-form targets,
+ * keep-alive) are tested for this example, in both modes, by the table of
+ * tests/test_http_conformance.c; this file keeps what is MHD's own.
+ *
  * Lines are checked once the service has stopped: the access line is
  * written by MHD's completion hook, after the response went out, so only
  * the service's exit says that every line is in.
@@ -34,7 +39,6 @@ static const char *const MODE_POLL[] = {"--mode", "poll", NULL};
 static const char *const ENV_DEBUG[] = {"TRAIL_LEVEL=debug", NULL};
 
 static const char *const TP_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
-static const char *const TP_PARENT = "00f067aa0ba902b7";
 static const char *const TP_VALID =
     "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -255,139 +259,16 @@ static void check_same_ids(service *s, const char *rid, json_t *acc) {
   assert_true(n >= 2);
 }
 
-/* ---- a plain socket, for bytes libcurl will not send -------------------- */
+/* ---- what the conformance table does not say ---------------------------
+ *
+ * tests/test_http_conformance.c runs the table of requests and expected
+ * access lines against this example in both modes; what is left here is
+ * MHD's own: the service's own lines, how MHD splits headers and bodies,
+ * and MHD's limits.
+ */
 
-typedef struct raw_response {
-  int status;           /* 0: no response (the connection was closed) */
-  char request_id[256]; /* X-Request-ID, "" when absent */
-  int conn_close;       /* "Connection: close" was sent */
-  char body[4096];
-  size_t body_len;
-} raw_response;
-
-static int raw_connect_rc(int port, int *err) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  /* A bound on a broken test, not a timing assumption. */
-  struct timeval tv = {60, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    *err = errno;
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static int raw_connect(int port) {
-  int err = 0;
-  int fd = raw_connect_rc(port, &err);
-  if (fd < 0)
-    fail_msg("connect: %s", strerror(err));
-  return fd;
-}
-
-/* Sends all of p; returns -1 when the server closed first (it may). */
-static int raw_send(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n > 0) {
-    ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Reads up to and including the blank line that ends a response head. */
-static size_t raw_read_head(int fd, char *buf, size_t size) {
-  size_t n = 0;
-  while (n + 1 < size) {
-    ssize_t r = recv(fd, buf + n, 1, 0);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    n++;
-    if (n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0)
-      break;
-  }
-  buf[n] = '\0';
-  return n;
-}
-
-static void raw_parse(const char *text, size_t len, raw_response *out) {
-  memset(out, 0, sizeof *out);
-  if (len < 12 || strncmp(text, "HTTP/1.", 7) != 0)
-    return;
-  out->status = (int)strtol(text + 9, NULL, 10);
-  const char *end = strstr(text, "\r\n\r\n");
-  size_t head = end ? (size_t)(end - text) + 4 : len;
-  for (const char *l = strstr(text, "\r\n"); l && l + 2 < text + head;
-       l = strstr(l + 2, "\r\n")) {
-    const char *h = l + 2;
-    if (strncasecmp(h, "X-Request-ID: ", 14) == 0) {
-      size_t n = strcspn(h + 14, "\r\n");
-      if (n >= sizeof out->request_id)
-        n = sizeof out->request_id - 1;
-      memcpy(out->request_id, h + 14, n);
-    } else if (strncasecmp(h, "Connection: close", 17) == 0) {
-      out->conn_close = 1;
-    }
-  }
-  size_t body = len - head;
-  if (body >= sizeof out->body)
-    body = sizeof out->body - 1;
-  memcpy(out->body, text + head, body);
-  out->body_len = body;
-}
-
-/* Reads until the server closes, and parses what came. */
-static void raw_read_response(int fd, raw_response *out) {
-  size_t size = 1 << 16, n = 0;
-  char *buf = malloc(size);
-  for (;;) {
-    ssize_t r = recv(fd, buf + n, size - 1 - n, 0);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0 || (n += (size_t)r) == size - 1)
-      break;
-  }
-  buf[n] = '\0';
-  raw_parse(buf, n, out);
-  free(buf);
-}
-
-/* One request of exactly these bytes (it should ask to close). */
-static void raw_exchange(int port, const char *req, size_t len,
-                         raw_response *out) {
-  int fd = raw_connect(port);
-  raw_send(fd, req, len);
-  raw_read_response(fd, out);
-  close(fd);
-}
-
-static void raw_exchange_str(int port, const char *req, raw_response *out) {
-  raw_exchange(port, req, strlen(req), out);
-}
-
-/* Resets the connection (RST): the client is gone, at once. */
-static void raw_abort(int fd) {
-  struct linger lg = {1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  close(fd);
-}
-
-/* ---- a GET, and the lines it leaves ------------------------------------ */
-
+/* A GET in each mode: the body, the key order of the handler's line, and
+ * the service's own lines, which carry no request. */
 static void check_basic_get(const char *const *mode) {
   service s;
   start(&s, mode, NULL);
@@ -396,18 +277,14 @@ static void check_basic_get(const char *const *mode) {
   assert_int_equal(r.curl_error, 0);
   assert_int_equal(r.status, 200);
   assert_string_equal(r.body, "{\"id\":42,\"state\":\"shipped\"}");
-  assert_true(is_uuid(r.request_id));
   stop(&s);
 
   json_t *acc = check_access(&s, r.request_id, "GET", "/api/orders/42", 200,
                              r.body_len, "info");
-  assert_null(json_object_get(acc, "parent_span_id"));
-  assert_null(json_object_get(acc, "user_id"));
   json_t *h = find_line(&s, r.request_id, "orders", "order loaded");
   assert_non_null(h);
   assert_key_order(h);
   check_same_ids(&s, r.request_id, acc);
-  /* The listening line and the stop lines carry no request. */
   json_t *l = wait_line(&s, "message", "listening");
   assert_null(json_object_get(l, "request_id"));
   assert_non_null(wait_line(&s, "message", "stopped"));
@@ -424,97 +301,18 @@ static void test_get_poll(void **state) {
   check_basic_get(MODE_POLL);
 }
 
-/* ---- X-Request-ID -------------------------------------------------------- */
-
-static void test_request_id_kept(void **state) {
-  (void)state;
-  service s;
-  start(&s, MODE_THREAD, NULL);
-  const char *h[] = {"X-Request-ID: req-42.A_b:c", NULL};
-  http_response r;
-  http_get(s.port, "/api/orders/1", h, &r);
-  assert_int_equal(r.status, 200);
-  assert_string_equal(r.request_id, "req-42.A_b:c");
-  /* A 128-character id is the longest kept. */
-  char longest[160] = "X-Request-ID: ";
-  memset(longest + 14, 'k', 128);
-  const char *h2[] = {longest, NULL};
-  http_response r2;
-  http_get(s.port, "/api/orders/2", h2, &r2);
-  assert_int_equal(r2.status, 200);
-  assert_string_equal(r2.request_id, longest + 14);
-  stop(&s);
-
-  json_t *acc = check_access(&s, "req-42.A_b:c", "GET", "/api/orders/1", 200,
-                             r.body_len, "info");
-  check_same_ids(&s, "req-42.A_b:c", acc);
-  assert_non_null(service_access_line(&s, longest + 14));
-  service_free(&s);
-}
-
-/* Invalid ids that libcurl sends as they are: each is replaced. */
-static void test_request_id_invalid(void **state) {
-  (void)state;
-  static char big[64 * 1024 + 32];
-  memcpy(big, "X-Request-ID: ", 14);
-  memset(big + 14, 'a', (size_t)64 * 1024);
-  big[14 + 64 * 1024] = '\0';
-  char too_long[160] = "X-Request-ID: ";
-  memset(too_long + 14, 'k', 129);
-  const char *cases[][3] = {
-      {"X-Request-ID: has space", NULL, NULL},
-      {"X-Request-ID: caf\xc3\xa9", NULL, NULL},  /* UTF-8, not ASCII */
-      {"X-Request-ID: \xff\xfe\x80", NULL, NULL}, /* not even UTF-8 */
-      {"X-Request-ID: a\"b,c=d", NULL, NULL},     /* JSON and list bytes */
-      {"X-Request-ID: {\"x\":1}", NULL, NULL},    /* a JSON fragment */
-      {"X-Request-ID: a\tb", NULL, NULL},         /* a tab inside */
-      {too_long, NULL, NULL},                     /* 129 characters */
-      {big, NULL, NULL},                          /* 64 KiB */
-      {"X-Request-ID:", NULL, NULL},              /* curl: remove; none */
-      {"X-Request-ID;", NULL, NULL},              /* curl: send empty */
-      {"X-Request-ID: dup-1", "X-Request-ID: dup-2", NULL}, /* twice */
-  };
-  const size_t n = sizeof cases / sizeof cases[0];
-  http_response r[sizeof cases / sizeof cases[0]];
-  service s;
-  start(&s, MODE_THREAD, NULL);
-  for (size_t i = 0; i < n; i++) {
-    char path[64];
-    snprintf(path, sizeof path, "/api/orders/%zu", 100 + i);
-    http_get(s.port, path, cases[i], &r[i]);
-    assert_int_equal(r[i].curl_error, 0);
-    assert_int_equal(r[i].status, 200);
-    if (!is_uuid(r[i].request_id))
-      fail_msg("case %zu: echoed %s, want a new UUID", i, r[i].request_id);
-  }
-  stop(&s);
-  for (size_t i = 0; i < n; i++) {
-    char path[64];
-    snprintf(path, sizeof path, "/api/orders/%zu", 100 + i);
-    json_t *acc = check_access(&s, r[i].request_id, "GET", path, 200,
-                               r[i].body_len, "info");
-    check_same_ids(&s, r[i].request_id, acc);
-  }
-  assert_false(text_anywhere(&s, "has space"));
-  assert_false(text_anywhere(&s, "dup-"));
-  assert_false(text_anywhere(&s, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
-  service_free(&s);
-}
-
-/* Invalid ids only a plain socket sends: CR, LF, folding, control bytes. */
-static void test_request_id_raw_bytes(void **state) {
+/*
+ * Line breaks inside an X-Request-ID, which each server splits its own way
+ * (hence not in the table): MHD keeps a bare CR in the value, so the id is
+ * replaced; an LF, bare or after a CR, ends the line and starts a second
+ * X-Request-ID header, so the id is repeated and replaced.
+ */
+static void test_request_id_line_breaks(void **state) {
   (void)state;
   const char *const cases[] = {
-      /* a bare CR inside the value (MHD keeps it in the value) */
       "X-Request-ID: ab\rcd\r\n",
-      /* an LF ends the line: a second X-Request-ID header follows */
       "X-Request-ID: ab\nX-Request-ID: cd\r\n",
-      /* CR LF: the same, the way an injection would try it */
       "X-Request-ID: ab\r\nX-Request-ID: forged\r\n",
-      /* control bytes and DEL */
-      "X-Request-ID: a\x01\x1b[31mb\x7f\r\n",
-      /* non-ASCII */
-      "X-Request-ID: \xe2\x80\xae\xc3\xa9\r\n",
   };
   const size_t n = sizeof cases / sizeof cases[0];
   raw_response r[sizeof cases / sizeof cases[0]];
@@ -526,8 +324,9 @@ static void test_request_id_raw_bytes(void **state) {
                        "GET /api/orders/%zu HTTP/1.1\r\nHost: t\r\n%s"
                        "Connection: close\r\n\r\n",
                        200 + i, cases[i]);
-    raw_exchange(s.port, req, (size_t)len, &r[i]);
+    raw_request(s.port, req, (size_t)len, &r[i]);
     assert_int_equal(r[i].status, 200);
+    assert_int_equal(r[i].request_id_count, 1);
     if (!is_uuid(r[i].request_id))
       fail_msg("case %zu: echoed %s, want a new UUID", i, r[i].request_id);
   }
@@ -543,111 +342,12 @@ static void test_request_id_raw_bytes(void **state) {
   service_free(&s);
 }
 
-/* ---- traceparent and tracestate ----------------------------------------- */
-
-static void test_traceparent_valid(void **state) {
-  (void)state;
-  service s;
-  start(&s, MODE_POLL, NULL);
-  const char *h[] = {"X-Request-ID: tp-valid", TP_VALID,
-                     "tracestate: congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
-                     NULL};
-  http_response r;
-  http_get(s.port, "/api/orders/3", h, &r);
-  assert_int_equal(r.status, 200);
-  assert_string_equal(r.request_id, "tp-valid");
-  /* Optional white space around the value is allowed. */
-  const char *h2[] = {"X-Request-ID: tp-ows",
-                      "traceparent: \t 00-4bf92f3577b34da6a3ce929d0e0e4736-"
-                      "00f067aa0ba902b7-00 \t",
-                      NULL};
-  http_response r2;
-  http_get(s.port, "/api/orders/4", h2, &r2);
-  assert_int_equal(r2.status, 200);
-  stop(&s);
-
-  const char *rids[] = {"tp-valid", "tp-ows"};
-  for (size_t i = 0; i < 2; i++) {
-    json_t *acc = service_access_line(&s, rids[i]);
-    assert_non_null(acc);
-    assert_str_field(acc, "trace_id", TP_TRACE);
-    assert_str_field(acc, "parent_span_id", TP_PARENT);
-    const char *span = jstr(acc, "span_id");
-    assert_true(is_lower_hex(span, 16));
-    assert_string_not_equal(span, TP_PARENT);
-    check_same_ids(&s, rids[i], acc);
-  }
-  /* tracestate is kept for propagation, never written to a line. */
-  assert_false(text_anywhere(&s, "t61rcWkgMzE"));
-  service_free(&s);
-}
-
-static void test_traceparent_invalid(void **state) {
-  (void)state;
-  const char *cases[][3] = {
-      /* uppercase hex */
-      {"traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-       NULL, NULL},
-      /* version ff */
-      {"traceparent: ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-       NULL, NULL},
-      /* all-zero trace id, all-zero parent id */
-      {"traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-       NULL, NULL},
-      {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-       NULL, NULL},
-      /* version 00 with more after it; too short; not hex */
-      {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-"
-       "x",
-       NULL, NULL},
-      {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
-       NULL, NULL},
-      {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
-       NULL, NULL},
-      /* two values joined in one header */
-      {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01,"
-       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-       NULL, NULL},
-      /* the same valid value twice: repeated is invalid */
-      {TP_VALID, TP_VALID, NULL},
-      /* non-ASCII */
-      {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-\xc3"
-       "\xa9",
-       NULL, NULL},
-  };
-  const size_t n = sizeof cases / sizeof cases[0];
-  service s;
-  start(&s, MODE_THREAD, NULL);
-  for (size_t i = 0; i < n; i++) {
-    char rid[64], path[64];
-    snprintf(rid, sizeof rid, "X-Request-ID: tp-bad-%zu", i);
-    snprintf(path, sizeof path, "/api/orders/%zu", 300 + i);
-    const char *h[] = {rid, cases[i][0],
-                       cases[i][1] ? cases[i][1] : "tracestate: congo=x",
-                       "tracestate: congo=x", NULL};
-    http_response r;
-    http_get(s.port, path, h, &r);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.request_id, rid + 14);
-  }
-  stop(&s);
-  for (size_t i = 0; i < n; i++) {
-    char rid[64];
-    snprintf(rid, sizeof rid, "tp-bad-%zu", i);
-    json_t *acc = service_access_line(&s, rid);
-    if (acc == NULL)
-      fail_msg("no access line for %s", rid);
-    const char *trace = jstr(acc, "trace_id");
-    assert_true(is_lower_hex(trace, 32));
-    if (strcmp(trace, TP_TRACE) == 0)
-      fail_msg("case %zu: an invalid traceparent was continued", i);
-    assert_null(json_object_get(acc, "parent_span_id"));
-    check_same_ids(&s, rid, acc);
-  }
-  service_free(&s);
-}
-
-/* 100 of each header trail reads: a new trace and id, and no crash. */
+/*
+ * The table sends 100 of one header at a time; here 100 of each header
+ * trail reads in one request (libcurl), and 1000 traceparent headers (a
+ * plain socket), within MHD's per-connection memory: a new trace and id,
+ * no user, no crash.
+ */
 static void test_many_repeated_headers(void **state) {
   (void)state;
   enum { N = 100 };
@@ -668,7 +368,6 @@ static void test_many_repeated_headers(void **state) {
   http_get(s.port, "/api/orders/5", h, &r);
   assert_int_equal(r.status, 200);
   assert_true(is_uuid(r.request_id));
-  /* and 1000 traceparent headers, through a plain socket */
   size_t size = 1000 * 80 + 256, len = 0;
   char *req = malloc(size);
   len += (size_t)snprintf(req + len, size - len,
@@ -677,7 +376,7 @@ static void test_many_repeated_headers(void **state) {
     len += (size_t)snprintf(req + len, size - len, "%s\r\n", TP_VALID);
   len += (size_t)snprintf(req + len, size - len, "Connection: close\r\n\r\n");
   raw_response rr;
-  raw_exchange(s.port, req, len, &rr);
+  raw_request(s.port, req, len, &rr);
   free(req);
   assert_int_equal(rr.status, 200);
   assert_true(is_uuid(rr.request_id));
@@ -696,159 +395,46 @@ static void test_many_repeated_headers(void **state) {
   service_free(&s);
 }
 
-/* ---- user id ------------------------------------------------------------ */
-
-static void test_user_id(void **state) {
-  (void)state;
-  service s;
-  start(&s, MODE_THREAD, NULL);
-  const char *h[] = {"X-Request-ID: with-user", "X-User-ID: user-4711", NULL};
-  http_response r;
-  http_get(s.port, "/api/orders/8", h, &r);
-  assert_int_equal(r.status, 200);
-  stop(&s);
-  json_t *acc = service_access_line(&s, "with-user");
-  assert_non_null(acc);
-  assert_str_field(acc, "user_id", "user-4711");
-  json_t *hl = find_line(&s, "with-user", "orders", "order loaded");
-  assert_non_null(hl);
-  assert_str_field(hl, "user_id", "user-4711");
-  service_free(&s);
-}
-
-/* ---- the access line: status, bytes, level ------------------------------ */
-
-typedef struct status_case {
-  const char *method, *path, *body;
-  int status;
-  const char *level;
-} status_case;
-
-static void check_statuses(const char *const *mode) {
-  /* A body larger than MHD hands over in one call. */
+/*
+ * POST bodies, in each mode: one larger than MHD hands the access handler
+ * in one call reaches the handler whole; one that is not JSON is a 400.
+ */
+static void check_bodies(const char *const *mode) {
   size_t big_len = (size_t)100 * 1024;
   char *big = malloc(big_len + 64);
+  assert_non_null(big);
   int off = snprintf(big, 64, "{\"item\":\"book\",\"pad\":\"");
   memset(big + off, 'p', big_len);
   strcpy(big + off + big_len, "\"}");
-  const status_case cases[] = {
-      {"GET", "/api/orders/42", NULL, 200, "info"},
-      {"POST", "/api/orders", "{\"item\":\"book\",\"qty\":2}", 201, "info"},
-      {"POST", "/api/orders", big, 201, "info"},
-      {"POST", "/api/orders", "[1,2]", 400, "warn"},
-      {"POST", "/api/orders", "not json", 400, "warn"},
-      {"GET", "/api/orders/999", NULL, 404, "warn"},
-      {"GET", "/no/such/route", NULL, 404, "warn"},
-      {"DELETE", "/api/orders/1", NULL, 404, "warn"},
-      {"GET", "/api/orders/7", NULL, 503, "error"},
-  };
-  const size_t n = sizeof cases / sizeof cases[0];
-  http_response r[sizeof cases / sizeof cases[0]];
   service s;
   start(&s, mode, NULL);
-  for (size_t i = 0; i < n; i++) {
-    char rid[64];
-    snprintf(rid, sizeof rid, "X-Request-ID: st-%zu", i);
-    const char *h[] = {rid, NULL};
-    http_request(s.port, cases[i].method, cases[i].path, h, cases[i].body,
-                 &r[i]);
-    assert_int_equal(r[i].curl_error, 0);
-    assert_int_equal(r[i].status, cases[i].status);
-    assert_string_equal(r[i].request_id, rid + 14);
-  }
+  http_response r[2];
+  const char *h0[] = {"X-Request-ID: body-big", NULL};
+  http_request(s.port, "POST", "/api/orders", h0, big, &r[0]);
+  const char *h1[] = {"X-Request-ID: body-not-json", NULL};
+  http_request(s.port, "POST", "/api/orders", h1, "not json", &r[1]);
   stop(&s);
-  for (size_t i = 0; i < n; i++) {
-    char rid[64];
-    snprintf(rid, sizeof rid, "st-%zu", i);
-    json_t *acc = check_access(&s, rid, cases[i].method, cases[i].path,
-                               cases[i].status, r[i].body_len, cases[i].level);
-    check_same_ids(&s, rid, acc);
-  }
-  /* The large body reached the handler whole. */
-  json_t *created = find_line(&s, "st-2", "orders", "order created");
-  assert_non_null(created);
+  assert_int_equal(r[0].status, 201);
+  assert_int_equal(r[1].status, 400);
+  json_t *acc = check_access(&s, "body-big", "POST", "/api/orders", 201,
+                             r[0].body_len, "info");
+  check_same_ids(&s, "body-big", acc);
+  /* parsed, so read whole: a cut body is not JSON */
+  assert_non_null(find_line(&s, "body-big", "orders", "order created"));
+  check_access(&s, "body-not-json", "POST", "/api/orders", 400, r[1].body_len,
+               "warn");
   free(big);
   service_free(&s);
 }
 
-static void test_statuses_thread(void **state) {
+static void test_bodies_thread(void **state) {
   (void)state;
-  check_statuses(MODE_THREAD);
+  check_bodies(MODE_THREAD);
 }
 
-static void test_statuses_poll(void **state) {
+static void test_bodies_poll(void **state) {
   (void)state;
-  check_statuses(MODE_POLL);
-}
-
-/* HEAD: the body is not sent, so bytes is 0 (whatever the handler made). */
-static void test_head_has_no_bytes(void **state) {
-  (void)state;
-  service s;
-  start(&s, MODE_THREAD, NULL);
-  raw_response r;
-  raw_exchange_str(s.port,
-                   "HEAD /api/orders/42 HTTP/1.1\r\nHost: t\r\nX-Request-ID: "
-                   "head-1\r\nConnection: close\r\n\r\n",
-                   &r);
-  assert_int_equal(r.status, 404); /* the routes know GET and POST */
-  assert_string_equal(r.request_id, "head-1");
-  assert_int_equal(r.body_len, 0);
-  stop(&s);
-  check_access(&s, "head-1", "HEAD", "/api/orders/42", 404, 0, "warn");
-  service_free(&s);
-}
-
-/* An absolute-form target (RFC 9112 section 3.2.2, what a proxy is sent) is
- * logged by its path; the query stays out. */
-static void test_absolute_form(void **state) {
-  (void)state;
-  service s;
-  start(&s, MODE_THREAD, NULL);
-  raw_response r;
-  raw_exchange_str(s.port,
-                   "GET http://orders.example/api/orders/42?token=s3cr3t "
-                   "HTTP/1.1\r\nHost: orders.example\r\nX-Request-ID: "
-                   "abs-1\r\nConnection: close\r\n\r\n",
-                   &r);
-  assert_true(r.status > 0);
-  assert_string_equal(r.request_id, "abs-1");
-  stop(&s);
-  json_t *acc = service_access_line(&s, "abs-1");
-  assert_non_null(acc);
-  assert_str_field(acc, "method", "GET");
-  assert_str_field(acc, "path", "/api/orders/42");
-  assert_int_equal(jint(acc, "status"), r.status);
-  assert_false(text_anywhere(&s, "s3cr3t"));
-  service_free(&s);
-}
-
-/* The query is not logged (it carries secrets); /healthz has no access
- * line but its response still has X-Request-ID. */
-static void test_query_and_healthz(void **state) {
-  (void)state;
-  service s;
-  start(&s, MODE_THREAD, NULL);
-  http_response r;
-  const char *h[] = {"X-Request-ID: with-query", NULL};
-  http_get(s.port, "/api/orders/5?sleep_ms=1&token=s3cr3t-value", h, &r);
-  assert_int_equal(r.status, 200);
-  http_response hz;
-  http_get(s.port, "/healthz", NULL, &hz);
-  assert_int_equal(hz.status, 200);
-  assert_string_equal(hz.body, "ok\n");
-  assert_true(is_uuid(hz.request_id));
-  http_response hzq;
-  http_get(s.port, "/healthz?probe=1", NULL, &hzq);
-  assert_int_equal(hzq.status, 200);
-  stop(&s);
-  check_access(&s, "with-query", "GET", "/api/orders/5", 200, r.body_len,
-               "info");
-  assert_false(text_anywhere(&s, "s3cr3t"));
-  assert_int_equal(lines_with(&s, "request_id", hz.request_id), 0);
-  assert_int_equal(lines_with(&s, "request_id", hzq.request_id), 0);
-  assert_null(access_by_path(&s, "/healthz"));
-  service_free(&s);
+  check_bodies(MODE_POLL);
 }
 
 /* ---- many requests at once ---------------------------------------------- */
@@ -1085,7 +671,7 @@ static void check_hostile(const char *const *mode) {
 #undef RAW
   for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
     raw_response r;
-    raw_exchange(s.port, small[i].p, small[i].len, &r);
+    raw_request(s.port, small[i].p, small[i].len, &r);
     if (r.status == 200 && r.request_id[0] != '\0')
       assert_true(is_safe_id(r.request_id));
   }
@@ -1098,7 +684,7 @@ static void check_hostile(const char *const *mode) {
   n += snprintf(big + n, sizeof big - (size_t)n,
                 "\r\nConnection: close\r\n\r\n");
   raw_response rb;
-  raw_exchange(s.port, big, (size_t)n, &rb);
+  raw_request(s.port, big, (size_t)n, &rb);
   assert_int_equal(rb.status, 200);
   assert_string_equal(rb.request_id, "big-tp");
   /* 1 MiB of X-Request-ID: beyond what MHD holds for a request, so MHD
@@ -1110,7 +696,7 @@ static void check_hostile(const char *const *mode) {
   n += snprintf(big + n, sizeof big - (size_t)n,
                 "\r\nConnection: close\r\n\r\n");
   raw_response r431;
-  raw_exchange(s.port, big, (size_t)n, &r431);
+  raw_request(s.port, big, (size_t)n, &r431);
   assert_true(r431.status == 431 || r431.status == 0);
   /* The service is still there and right. */
   http_response ok;
@@ -1579,18 +1165,10 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_get_thread, teardown),
       cmocka_unit_test_teardown(test_get_poll, teardown),
-      cmocka_unit_test_teardown(test_request_id_kept, teardown),
-      cmocka_unit_test_teardown(test_request_id_invalid, teardown),
-      cmocka_unit_test_teardown(test_request_id_raw_bytes, teardown),
-      cmocka_unit_test_teardown(test_traceparent_valid, teardown),
-      cmocka_unit_test_teardown(test_traceparent_invalid, teardown),
+      cmocka_unit_test_teardown(test_request_id_line_breaks, teardown),
       cmocka_unit_test_teardown(test_many_repeated_headers, teardown),
-      cmocka_unit_test_teardown(test_user_id, teardown),
-      cmocka_unit_test_teardown(test_statuses_thread, teardown),
-      cmocka_unit_test_teardown(test_statuses_poll, teardown),
-      cmocka_unit_test_teardown(test_head_has_no_bytes, teardown),
-      cmocka_unit_test_teardown(test_query_and_healthz, teardown),
-      cmocka_unit_test_teardown(test_absolute_form, teardown),
+      cmocka_unit_test_teardown(test_bodies_thread, teardown),
+      cmocka_unit_test_teardown(test_bodies_poll, teardown),
       cmocka_unit_test_teardown(test_concurrent_thread, teardown),
       cmocka_unit_test_teardown(test_concurrent_poll, teardown),
       cmocka_unit_test_teardown(test_interleaved_thread, teardown),
