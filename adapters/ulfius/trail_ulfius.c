@@ -472,10 +472,14 @@ TRAIL_API void trail_ulfius_clean(trail_ulfius *tu) {
     unwrap(&in->endpoint_list[i]);
   struct _u_endpoint *d = in->default_endpoint;
   if (d != NULL && d->callback_function == trampoline &&
-      ((ul_wrap *)d->user_data)->cb == not_found)
-    ulfius_set_default_endpoint(in, NULL, NULL);
-  else if (d != NULL)
+      ((ul_wrap *)d->user_data)->cb == not_found) {
+    /* The adapter's 404 goes (ulfius 2.7 refuses a NULL callback in
+     * ulfius_set_default_endpoint(); its dispatcher skips one). */
+    d->callback_function = NULL;
+    d->user_data = NULL;
+  } else if (d != NULL) {
     unwrap(d);
+  }
   for (ul_wrap *w = tu->wraps_, *next; w != NULL; w = next) {
     next = w->next;
     free(w);
