@@ -20,6 +20,7 @@
 #include "http_harness.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -1205,6 +1206,48 @@ static void test_sigint(void **state) {
   service_free(&s);
 }
 
+/* ---- the command line ---------------------------------------------------- */
+
+/* Runs the example with args, its output discarded; returns its exit
+ * status (-1 when it did not exit). */
+static int run_example(const char *const *args) {
+  const char *dir = getenv("TRAIL_EXAMPLES_DIR");
+  char prog[512];
+  snprintf(prog, sizeof prog, "%s/%s", dir ? dir : "../examples", SERVICE);
+  if (access(prog, X_OK) != 0)
+    skip();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    const char *argv[8] = {prog};
+    int n = 1;
+    for (int i = 0; args[i] && n < 7; i++)
+      argv[n++] = args[i];
+    argv[n] = NULL;
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(prog, (char *const *)argv);
+    _exit(127);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* --help: usage, exit 0; a bad argument: a message, exit 2. */
+static void test_command_line(void **state) {
+  (void)state;
+  assert_int_equal(run_example((const char *const[]){"--help", NULL}), 0);
+  assert_int_equal(run_example((const char *const[]){"--port", "65536", NULL}),
+                   2);
+  assert_int_equal(run_example((const char *const[]){"--port", "x", NULL}), 2);
+  assert_int_equal(run_example((const char *const[]){"--port", NULL}), 2);
+  assert_int_equal(run_example((const char *const[]){"--mode", "fork", NULL}),
+                   2);
+  assert_int_equal(run_example((const char *const[]){"--bogus", NULL}), 2);
+}
+
 /* ---- the API in this process --------------------------------------------- */
 
 #ifdef TRAIL_TEST_ULFIUS_INPROC
@@ -1539,6 +1582,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_client_gone_thread, teardown),
       cmocka_unit_test_teardown(test_client_gone_poll, teardown),
       cmocka_unit_test_teardown(test_sigint, teardown),
+      cmocka_unit_test(test_command_line),
 #ifdef TRAIL_TEST_ULFIUS_INPROC
       cmocka_unit_test_setup_teardown(test_inproc_api, inproc_setup,
                                       inproc_teardown),

@@ -208,7 +208,13 @@ static void set_request_id(struct _u_response *resp, const char *id) {
 static int error_response(struct _u_response *resp) {
   if (resp->map_header != NULL)
     u_map_empty(resp->map_header);
+  /* A stream the callback set up is not sent: its data is freed here, as
+   * MHD would have freed it at the response's end. */
+  if (resp->stream_callback != NULL && resp->stream_callback_free != NULL)
+    resp->stream_callback_free(resp->stream_user_data);
   resp->stream_callback = NULL;
+  resp->stream_callback_free = NULL;
+  resp->stream_user_data = NULL;
   ulfius_set_string_body_response(resp, 500, ULFIUS_HTTP_ERROR_BODY);
   return U_CALLBACK_COMPLETE;
 }
