@@ -10,9 +10,8 @@
  * callbacks of many requests take turns on it. --port 0: the kernel picks
  * the port, which the "listening" line says. It listens on 127.0.0.1.
  *
- * On SIGINT or SIGTERM it stops accepting, stops ulfius (a request still
- * in flight ends with status 503 in its access line), logs "stopped" and
- * exits 0.
+ * On SIGINT or SIGTERM it stops accepting, lets the requests in flight
+ * finish (at most DRAIN_SECONDS), stops ulfius, logs "stopped" and exits 0.
  *
  * What trail adds to an ulfius service is marked "trail:"; the rest is
  * what the service would be without it.
@@ -36,6 +35,9 @@
 #include "orders.h"
 
 #define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body kept */
+#define DRAIN_SECONDS 10 /* how long requests in flight may finish */
+
+static int stopping; /* set once the service stops; read by the callback */
 
 static const char usage_text[] =
     "usage: orders_ulfius [--port N] [--mode thread|poll]\n"
@@ -58,6 +60,8 @@ static int orders_cb(const struct _u_request *req, struct _u_response *resp,
   ulfius_set_binary_body_response(resp, (unsigned int)rep.status, rep.body,
                                   rep.len);
   u_map_put(resp->map_header, "Content-Type", rep.content_type);
+  if (__atomic_load_n(&stopping, __ATOMIC_RELAXED))
+    u_map_put(resp->map_header, "Connection", "close");
   return U_CALLBACK_COMPLETE;
 }
 
@@ -206,11 +210,24 @@ int main(int argc, char **argv) {
   while (read(pfd[0], &c, 1) < 0 && errno == EINTR) {
   }
 
-  /* Stop accepting (refused rather than left in the backlog), then stop. */
+  /* Stop accepting. The listening socket stays open until MHD has stopped
+   * (one of its threads may still hold it), but shut down: connection
+   * attempts are refused now rather than left waiting in the backlog. */
+  __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
   MHD_socket lsock = MHD_quiesce_daemon(inst.mhd_daemon);
   if (lsock != MHD_INVALID_SOCKET)
     shutdown(lsock, SHUT_RDWR);
-  trail_info(NULL, "stopping");
+  /* trail: the adapter counts the requests in flight, which ulfius does
+   * not tell its callbacks */
+  trail_info(NULL, "stopping",
+             TRAIL_INT("in_flight", trail_ulfius_in_flight(&tu)));
+  int left = trail_ulfius_wait_idle(&tu, DRAIN_SECONDS * 1000);
+  if (left > 0)
+    trail_warn(NULL, "requests still in flight at the drain deadline",
+               TRAIL_INT("in_flight", left),
+               TRAIL_INT("deadline_s", DRAIN_SECONDS));
+  /* Closes the idle kept-alive connections; a request still in flight
+   * ends with status 503 in its access line. */
   ulfius_stop_framework(&inst);
   if (lsock != MHD_INVALID_SOCKET)
     close(lsock);

@@ -4,8 +4,8 @@
  * internal-polling mode (one thread taking every request's callbacks in
  * turn), and gets real HTTP requests, from libcurl and, where exact bytes
  * matter (CR, NUL, obs-fold, Expect: 100-continue, a client that resets),
- * from a plain socket. The cases are those of test_http_mhd.c (ulfius runs
- * on libmicrohttpd), less the drain, which orders_ulfius does not do.
+ * from a plain socket. The cases are those of test_http_mhd.c: ulfius runs
+ * on libmicrohttpd, and the same requests must give the same lines.
  *
  * Lines are checked once the service has stopped: the access line is
  * written by MHD's completion hook, after the response went out, so only
@@ -1193,6 +1193,74 @@ static void test_client_gone_poll(void **state) {
 
 /* ---- stopping ------------------------------------------------------------ */
 
+/*
+ * SIGTERM while a request is in flight: the service stops accepting at
+ * once, lets the request finish (its response and its access line), then
+ * logs "stopped" and exits 0.
+ */
+static void check_drain(const char *const *mode) {
+  service s;
+  start(&s, mode, NULL);
+  const char *body = "{\"item\":\"last\"}";
+  char head[512];
+  snprintf(head, sizeof head,
+           "POST /api/orders HTTP/1.1\r\nHost: t\r\nX-Request-ID: drain-1\r\n"
+           "Expect: 100-continue\r\nContent-Type: application/json\r\n"
+           "Content-Length: %zu\r\n\r\n",
+           strlen(body));
+  int fd = raw_connect(s.port);
+  assert_int_equal(raw_send(fd, head, strlen(head)), 0);
+  char buf[256];
+  raw_read_head(fd, buf, sizeof buf);
+  assert_memory_equal(buf, "HTTP/1.1 100", 12);
+
+  kill(s.pid, SIGTERM);
+  json_t *stopping = wait_line(&s, "message", "stopping");
+  assert_non_null(stopping);
+  assert_int_equal(jint(stopping, "in_flight"), 1);
+  int err = 0;
+  int fd2 = raw_connect_rc(s.port, &err);
+  if (fd2 >= 0)
+    fail_msg("a new connection was accepted while stopping");
+  assert_int_equal(err, ECONNREFUSED);
+
+  assert_int_equal(raw_send(fd, body, strlen(body)), 0);
+  raw_response r;
+  raw_read_response(fd, &r);
+  close(fd);
+  assert_int_equal(r.status, 201);
+  assert_string_equal(r.request_id, "drain-1");
+  assert_true(r.conn_close);
+  stop(&s);
+
+  json_t *acc = check_access(&s, "drain-1", "POST", "/api/orders", 201,
+                             r.body_len, "info");
+  size_t at_access = 0, at_stopped = 0;
+  for (size_t i = 0; i < s.n; i++) {
+    if (s.lines[i] == acc)
+      at_access = i;
+    const char *m = str_or_null(s.lines[i], "message");
+    if (m && strcmp(m, "stopped") == 0)
+      at_stopped = i;
+  }
+  assert_true(at_stopped > at_access);
+  assert_int_equal(lines_with(&s, "message",
+                              "requests still in flight at the "
+                              "drain deadline"),
+                   0);
+  service_free(&s);
+}
+
+static void test_drain_thread(void **state) {
+  (void)state;
+  check_drain(MODE_THREAD);
+}
+
+static void test_drain_poll(void **state) {
+  (void)state;
+  check_drain(MODE_POLL);
+}
+
 static void test_sigint(void **state) {
   (void)state;
   service s;
@@ -1423,7 +1491,11 @@ static void test_inproc_api(void **state) {
     assert_string_equal(r.body, cases[i].body);
     assert_string_equal(r.request_id, cases[i].rid);
   }
+  /* every request has completed (or does so within the bound) */
+  assert_int_equal(trail_ulfius_wait_idle(&tu, 60 * 1000), 0);
   ulfius_stop_framework(&inst);
+  assert_int_equal(trail_ulfius_in_flight(&tu), 0);
+  assert_int_equal(trail_ulfius_in_flight(NULL), 0);
 
   /* hello, two for chain, error, late */
   assert_int_equal(seen.calls, 5);
@@ -1581,6 +1653,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_hostile_poll, teardown),
       cmocka_unit_test_teardown(test_client_gone_thread, teardown),
       cmocka_unit_test_teardown(test_client_gone_poll, teardown),
+      cmocka_unit_test_teardown(test_drain_thread, teardown),
+      cmocka_unit_test_teardown(test_drain_poll, teardown),
       cmocka_unit_test_teardown(test_sigint, teardown),
       cmocka_unit_test(test_command_line),
 #ifdef TRAIL_TEST_ULFIUS_INPROC

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <trail/http.h>
 #include <trail/ulfius.h>
@@ -60,8 +61,24 @@ typedef struct ul_request {
 #define BUCKETS 256
 static struct {
   pthread_mutex_t lock;
+  pthread_cond_t idle; /* a trail_ulfius's in_flight_ fell to 0 */
   ul_request *bucket[BUCKETS];
-} table = {PTHREAD_MUTEX_INITIALIZER, {NULL}};
+} table = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL}};
+
+/* The condition's clock is the monotonic one, for trail_ulfius_wait_idle(). */
+static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
+static void idle_init(void) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  /* completions broadcast under the lock: none sees the condition half
+   * made */
+  pthread_mutex_lock(&table.lock);
+  pthread_cond_destroy(&table.idle);
+  pthread_cond_init(&table.idle, &ca);
+  pthread_mutex_unlock(&table.lock);
+  pthread_condattr_destroy(&ca);
+}
 
 /* The request whose callback runs on this thread (for the error log). */
 static _Thread_local ul_request *current;
@@ -76,6 +93,7 @@ static void table_add(ul_request *r) {
   pthread_mutex_lock(&table.lock);
   r->next = table.bucket[b];
   table.bucket[b] = r;
+  r->tu->in_flight_++;
   pthread_mutex_unlock(&table.lock);
 }
 
@@ -100,6 +118,8 @@ static ul_request *table_take(const struct connection_info_struct *ci) {
       if ((*p)->con_info == ci) {
         found = *p;
         *p = found->next;
+        if (--found->tu->in_flight_ == 0)
+          pthread_cond_broadcast(&table.idle);
         break;
       }
   pthread_mutex_unlock(&table.lock);
@@ -402,6 +422,7 @@ TRAIL_API int trail_ulfius_start(trail_ulfius *tu, unsigned int mhd_flags,
                                  "the URI log or completion callback");
     return U_ERROR_PARAMS;
   }
+  pthread_once(&idle_once, idle_init);
   if (wrap_all(tu) != 0)
     return U_ERROR_MEMORY;
   struct _u_instance *in = tu->instance_;
@@ -494,6 +515,39 @@ TRAIL_API void trail_ulfius_clean(trail_ulfius *tu) {
   free(tu->options_);
   tu->options_ = NULL;
   tu->started_ = 0;
+}
+
+TRAIL_API int trail_ulfius_in_flight(const trail_ulfius *tu) {
+  if (tu == NULL)
+    return 0;
+  pthread_mutex_lock(&table.lock);
+  int n = tu->in_flight_;
+  pthread_mutex_unlock(&table.lock);
+  return n;
+}
+
+/* The completion hook signals each time a request count falls to 0. */
+TRAIL_API int trail_ulfius_wait_idle(trail_ulfius *tu,
+                                     unsigned int timeout_ms) {
+  if (tu == NULL)
+    return 0;
+  pthread_once(&idle_once, idle_init);
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += (time_t)(timeout_ms / 1000);
+  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&table.lock);
+  while (tu->in_flight_ > 0)
+    if (pthread_cond_timedwait(&table.idle, &table.lock, &deadline) ==
+        ETIMEDOUT)
+      break;
+  int n = tu->in_flight_;
+  pthread_mutex_unlock(&table.lock);
+  return n;
 }
 
 /*

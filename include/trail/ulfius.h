@@ -57,6 +57,7 @@ typedef struct trail_ulfius {
   void *wraps_;   /* the wrapped endpoint callbacks (private) */
   void *options_; /* the option array the daemon was started with */
   int started_;
+  int in_flight_; /* requests begun and not completed (the adapter's lock) */
   void *reserved_[4];
 } trail_ulfius;
 
@@ -94,6 +95,20 @@ TRAIL_API int trail_ulfius_add_endpoint_by_val(
  * adapter allocated. Call it after ulfius_stop_framework().
  */
 TRAIL_API void trail_ulfius_clean(trail_ulfius *tu);
+
+/*
+ * The requests of tu's instance that MHD has begun (the request line came)
+ * and not yet completed.
+ */
+TRAIL_API int trail_ulfius_in_flight(const trail_ulfius *tu);
+
+/*
+ * Waits until no request of tu's instance is in flight, timeout_ms at most,
+ * and returns how many still are: for a graceful stop, between
+ * MHD_quiesce_daemon(instance->mhd_daemon) and ulfius_stop_framework().
+ * Not from an endpoint callback (its own request is in flight).
+ */
+TRAIL_API int trail_ulfius_wait_idle(trail_ulfius *tu, unsigned int timeout_ms);
 
 /*
  * The middleware request of request while an endpoint callback of a
