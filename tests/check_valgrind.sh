@@ -56,7 +56,7 @@ get() { curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@" || true; }
 }
 
 servers=()
-for s in orders_evhttp orders_mhd orders_civetweb; do
+for s in orders_evhttp orders_mhd orders_civetweb orders_ulfius; do
   [[ -x "$build/examples/$s" ]] && servers+=("$s")
 done
 [[ ${#servers[@]} -gt 0 ]] || { echo "check_valgrind: no example service built"; exit 77; }

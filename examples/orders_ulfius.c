@@ -1,0 +1,243 @@
+/*
+ * The orders service (examples/orders.h) on ulfius, with trail's adapter:
+ * every line a request logs carries its request_id and trace_id, every
+ * response carries X-Request-ID, every request ends with one access line.
+ *
+ *   orders_ulfius [--port N] [--mode thread|poll]
+ *
+ * --mode thread (the default, ulfius's own): a thread per connection.
+ * --mode poll: one internal thread serving every connection, so the
+ * callbacks of many requests take turns on it. --port 0: the kernel picks
+ * the port, which the "listening" line says. It listens on 127.0.0.1.
+ *
+ * On SIGINT or SIGTERM it stops accepting, lets the requests in flight
+ * finish (at most DRAIN_SECONDS), stops ulfius, logs "stopped" and exits 0.
+ *
+ * What trail adds to an ulfius service is marked "trail:"; the rest is
+ * what the service would be without it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <trail.h>
+#include <trail/ulfius.h> /* trail: the adapter */
+#include <ulfius.h>
+
+#include "orders.h"
+
+#define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body kept */
+#define DRAIN_SECONDS 10 /* how long requests in flight may finish */
+
+static int stopping; /* set once the service stops; read by the callback */
+
+static const char usage_text[] =
+    "usage: orders_ulfius [--port N] [--mode thread|poll]\n"
+    "  --port N     port on 127.0.0.1 (0: the kernel picks; default 8080)\n"
+    "  --mode MODE  thread: a thread per connection (default); poll: one\n"
+    "               thread serving every connection\n";
+
+/*
+ * Every route: ulfius matched the endpoint, orders_handle() does the rest
+ * (the routes' table is shared by the examples). The target as sent, with
+ * its query (orders_handle() reads sleep_ms from it). trail has entered
+ * the request's context around this call.
+ */
+static int orders_cb(const struct _u_request *req, struct _u_response *resp,
+                     void *data) {
+  orders_reply rep;
+  (void)data;
+  orders_handle(req->http_verb, req->http_url ? req->http_url : "",
+                req->binary_body, req->binary_body_length, &rep);
+  ulfius_set_binary_body_response(resp, (unsigned int)rep.status, rep.body,
+                                  rep.len);
+  u_map_put(resp->map_header, "Content-Type", rep.content_type);
+  if (__atomic_load_n(&stopping, __ATOMIC_RELAXED))
+    u_map_put(resp->map_header, "Connection", "close");
+  return U_CALLBACK_COMPLETE;
+}
+
+/*
+ * Connection events, at debug. They happen outside any request, so their
+ * lines carry no request id: a line here with one would be a context left
+ * current on MHD's thread.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  (void)cls;
+  (void)conn;
+  (void)socket_context;
+  trail_debug(trail_logger_get("ulfius.conn"),
+              code == MHD_CONNECTION_NOTIFY_STARTED ? "connection opened"
+                                                    : "connection closed");
+}
+
+static int parse_args(int argc, char **argv, long *port, int *threaded) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(usage_text, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc ||
+        (strcmp(argv[i], "--port") != 0 && strcmp(argv[i], "--mode") != 0)) {
+      fprintf(stderr, "orders_ulfius: unknown or incomplete argument '%s'\n%s",
+              argv[i], usage_text);
+      return 2;
+    }
+    const char *v = argv[++i];
+    if (strcmp(argv[i - 1], "--port") == 0) {
+      char *end;
+      errno = 0;
+      *port = strtol(v, &end, 10);
+      if (errno != 0 || end == v || *end != '\0' || *port < 0 ||
+          *port > 65535) {
+        fprintf(stderr, "orders_ulfius: invalid --port '%s'\n%s", v,
+                usage_text);
+        return 2;
+      }
+    } else if (strcmp(v, "thread") == 0 || strcmp(v, "poll") == 0) {
+      *threaded = strcmp(v, "thread") == 0;
+    } else {
+      fprintf(stderr, "orders_ulfius: unknown --mode '%s'\n%s", v, usage_text);
+      return 2;
+    }
+  }
+  return -1;
+}
+
+int main(int argc, char **argv) {
+  long port = 8080;
+  int threaded = 1;
+  int rc = parse_args(argc, argv, &port, &threaded);
+  if (rc >= 0)
+    return rc;
+  trail_init("orders-ulfius");
+
+  /* SIGINT and SIGTERM write a byte to a pipe that the main thread reads.
+   * They are blocked while MHD starts its threads, which inherit the mask,
+   * so that the handler always runs on the main thread. */
+  int pfd[2];
+  if (pipe(pfd) != 0) {
+    trail_errorf(NULL, "pipe: %s", strerror(errno));
+    trail_shutdown();
+    return 1;
+  }
+  fcntl(pfd[1], F_SETFL, O_NONBLOCK);
+  orders_stop_fd = pfd[1];
+  orders_install_signals();
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct _u_instance inst;
+  /* ulfius_init_instance() refuses port 0, which MHD takes for "the
+   * kernel picks" (and then says which): it is set after. */
+  if (ulfius_init_instance(&inst, port ? (unsigned int)port : 8080, &addr,
+                           NULL) != U_OK) {
+    trail_error(NULL, "cannot set up ulfius");
+    trail_shutdown();
+    return 1;
+  }
+  inst.port = (unsigned int)port;
+  inst.max_post_body_size = BODY_MAX;
+  inst.timeout = 60;
+
+  ulfius_add_endpoint_by_val(&inst, "GET", "/api/orders", "/:id", 0, orders_cb,
+                             NULL);
+  ulfius_add_endpoint_by_val(&inst, "POST", "/api/orders", NULL, 0, orders_cb,
+                             NULL);
+  ulfius_add_endpoint_by_val(&inst, "GET", "/healthz", NULL, 0, orders_cb,
+                             NULL);
+  ulfius_add_endpoint_by_val(&inst, "GET", "/metrics", NULL, 0, orders_cb,
+                             NULL);
+  /* Anything else: orders_handle()'s 404, logged by the handler. */
+  ulfius_set_default_endpoint(&inst, orders_cb, NULL);
+
+  /* trail: the middleware configuration and the adapter's state. */
+  trail_http_config cfg;
+  orders_http_config(&cfg);
+  static trail_ulfius tu;
+  trail_ulfius_init(&tu, &inst, &cfg);
+
+  unsigned int flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  if (threaded)
+    flags |= MHD_USE_THREAD_PER_CONNECTION;
+  else if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+    flags |= MHD_USE_EPOLL;
+  else
+    flags |= MHD_USE_POLL;
+  const struct MHD_OptionItem options[] = {
+      /* room for large request headers (MHD answers 431 beyond it) */
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)256 * 1024, NULL},
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
+      {MHD_OPTION_END, 0, NULL}};
+  /* trail: in place of ulfius_start_framework_with_mhd_options() */
+  rc = trail_ulfius_start(&tu, flags, options);
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  if (rc != U_OK) {
+    trail_error(NULL, "cannot start ulfius", TRAIL_INT("port", port),
+                TRAIL_INT("ulfius_error", rc));
+    trail_ulfius_clean(&tu);
+    ulfius_clean_instance(&inst);
+    trail_shutdown();
+    return 1;
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(inst.mhd_daemon, MHD_DAEMON_INFO_BIND_PORT);
+  trail_info(NULL, "listening", TRAIL_INT("port", info ? info->port : port),
+             TRAIL_STR("mode", threaded ? "thread" : "poll"),
+             TRAIL_STR("server", "ulfius"),
+             TRAIL_STR("server_version", ULFIUS_VERSION_STR));
+
+  char c;
+  while (read(pfd[0], &c, 1) < 0 && errno == EINTR) {
+  }
+
+  /* Stop accepting. The listening socket stays open until MHD has stopped
+   * (one of its threads may still hold it), but shut down: connection
+   * attempts are refused now rather than left waiting in the backlog. */
+  __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+  MHD_socket lsock = MHD_quiesce_daemon(inst.mhd_daemon);
+  if (lsock != MHD_INVALID_SOCKET)
+    shutdown(lsock, SHUT_RDWR);
+  /* trail: the adapter counts the requests in flight, which ulfius does
+   * not tell its callbacks */
+  trail_info(NULL, "stopping",
+             TRAIL_INT("in_flight", trail_ulfius_in_flight(&tu)));
+  int left = trail_ulfius_wait_idle(&tu, DRAIN_SECONDS * 1000);
+  if (left > 0)
+    trail_warn(NULL, "requests still in flight at the drain deadline",
+               TRAIL_INT("in_flight", left),
+               TRAIL_INT("deadline_s", DRAIN_SECONDS));
+  /* Closes the idle kept-alive connections; a request still in flight
+   * ends with status 503 in its access line. */
+  ulfius_stop_framework(&inst);
+  if (lsock != MHD_INVALID_SOCKET)
+    close(lsock);
+  /* trail: after the daemon, before the instance */
+  trail_ulfius_clean(&tu);
+  ulfius_clean_instance(&inst);
+  orders_stop_fd = -1; /* a late signal finds no descriptor to write to */
+  close(pfd[0]);
+  close(pfd[1]);
+  trail_info(NULL, "stopped");
+  trail_shutdown();
+  return 0;
+}
