@@ -786,7 +786,9 @@ static int inproc_listen(int *port) {
   return fd;
 }
 
-static void inproc_serve(trail_fcgi *tf) {
+/* Serves one request; returns 1 when the handler leaves it without
+ * trail_fcgi_end() ("/abandon"). */
+static int inproc_serve(trail_fcgi *tf) {
   const char *uri = FCGX_GetParam("REQUEST_URI", tf->request.envp);
   trail_http_request *req = trail_fcgi_request(&tf->request);
   FCGX_Request other;
@@ -797,7 +799,13 @@ static void inproc_serve(trail_fcgi *tf) {
   if (trail_fcgi_request(NULL) == NULL && trail_fcgi_request(&other) == NULL)
     seen.lookup_ok++;
   if (uri == NULL)
-    return;
+    return 0;
+  if (strcmp(uri, "/abandon") == 0) {
+    /* answered, then accepted again without trail_fcgi_end(): the next
+     * begin writes this request's access line */
+    trail_fcgi_respond(tf, 200, NULL, "gone", 4);
+    return 1;
+  }
   if (strcmp(uri, "/own-id") == 0) {
     /* the handler's X-Request-ID and a header with a line break go out
      * neither of them: exactly one X-Request-ID, trail's */
@@ -817,6 +825,7 @@ static void inproc_serve(trail_fcgi *tf) {
     trail_fcgi_respond(tf, 204, NULL, "ignored", 7);
   }
   /* "/nothing": no response; trail_fcgi_end() answers 500 */
+  return 0;
 }
 
 typedef struct inproc_worker {
@@ -828,12 +837,15 @@ static void *inproc_run(void *arg) {
   inproc_worker *w = arg;
   trail_fcgi tf;
   trail_fcgi_init(&tf, &w->cfg, w->fd);
+  /* what is current on this thread outside requests: again after every
+   * end, and after an abandoned request's next begin has ended it */
+  trail_ctx *before = trail_ctx_current();
   for (int i = 0; i < w->requests; i++) {
     if (FCGX_Accept_r(&tf.request) < 0)
       break;
-    trail_ctx *before = trail_ctx_current();
     trail_fcgi_begin(&tf);
-    inproc_serve(&tf);
+    if (inproc_serve(&tf))
+      continue;
     trail_fcgi_end(&tf);
     if (trail_ctx_current() != before)
       seen.ctx_ok = -1000; /* the context was not left */
@@ -862,7 +874,7 @@ static void test_inproc_api(void **state) {
   assert_int_equal(FCGX_Init(), 0);
   static inproc_worker w;
   trail_http_config_init(&w.cfg);
-  w.requests = 4;
+  w.requests = 5;
   int port;
   w.fd = inproc_listen(&port);
   pthread_t t;
@@ -871,7 +883,7 @@ static void test_inproc_api(void **state) {
   nginx_start_fastcgi(&ng, port);
   live_ng = &ng;
 
-  raw_response own, stream, nocontent, nothing;
+  raw_response own, stream, nocontent, nothing, abandon;
   raw_exchange_str(ng.port,
                    "GET /own-id HTTP/1.1\r\nHost: t\r\nX-Request-ID: ip-own\r\n"
                    "Connection: close\r\n\r\n",
@@ -880,6 +892,10 @@ static void test_inproc_api(void **state) {
                    "GET /stream HTTP/1.1\r\nHost: t\r\nX-Request-ID: "
                    "ip-stream\r\nConnection: close\r\n\r\n",
                    &stream);
+  raw_exchange_str(ng.port,
+                   "GET /abandon HTTP/1.1\r\nHost: t\r\nX-Request-ID: "
+                   "ip-abandon\r\nConnection: close\r\n\r\n",
+                   &abandon);
   raw_exchange_str(ng.port,
                    "GET /nocontent HTTP/1.1\r\nHost: t\r\nX-Request-ID: "
                    "ip-204\r\nConnection: close\r\n\r\n",
@@ -904,9 +920,11 @@ static void test_inproc_api(void **state) {
   assert_string_equal(nocontent.request_id, "ip-204");
   assert_int_equal(nothing.status, 500);
   assert_string_equal(nothing.request_id, "ip-nothing");
-  assert_int_equal(seen.calls, 4);
-  assert_int_equal(seen.ctx_ok, 4);
-  assert_int_equal(seen.lookup_ok, 4);
+  assert_int_equal(abandon.status, 200);
+  assert_string_equal(abandon.body, "gone");
+  assert_int_equal(seen.calls, 5);
+  assert_int_equal(seen.ctx_ok, 5);
+  assert_int_equal(seen.lookup_ok, 5);
   assert_int_equal(seen.head_twice_refused, 1);
 
   const struct {
@@ -914,6 +932,7 @@ static void test_inproc_api(void **state) {
     int status, bytes;
   } want[] = {{"ip-own", 200, 3},
               {"ip-stream", 202, 5},
+              {"ip-abandon", 200, 4},
               {"ip-204", 204, 0},
               {"ip-nothing", 500, 0}};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {

@@ -92,9 +92,28 @@ static void feed_param(trail_http_request *r, const char *entry) {
   trail_http_header(r, name, n, eq + 1, TRAIL_NTS);
 }
 
+static void unlink_current(trail_fcgi *tf);
+
+/*
+ * A request begun and never ended when the next one is begun: the
+ * application accepted again without trail_fcgi_end(). FCGX_Accept_r() has
+ * finished it already and its streams are gone, so nothing more is
+ * written: its context is left and its access line says what was sent (500
+ * when nothing was).
+ */
+static void end_abandoned(trail_fcgi *tf) {
+  trail_ctx_leave(tf->prev_);
+  tf->prev_ = NULL;
+  unlink_current(tf);
+  tf->state_ = IDLE;
+  trail_http_end(&tf->http_, tf->status_ != 0 ? tf->status_ : 500, 0);
+}
+
 TRAIL_API void trail_fcgi_begin(trail_fcgi *tf) {
-  if (tf == NULL || tf->state_ != IDLE)
+  if (tf == NULL)
     return;
+  if (tf->state_ != IDLE)
+    end_abandoned(tf);
   char **envp = tf->request.envp;
   char path[PATH_BUF];
   const char *method = param(envp, "REQUEST_METHOD");
@@ -117,6 +136,11 @@ TRAIL_API void trail_fcgi_begin(trail_fcgi *tf) {
 static int put(trail_fcgi *tf, const char *p, size_t n) {
   if (tf->gone_)
     return -1;
+  if (tf->request.out == NULL) { /* begun without an accepted request */
+    tf->gone_ = 1;
+    trail_http_client_gone(&tf->http_);
+    return -1;
+  }
   while (n > 0) {
     int chunk = n > (size_t)1 << 30 ? 1 << 30 : (int)n;
     if (FCGX_PutStr(p, chunk, tf->request.out) < 0) {

@@ -76,7 +76,9 @@ TRAIL_API int trail_fcgi_init(trail_fcgi *tf, const trail_http_config *cfg,
  * and feeds every HTTP_* param as a request header (HTTP_X_REQUEST_ID as
  * X-Request-ID, HTTP_TRACEPARENT, HTTP_TRACESTATE, HTTP_USER_AGENT, the
  * configured user header), decides the ids and enters the request's context
- * on the calling thread, until trail_fcgi_end() on that same thread.
+ * on the calling thread, until trail_fcgi_end() on that same thread. A
+ * previous request of tf that was never ended (accepted again without
+ * trail_fcgi_end()) gets its access line here, with what it had sent.
  */
 TRAIL_API void trail_fcgi_begin(trail_fcgi *tf);
 
