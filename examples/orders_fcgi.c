@@ -1,0 +1,278 @@
+/*
+ * The orders service (examples/orders.h) as a FastCGI application on
+ * libfcgi, with trail's adapter, for a web server such as nginx in front
+ * (docs/middleware-fcgi.md has the nginx configuration): every line a
+ * request logs carries its request_id and trace_id, every response carries
+ * X-Request-ID, every request ends with one access line. The ids, the
+ * client's address and its User-Agent come from the FastCGI params nginx
+ * sends (HTTP_X_REQUEST_ID, HTTP_TRACEPARENT, REMOTE_ADDR, ...).
+ *
+ *   orders_fcgi [--port N] [--threads N]
+ *
+ * It serves FastCGI (not HTTP) on 127.0.0.1:N; --port 0 lets the kernel
+ * pick the port, which the "listening" line says. --threads: the worker
+ * threads (default 8), each taking the next connection with
+ * FCGX_Accept_r() and serving its request. On SIGINT or SIGTERM it stops
+ * accepting, lets the requests in flight finish, logs "stopped" and exits
+ * 0.
+ *
+ * What trail adds to a libfcgi service is marked "trail:"; the rest is what
+ * the service would be without it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <trail.h>
+#include <trail/fcgi.h>
+
+#include "orders.h"
+
+#define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body accepted */
+#define THREADS_DEFAULT 8
+#define THREADS_MAX 256
+
+static const char usage[] =
+    "usage: orders_fcgi [--port N] [--threads N]\n"
+    "  Serves the orders routes as a FastCGI application on 127.0.0.1:N\n"
+    "  (default 8080; 0: a free port, given by the \"listening\" line),\n"
+    "  with N worker threads (default 8, at most 256). Put a web server\n"
+    "  such as nginx in front (fastcgi_pass 127.0.0.1:N).\n";
+
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t flight_lock = PTHREAD_MUTEX_INITIALIZER;
+static int in_flight; /* requests accepted and not yet ended */
+
+static trail_http_config cfg; /* trail: read by every worker */
+static int listen_fd = -1;
+
+static void flight_add(int d) {
+  pthread_mutex_lock(&flight_lock);
+  in_flight += d;
+  pthread_mutex_unlock(&flight_lock);
+}
+
+/*
+ * The request body, CONTENT_LENGTH bytes of FastCGI's stdin. Returns the
+ * bytes read (*body malloc'd, NUL-terminated, NULL for none); -1 when the
+ * body is larger than BODY_MAX, -2 when out of memory.
+ */
+static long read_body(FCGX_Request *req, char **body) {
+  *body = NULL;
+  const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
+  char *end;
+  errno = 0;
+  unsigned long long want = cl != NULL ? strtoull(cl, &end, 10) : 0;
+  if (cl == NULL || errno != 0 || end == cl || want == 0)
+    return 0;
+  if (want > BODY_MAX)
+    return -1;
+  char *buf = malloc((size_t)want + 1);
+  if (buf == NULL)
+    return -2;
+  int got = FCGX_GetStr(buf, (int)want, req->in);
+  if (got < 0)
+    got = 0;
+  buf[got] = '\0';
+  *body = buf;
+  return got;
+}
+
+/* One request, with its context entered by trail_fcgi_begin(). */
+static void serve(trail_fcgi *tf) {
+  FCGX_Request *req = &tf->request;
+  const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
+  const char *path = FCGX_GetParam("REQUEST_URI", req->envp);
+  orders_reply rep;
+  char *body;
+  long len = read_body(req, &body);
+  if (len == -1) {
+    trail_warn(trail_logger_get("orders"), "request body too large",
+               TRAIL_INT("limit", BODY_MAX));
+    orders_set(&rep, 413, "{\"error\":\"body too large\"}");
+  } else if (len < 0) {
+    orders_set(&rep, 500, "{\"error\":\"out of memory\"}");
+  } else {
+    orders_handle(method ? method : "", path ? path : "/", body, (size_t)len,
+                  &rep);
+  }
+  free(body);
+  char type[128];
+  snprintf(type, sizeof type, "Content-Type: %s", rep.content_type);
+  const char *headers[] = {type, NULL};
+  /* trail: the response through the adapter: Status, X-Request-ID, the
+   * headers, Content-Length and the body, counted for the access line. */
+  trail_fcgi_respond(tf, rep.status, headers, rep.body, rep.len);
+}
+
+/*
+ * A worker: accepts the next request (one thread in FCGX_Accept_r() at a
+ * time, as libfcgi's threaded example does), serves it, ends it. It stops
+ * when accepting fails: the main thread shuts the listening socket down.
+ */
+static void *worker(void *arg) {
+  (void)arg;
+  trail_fcgi tf; /* trail: in place of a bare FCGX_Request */
+  if (trail_fcgi_init(&tf, &cfg, listen_fd) != 0)
+    return NULL;
+  for (;;) {
+    pthread_mutex_lock(&accept_lock);
+    int rc = FCGX_Accept_r(&tf.request);
+    pthread_mutex_unlock(&accept_lock);
+    if (rc < 0)
+      break;
+    flight_add(1);
+    trail_fcgi_begin(&tf); /* trail: ids from the params, context entered */
+    serve(&tf);
+    trail_fcgi_end(&tf); /* trail: finished, context left, access line */
+    flight_add(-1);
+  }
+  FCGX_Free(&tf.request, 0);
+  return NULL;
+}
+
+/* A whole number in [lo, hi], or -1. */
+static long parse_num(const char *s, long lo, long hi) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+    return -1;
+  return v;
+}
+
+/* --port and --threads; 0: run, 1: --help, 2: bad arguments. */
+static int parse_args(int argc, char **argv, long *port, long *threads) {
+  for (int i = 1; i < argc; i += 2) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+    long *dst = strcmp(argv[i], "--port") == 0      ? port
+                : strcmp(argv[i], "--threads") == 0 ? threads
+                                                    : NULL;
+    if (dst == NULL) {
+      fprintf(stderr, "orders_fcgi: unknown argument '%s'\n%s", argv[i], usage);
+      return 2;
+    }
+    long hi = dst == port ? 65535 : THREADS_MAX;
+    long lo = dst == port ? 0 : 1;
+    if (i + 1 >= argc || (*dst = parse_num(argv[i + 1], lo, hi)) < 0) {
+      fprintf(stderr, "orders_fcgi: %s needs a number from %ld to %ld\n%s",
+              argv[i], lo, hi, usage);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+/* A listening TCP socket on 127.0.0.1:port; *bound gets the real port. */
+static int open_listener(int port, int *bound) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      listen(fd, SOMAXCONN) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+    close(fd);
+    return -1;
+  }
+  *bound = ntohs(a.sin_port);
+  return fd;
+}
+
+int main(int argc, char **argv) {
+  long port = 8080, nthreads = THREADS_DEFAULT;
+  int pa = parse_args(argc, argv, &port, &nthreads);
+  if (pa == 1) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (pa != 0)
+    return 2;
+  trail_init("orders-fcgi");
+  /* trail: the middleware configuration, borrowed by every trail_fcgi. */
+  orders_http_config(&cfg);
+  if (FCGX_Init() != 0) {
+    trail_error(NULL, "cannot initialise libfcgi");
+    trail_shutdown();
+    return 1;
+  }
+  int bound = 0;
+  listen_fd = open_listener((int)port, &bound);
+  if (listen_fd < 0) {
+    trail_errorf(NULL, "cannot listen on 127.0.0.1:%ld: %s", port,
+                 strerror(errno));
+    trail_shutdown();
+    return 1;
+  }
+
+  /* SIGINT and SIGTERM write a byte to a pipe the main thread reads; they
+   * are blocked while the workers start (which inherit the mask), so that
+   * the handler runs on the main thread. */
+  int pfd[2];
+  if (pipe(pfd) != 0) {
+    trail_errorf(NULL, "pipe: %s", strerror(errno));
+    trail_shutdown();
+    return 1;
+  }
+  fcntl(pfd[1], F_SETFL, O_NONBLOCK);
+  orders_stop_fd = pfd[1];
+  orders_install_signals();
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  pthread_t threads[THREADS_MAX];
+  long started = 0;
+  for (; started < nthreads; started++)
+    if (pthread_create(&threads[started], NULL, worker, NULL) != 0)
+      break;
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  if (started == 0) {
+    trail_error(NULL, "cannot start a worker thread");
+    trail_shutdown();
+    return 1;
+  }
+  trail_info(NULL, "listening", TRAIL_INT("port", bound),
+             TRAIL_INT("threads", started), TRAIL_STR("server", "libfcgi"),
+             TRAIL_STR("protocol", "fastcgi"));
+
+  char c;
+  while (read(pfd[0], &c, 1) < 0 && errno == EINTR) {
+  }
+
+  /* Stop accepting: a worker blocked in accept() returns at once, the
+   * others find the socket shut when their request is done. */
+  pthread_mutex_lock(&flight_lock);
+  int busy = in_flight;
+  pthread_mutex_unlock(&flight_lock);
+  trail_info(NULL, "stopping", TRAIL_INT("in_flight", busy));
+  shutdown(listen_fd, SHUT_RDWR);
+  for (long i = 0; i < started; i++)
+    pthread_join(threads[i], NULL);
+  close(listen_fd);
+  orders_stop_fd = -1; /* a late signal finds no descriptor to write to */
+  close(pfd[0]);
+  close(pfd[1]);
+  trail_info(NULL, "stopped");
+  trail_shutdown();
+  return 0;
+}
