@@ -32,6 +32,7 @@
 #include <trail/http.h>
 
 #include "cli.h"
+#include "orders_config.h"
 
 typedef struct orders_reply {
   int status;
@@ -47,7 +48,7 @@ static inline void orders_http_config(trail_http_config *cfg) {
   trail_http_config_init(cfg);
   cfg->user_id_header = "X-User-ID";
   cfg->skip_paths = orders_skip_paths;
-  cfg->slow_ms = 500;
+  cfg->slow_ms = ORDERS_SLOW_MS;
 }
 
 static inline void orders_set(orders_reply *r, int status, const char *body) {

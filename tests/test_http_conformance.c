@@ -854,7 +854,7 @@ static void check_lines(const server *sv, const conf_case *c, service *s,
                       : r->status >= 500 ? "error"
                       : r->status >= 400 ? "warn"
                                          : "info";
-  if (check_string(sv, c, acc, "level", level) != 0)
+  if (check_string(sv, c, acc, "level", service_level(acc, level)) != 0)
     return;
   if (check_string(sv, c, acc, "method", c->method) != 0)
     return;

@@ -194,7 +194,7 @@ static json_t *check_access(service *s, const char *rid, const char *method,
     fail_msg("no access line for %s", rid);
   assert_int_equal(access_count(s, rid), 1);
   assert_key_order(acc);
-  assert_str_field(acc, "level", level);
+  assert_str_field(acc, "level", service_level(acc, level));
   assert_str_field(acc, "service", "orders-fcgi");
   assert_str_field(acc, "method", method);
   assert_str_field(acc, "path", path);
