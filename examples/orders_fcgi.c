@@ -8,6 +8,7 @@
  * sends (HTTP_X_REQUEST_ID, HTTP_TRACEPARENT, REMOTE_ADDR, ...).
  *
  *   orders_fcgi [--port N] [--threads N]
+ *   orders_fcgi --help
  *
  * It serves FastCGI (not HTTP) on 127.0.0.1:N; --port 0 lets the kernel
  * pick the port, which the "listening" line says. --threads: the worker
@@ -42,12 +43,20 @@
 #define THREADS_DEFAULT 8
 #define THREADS_MAX 256
 
-static const char usage[] =
+static const char USAGE[] =
     "usage: orders_fcgi [--port N] [--threads N]\n"
-    "  Serves the orders routes as a FastCGI application on 127.0.0.1:N\n"
-    "  (default 8080; 0: a free port, given by the \"listening\" line),\n"
-    "  with N worker threads (default 8, at most 256). Put a web server\n"
-    "  such as nginx in front (fastcgi_pass 127.0.0.1:N).\n";
+    "\n"
+    "The orders service (GET /api/orders/{id}, POST /api/orders,\n"
+    "GET /healthz, GET /metrics) as a FastCGI application on libfcgi, with\n"
+    "trail's adapter, for a web server such as nginx in front\n"
+    "(fastcgi_pass 127.0.0.1:N). It speaks FastCGI, not HTTP. It writes\n"
+    "trail's JSON lines on stdout; SIGINT or SIGTERM stops it after the\n"
+    "requests in flight.\n"
+    "\n"
+    "  --port N      listen on 127.0.0.1, port N (default 8080; 0: the\n"
+    "                kernel chooses, and the \"listening\" line says which)\n"
+    "  --threads N   worker threads, 1 to 256 (default 8)\n"
+    "  -h, --help    print this help and exit\n";
 
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t flight_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -141,37 +150,27 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-/* A whole number in [lo, hi], or -1. */
-static long parse_num(const char *s, long lo, long hi) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-    return -1;
-  return v;
-}
-
-/* --port and --threads; 0: run, 1: --help, 2: bad arguments. */
-static int parse_args(int argc, char **argv, long *port, long *threads) {
-  for (int i = 1; i < argc; i += 2) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-      return 1;
-    long *dst = strcmp(argv[i], "--port") == 0      ? port
-                : strcmp(argv[i], "--threads") == 0 ? threads
-                                                    : NULL;
-    if (dst == NULL) {
-      fprintf(stderr, "orders_fcgi: unknown argument '%s'\n%s", argv[i], usage);
-      return 2;
+/* The command line (cli.h): --port and --threads. */
+static void parse_args(int argc, char **argv, int *port, long *threads) {
+  cli cl;
+  cli_init(&cl, "orders_fcgi", USAGE, argc, argv);
+  while (cli_next(&cl)) {
+    const char *v;
+    if (cli_port(&cl, port))
+      continue;
+    if (!cli_value(&cl, "--threads", &v))
+      cli_unknown(&cl);
+    long n = 0;
+    for (const char *p = v; *p; p++) {
+      if (*p < '0' || *p > '9')
+        cli_fail(&cl, "--threads: '%s' is not a number", v);
+      if (n <= THREADS_MAX)
+        n = n * 10 + (*p - '0');
     }
-    long hi = dst == port ? 65535 : THREADS_MAX;
-    long lo = dst == port ? 0 : 1;
-    if (i + 1 >= argc || (*dst = parse_num(argv[i + 1], lo, hi)) < 0) {
-      fprintf(stderr, "orders_fcgi: %s needs a number from %ld to %ld\n%s",
-              argv[i], lo, hi, usage);
-      return 2;
-    }
+    if (n < 1 || n > THREADS_MAX)
+      cli_fail(&cl, "--threads: %s is out of range (1 to %d)", v, THREADS_MAX);
+    *threads = n;
   }
-  return 0;
 }
 
 /* A listening TCP socket on 127.0.0.1:port; *bound gets the real port. */
@@ -198,14 +197,9 @@ static int open_listener(int port, int *bound) {
 }
 
 int main(int argc, char **argv) {
-  long port = 8080, nthreads = THREADS_DEFAULT;
-  int pa = parse_args(argc, argv, &port, &nthreads);
-  if (pa == 1) {
-    fputs(usage, stdout);
-    return 0;
-  }
-  if (pa != 0)
-    return 2;
+  int port = 8080;
+  long nthreads = THREADS_DEFAULT;
+  parse_args(argc, argv, &port, &nthreads);
   trail_init("orders-fcgi");
   /* trail: the middleware configuration, borrowed by every trail_fcgi. */
   orders_http_config(&cfg);
@@ -215,9 +209,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   int bound = 0;
-  listen_fd = open_listener((int)port, &bound);
+  listen_fd = open_listener(port, &bound);
   if (listen_fd < 0) {
-    trail_errorf(NULL, "cannot listen on 127.0.0.1:%ld: %s", port,
+    trail_errorf(NULL, "cannot listen on 127.0.0.1:%d: %s", port,
                  strerror(errno));
     trail_shutdown();
     return 1;

@@ -4,6 +4,7 @@
  * response carries X-Request-ID, every request ends with one access line.
  *
  *   orders_ulfius [--port N] [--mode thread|poll]
+ *   orders_ulfius --help
  *
  * --mode thread (the default, ulfius's own): a thread per connection.
  * --mode poll: one internal thread serving every connection, so the
@@ -39,11 +40,20 @@
 
 static int stopping; /* set once the service stops; read by the callback */
 
-static const char usage_text[] =
+static const char USAGE[] =
     "usage: orders_ulfius [--port N] [--mode thread|poll]\n"
-    "  --port N     port on 127.0.0.1 (0: the kernel picks; default 8080)\n"
-    "  --mode MODE  thread: a thread per connection (default); poll: one\n"
-    "               thread serving every connection\n";
+    "\n"
+    "The orders service (GET /api/orders/{id}, POST /api/orders,\n"
+    "GET /healthz, GET /metrics) on ulfius, with trail's adapter.\n"
+    "It writes trail's JSON lines on stdout; SIGINT or SIGTERM stops it\n"
+    "after the requests in flight (10 s at most).\n"
+    "\n"
+    "  --port N             listen on 127.0.0.1, port N (default 8080; 0:\n"
+    "                       the kernel chooses, and the \"listening\" line\n"
+    "                       says which)\n"
+    "  --mode thread|poll   thread (the default): a thread per connection;\n"
+    "                       poll: one thread serving every connection\n"
+    "  -h, --help           print this help and exit\n";
 
 /*
  * Every route: ulfius matched the endpoint, orders_handle() does the rest
@@ -81,45 +91,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                                                     : "connection closed");
 }
 
-static int parse_args(int argc, char **argv, long *port, int *threaded) {
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(usage_text, stdout);
-      return 0;
-    }
-    if (i + 1 >= argc ||
-        (strcmp(argv[i], "--port") != 0 && strcmp(argv[i], "--mode") != 0)) {
-      fprintf(stderr, "orders_ulfius: unknown or incomplete argument '%s'\n%s",
-              argv[i], usage_text);
-      return 2;
-    }
-    const char *v = argv[++i];
-    if (strcmp(argv[i - 1], "--port") == 0) {
-      char *end;
-      errno = 0;
-      *port = strtol(v, &end, 10);
-      if (errno != 0 || end == v || *end != '\0' || *port < 0 ||
-          *port > 65535) {
-        fprintf(stderr, "orders_ulfius: invalid --port '%s'\n%s", v,
-                usage_text);
-        return 2;
-      }
-    } else if (strcmp(v, "thread") == 0 || strcmp(v, "poll") == 0) {
-      *threaded = strcmp(v, "thread") == 0;
-    } else {
-      fprintf(stderr, "orders_ulfius: unknown --mode '%s'\n%s", v, usage_text);
-      return 2;
-    }
-  }
-  return -1;
-}
-
 int main(int argc, char **argv) {
-  long port = 8080;
-  int threaded = 1;
-  int rc = parse_args(argc, argv, &port, &threaded);
-  if (rc >= 0)
-    return rc;
+  int port = 8080;
+  const char *mode = "thread";
+  cli cl;
+  cli_init(&cl, "orders_ulfius", USAGE, argc, argv);
+  while (cli_next(&cl)) {
+    if (cli_port(&cl, &port))
+      continue;
+    if (!cli_value(&cl, "--mode", &mode))
+      cli_unknown(&cl);
+    if (strcmp(mode, "thread") != 0 && strcmp(mode, "poll") != 0)
+      cli_fail(&cl, "--mode: '%s' is neither thread nor poll", mode);
+  }
+  int threaded = strcmp(mode, "thread") == 0;
   trail_init("orders-ulfius");
 
   /* SIGINT and SIGTERM write a byte to a pipe that the main thread reads.
@@ -189,7 +174,7 @@ int main(int argc, char **argv) {
       {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
       {MHD_OPTION_END, 0, NULL}};
   /* trail: in place of ulfius_start_framework_with_mhd_options() */
-  rc = trail_ulfius_start(&tu, flags, options);
+  int rc = trail_ulfius_start(&tu, flags, options);
   pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
   if (rc != U_OK) {
     trail_error(NULL, "cannot start ulfius", TRAIL_INT("port", port),

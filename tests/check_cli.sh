@@ -27,6 +27,8 @@ declare -A options=(
   [orders_civetweb]="--port --help"
   [orders_evhttp]="--port --help"
   [gateway]="--port --downstream --help"
+  [orders_ulfius]="--port --mode --help"
+  [orders_fcgi]="--port --threads --help"
 )
 # The wrong command lines every example must refuse, one a line. demo
 # takes no --port: it refuses these as an unknown option.
@@ -47,6 +49,8 @@ declare -A extra_bad=(
   [demo]="--long=yes"
   [orders_mhd]="--mode|--mode fast"
   [gateway]="--downstream|--downstream ftp://example.org"
+  [orders_ulfius]="--mode|--mode=|--mode fast"
+  [orders_fcgi]="--threads|--threads=|--threads 0|--threads 257|--threads -4|--threads 8x|--threads 99999999999999999999"
 )
 
 failed=0
@@ -67,7 +71,8 @@ run() {
     status=$?
 }
 
-for name in demo orders_mhd orders_civetweb orders_evhttp gateway; do
+for name in demo orders_mhd orders_civetweb orders_evhttp orders_ulfius \
+  orders_fcgi gateway; do
   if [[ ! -x "$dir/$name" ]]; then
     echo "check_cli: $name was not built, skipped"
     continue
