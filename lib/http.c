@@ -280,16 +280,10 @@ static void reject(http_req *r, const char *header, const char *reason) {
 }
 
 /*
- * Decides the request's ids, once, from what the headers said. A new
- * request id and a new trace are made first, so that whatever is rejected
- * below leaves a complete, valid context behind.
+ * The request's ids from what the headers said, into r's fresh context.
+ * Returns 1 when a tracestate came and was dropped.
  */
-TRAIL_API void trail_http_headers_done(trail_http_request *hr) {
-  http_req *r = req_of(hr);
-  if (r == NULL || r->state_ != ST_BEGUN)
-    return;
-  trail_ctx_init(&r->ctx_);
-
+static int decide_ids(http_req *r) {
   if (r->rid_count_ == 1 && !r->rid_bad_)
     trail_ctx_set_request_id(&r->ctx_, r->rid_in_);
   else if (r->rid_count_ > 0)
@@ -313,13 +307,11 @@ TRAIL_API void trail_http_headers_done(trail_http_request *hr) {
 
   if (r->user_count_ == 1 && !r->user_bad_)
     trail_ctx_set_user_id(&r->ctx_, r->user_in_);
+  return ts_dropped;
+}
 
-  const char *const *skip = r->cfg_->skip_paths;
-  for (size_t i = 0; skip && skip[i]; i++)
-    if (strcmp(skip[i], r->path_) == 0)
-      r->skip_ = 1;
-  r->state_ = ST_DECIDED;
-
+/* A debug line for each header decide_ids() did not take, with why. */
+static void report_rejected(http_req *r, int ts_dropped) {
   if (r->rid_replaced_)
     reject(r, "X-Request-ID",
            r->rid_count_ > 1 ? "sent more than once"
@@ -335,6 +327,25 @@ TRAIL_API void trail_http_headers_done(trail_http_request *hr) {
   if (r->user_count_ > 1 || r->user_bad_)
     reject(r, r->cfg_->user_id_header,
            r->user_bad_ ? "not 1 to 128 bytes" : "sent more than once");
+}
+
+/*
+ * Decides the request's ids, once, from what the headers said. A new
+ * request id and a new trace are made first, so that whatever is rejected
+ * leaves a complete, valid context behind.
+ */
+TRAIL_API void trail_http_headers_done(trail_http_request *hr) {
+  http_req *r = req_of(hr);
+  if (r == NULL || r->state_ != ST_BEGUN)
+    return;
+  trail_ctx_init(&r->ctx_);
+  int ts_dropped = decide_ids(r);
+  const char *const *skip = r->cfg_->skip_paths;
+  for (size_t i = 0; skip && skip[i]; i++)
+    if (strcmp(skip[i], r->path_) == 0)
+      r->skip_ = 1;
+  r->state_ = ST_DECIDED;
+  report_rejected(r, ts_dropped);
 }
 
 TRAIL_API void trail_http_set_method(trail_http_request *hr,
