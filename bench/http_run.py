@@ -215,6 +215,13 @@ def wrk(port, seconds, connections):
             "socket_errors": errors}
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of the process, all its threads, so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count_lines(path):
     n = 0
     with open(path, "rb") as f:
@@ -240,7 +247,10 @@ def run_once(server, mode, args, scratch, rnd):
         check_response(http_port, mode)
         if args.warmup > 0:
             wrk(http_port, args.warmup, args.connections)
+        cpu0 = cpu_seconds(srv.pid)
         res = wrk(http_port, args.duration, args.connections)
+        res["cpu_us"] = (cpu_seconds(srv.pid) - cpu0) * 1e6 / max(
+            res["requests"], 1)
         stop(ng, "nginx")
         stop(srv, path)
         if srv.returncode != 0:
@@ -267,6 +277,7 @@ def summarize(runs):
     return {"rps": statistics.median(rps), "rps_min": min(rps),
             "rps_max": max(rps),
             "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "cpu_us": statistics.median(r["cpu_us"] for r in runs),
             "non2xx": sum(r["non2xx"] for r in runs),
             "socket_errors": sum(r["socket_errors"] for r in runs)}
 
@@ -285,11 +296,12 @@ def table(results, args):
             "runs per mode (interleaved, %d s warm-up each)**" %
             (ROUTE, args.connections, args.duration, args.runs, args.warmup))
     rows = ["| server | plain req/s median [min - max] | trail req/s median "
-            "[min - max] | cost % | plain p99 | trail p99 | goal (<= 5%) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+            "[min - max] | cost % | plain p99 | trail p99 | server CPU/request "
+            "plain / trail | goal (<= 5%) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for server, r in results.items():
         if "error" in r:
-            rows.append("| %s | %s |  |  |  |  |  |" % (NAMES[server],
+            rows.append("| %s | %s |  |  |  |  |  |  |" % (NAMES[server],
                                                       r["error"]))
             continue
         p, t = r["plain"], r["trail"]
@@ -301,9 +313,12 @@ def table(results, args):
             note = " (errors: %d/%d non-2xx, %d/%d socket)" % (
                 p["non2xx"], t["non2xx"], p["socket_errors"],
                 t["socket_errors"])
-        rows.append("| %s | %s | %s | %.1f%% | %s | %s | %s%s |" % (
-            NAMES[server], fmt_rps(p), fmt_rps(t), cost, fmt_ms(p["p99_ms"]),
-            fmt_ms(t["p99_ms"]), "**yes**" if cost <= 5.0 else "no", note))
+        rows.append("| %s | %s | %s | %.1f%% | %s | %s | %.1f / %.1f us | "
+                    "%s%s |" % (
+                        NAMES[server], fmt_rps(p), fmt_rps(t), cost,
+                        fmt_ms(p["p99_ms"]), fmt_ms(t["p99_ms"]),
+                        p["cpu_us"], t["cpu_us"],
+                        "**yes**" if cost <= 5.0 else "no", note))
     return head + "\n\n" + "\n".join(rows) + "\n"
 
 
@@ -356,8 +371,10 @@ def main():
                     order = MODES if rnd % 2 == 0 else MODES[::-1]
                     for m in order:
                         r = run_once(s, m, args, scratch, rnd)
-                        log("  round %d %-5s %10.0f req/s  p99 %s" %
-                            (rnd + 1, m, r["rps"], fmt_ms(r["p99_ms"])))
+                        log("  round %d %-5s %10.0f req/s  p99 %-9s "
+                            "%5.1f us CPU/request" %
+                            (rnd + 1, m, r["rps"], fmt_ms(r["p99_ms"]),
+                             r["cpu_us"]))
                         runs[m].append(r)
                 results[s] = {m: summarize(runs[m]) for m in MODES}
                 results[s]["runs"] = runs
