@@ -8,8 +8,10 @@
  * --trail: trail_init() with the async writer on (TRAIL_ASYNC=1, its
  * defaults) writing to PATH, the server's trail adapter hooked in, and the
  * handler logs one line per request: each request costs one access line
- * and one handler line. Everything else (the server's options, threads,
- * the response) is the same in both modes.
+ * and one handler line. --trail --sync: the same with trail's default
+ * writer instead (one write(2) per line, from the request's thread), to
+ * tell the writer's cost from the rest. Everything else (the server's options,
+ * threads, the response) is the same in both modes.
  *
  * The server listens on 127.0.0.1:N only, prints "ready" on stdout once it
  * accepts connections, and stops on SIGTERM or SIGINT (trail_shutdown()
@@ -37,6 +39,7 @@ typedef struct hb_args {
   int port;        /* 127.0.0.1:port */
   const char *log; /* trail's output in --trail mode */
   int threads;     /* worker threads, where the server takes a number */
+  int sync;        /* --sync: trail without the async writer */
 } hb_args;
 
 /* The reply of the one route, and a 404 for anything else. */
@@ -49,11 +52,12 @@ typedef struct hb_reply {
 static int hb_trail_on; /* the mode, for the handler */
 
 static inline void hb_usage(const char *prog, int status) {
-  fprintf(status ? stderr : stdout,
-          "usage: %s --plain|--trail --port N [--log PATH] [--threads N]\n"
-          "  Serves GET " HB_ROUTE " on 127.0.0.1:N; --trail with trail's\n"
-          "  adapter and the async writer into PATH (default /dev/null).\n",
-          prog);
+  fprintf(
+      status ? stderr : stdout,
+      "usage: %s --plain|--trail [--sync] --port N [--log PATH] [--threads N]\n"
+      "  Serves GET " HB_ROUTE " on 127.0.0.1:N; --trail with trail's\n"
+      "  adapter and the async writer into PATH (default /dev/null).\n",
+      prog);
   exit(status);
 }
 
@@ -67,6 +71,8 @@ static inline void hb_parse(hb_args *a, int argc, char **argv,
     const char *s = argv[i];
     if (strcmp(s, "--plain") == 0 || strcmp(s, "--trail") == 0) {
       a->trail = s[2] == 't';
+    } else if (strcmp(s, "--sync") == 0) {
+      a->sync = 1;
     } else if (strcmp(s, "--port") == 0 && i + 1 < argc) {
       a->port = atoi(argv[++i]);
     } else if (strcmp(s, "--log") == 0 && i + 1 < argc) {
@@ -90,7 +96,8 @@ static inline void hb_parse(hb_args *a, int argc, char **argv,
 static inline void hb_trail_init(const hb_args *a, const char *service) {
   if (!a->trail)
     return;
-  setenv("TRAIL_ASYNC", "1", 1);
+  if (!a->sync)
+    setenv("TRAIL_ASYNC", "1", 1);
   setenv("TRAIL_OUTPUT", a->log, 1);
   int rc = trail_init(service);
   if (rc != 0) {

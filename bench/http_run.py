@@ -53,6 +53,7 @@ MODELS = {"mhd": "1 internal polling thread, epoll",
 MODES = ("plain", "trail")
 ROUTE = "/api/orders/42"
 BODY = b'{"id":42,"status":"shipped","items":3,"total":59.9}'
+SYNC = False  # --sync: trail's default writer instead of the async one
 START_BOUND_S = 20  # a bound on a broken start, not a timing assumption
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -94,6 +95,8 @@ def start_server(path, mode, port, log_path):
     argv = [path, "--" + mode, "--port", str(port)]
     if mode == "trail":
         argv += ["--log", log_path]
+    if SYNC:
+        argv.append("--sync")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, env=env, bufsize=0)
@@ -338,6 +341,8 @@ def main():
                     else tempfile.gettempdir(),
                     help="where trail's log files go (default /dev/shm, "
                          "a tmpfs)")
+    ap.add_argument("--sync", action="store_true",
+                    help="trail mode with trail's default (sync) writer")
     ap.add_argument("--markdown", help="also write the table here")
     ap.add_argument("--json", help="also write every run's figures here")
     args = ap.parse_args()
@@ -360,6 +365,8 @@ def main():
         log("http_run.py: no server to run")
         return 2
     args.nginx = nginx_binary()
+    global SYNC
+    SYNC = args.sync
     started = time.time()
     results = {}
     with tempfile.TemporaryDirectory(prefix="trail-http-bench.") as scratch:
