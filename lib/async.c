@@ -115,7 +115,8 @@ static void writer_park(trail__queue *a) {
  * current maximum line. Returns the longest line the arena can take: an
  * arena too small for a new maximum cuts lines to what fits.
  */
-static size_t batch_prepare(trail__queue *a) {
+__attribute__((always_inline)) static inline size_t
+batch_prepare(trail__queue *a) {
   if (a->use_tsc) {
     int next = !a->map;
     a->maps[next] = a->maps[a->map];
@@ -141,40 +142,50 @@ static size_t batch_prepare(trail__queue *a) {
  * lines or a full arena. Moves *from past them; *more says whether records
  * are left in [*from, to) that are committed.
  */
-static int batch_collect(trail__queue *a, uint64_t *from, uint64_t to,
-                         size_t max, int *more) {
-  int n = 0;
-  size_t used = 0;
-  *more = 1;
+__attribute__((always_inline)) static inline int
+batch_collect(trail__queue *a, uint64_t *from, uint64_t to, size_t max,
+              int *more) {
+  /* Locals, not *from and a->arena: the stores to lines[] could alias
+   * them, and the loop runs once per line. */
+  uint64_t pos = *from;
+  line_ref *lines = a->lines;
+  char *arena = a->arena;
+  size_t arena_cap = a->arena_cap, used = 0;
+  int n = 0, left = 1;
   while (n < BATCH_IOV) {
-    uint64_t next = *from;
+    uint64_t next = pos;
     const char *data;
     uint32_t len;
     int level, event;
     if (!trail__ring_next(a, &next, to, &data, &len, &level, &event)) {
       /* The end, or a record not yet committed: the next batch's. */
-      *from = next;
-      *more = 0;
+      pos = next;
+      left = 0;
       break;
     }
     if (event) {
-      if (used + max + TRAIL__BUF_SLACK > a->arena_cap)
+      if (used + max + TRAIL__BUF_SLACK > arena_cap)
         break; /* the arena is full: write what we have first */
       int cut;
-      len = (uint32_t)trail__async_encode_record(a, data, len, a->arena + used,
+      len = (uint32_t)trail__async_encode_record(a, data, len, arena + used,
                                                  max, &cut);
-      *from = next;
+      pos = next;
       if (len == 0) /* cannot happen: the writer reads whole records */
         continue;
-      data = a->arena + used;
+      data = arena + used;
       used += len;
       if (cut)
         trail__count_truncated();
       trail__count_bytes(len);
     }
-    a->lines[n++] = (line_ref){.p = data, .len = len, .level = level};
-    *from = next;
+    lines[n].p = data;
+    lines[n].len = len;
+    lines[n].level = level;
+    n++;
+    pos = next;
   }
+  *from = pos;
+  *more = left;
   return n;
 }
 
@@ -223,7 +234,8 @@ static void nap(trail__queue *a) {
  * sequentially consistent, so either it sees SLEEPING and wakes us, or we
  * see its record (or the padding before it) committed. Lock held.
  */
-static void writer_sleep(trail__queue *a, uint64_t t) {
+__attribute__((always_inline)) static inline void writer_sleep(trail__queue *a,
+                                                               uint64_t t) {
   __atomic_store_n(&a->writer_waiting, WRITER_SLEEPING, __ATOMIC_SEQ_CST);
   if ((__atomic_load_n(&a->head, __ATOMIC_SEQ_CST) & ~RING_CLOSED) == t &&
       !ring_is_committed(__atomic_load_n(
@@ -236,7 +248,8 @@ static void writer_sleep(trail__queue *a, uint64_t t) {
  * committed record, drops to report, or a stop with everything written.
  * Returns head as it was then.
  */
-static uint64_t writer_wait(trail__queue *a, uint64_t t) {
+__attribute__((always_inline)) static inline uint64_t
+writer_wait(trail__queue *a, uint64_t t) {
   for (;;) {
     uint64_t h = TRAIL__LOAD(&a->head) & ~RING_CLOSED;
     if ((h != t && ring_is_committed(ring_committed_len(a, t))) ||
@@ -260,8 +273,8 @@ static uint64_t writer_wait(trail__queue *a, uint64_t t) {
  * Writes [t, h) and the drop report, outside the lock, then frees the
  * space. Returns the new tail.
  */
-static uint64_t writer_write(trail__queue *a, uint64_t t, uint64_t h,
-                             uint64_t dropped) {
+__attribute__((always_inline)) static inline uint64_t
+writer_write(trail__queue *a, uint64_t t, uint64_t h, uint64_t dropped) {
   uint64_t done = h != t ? write_range(a, t, h) : t;
   /* Nothing is zeroed, and no drop line written, once the drain runs. */
   if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
