@@ -89,6 +89,18 @@ static inline const char *cap_text(size_t i) {
 }
 
 /*
+ * Line i after its timestamp: for looking for a value that must not be
+ * written (a redacted number, say), which the timestamp's digits could
+ * otherwise contain by chance ("...:12.341234Z" holds "1234").
+ */
+static inline const char *cap_text_after_time(size_t i) {
+  const char *t = cap_text(i);
+  const char *z = strstr(t, "Z\"");
+  assert_non_null(z);
+  return z + 2;
+}
+
+/*
  * Checks the shape every line must have (one object, one "\n" at the end and
  * none before it, no raw control byte, no duplicate key) and returns it
  * parsed; the caller json_decref()s it.
