@@ -20,7 +20,9 @@
 #define TRAIL_EXAMPLE_ORDERS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +185,29 @@ static inline void orders_install_signals(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+}
+
+/*
+ * SIGINT and SIGTERM write a byte to pfd[1], which the main thread reads
+ * from pfd[0]. They are blocked here, before the server starts its threads
+ * (which inherit the mask), so that the handler always runs on the main
+ * thread; *old_mask is the mask to restore there once the threads run.
+ * Returns 0, or -1 (logged) when no pipe could be made.
+ */
+static inline int orders_stop_pipe(int pfd[2], sigset_t *old_mask) {
+  if (pipe(pfd) != 0) {
+    trail_errorf(NULL, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  fcntl(pfd[1], F_SETFL, O_NONBLOCK);
+  orders_stop_fd = pfd[1];
+  orders_install_signals();
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, old_mask);
+  return 0;
 }
 
 #endif /* TRAIL_EXAMPLE_ORDERS_H */

@@ -217,23 +217,13 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  /* SIGINT and SIGTERM write a byte to a pipe the main thread reads; they
-   * are blocked while the workers start (which inherit the mask), so that
-   * the handler runs on the main thread. */
+  /* SIGINT and SIGTERM: see orders_stop_pipe(). */
   int pfd[2];
-  if (pipe(pfd) != 0) {
-    trail_errorf(NULL, "pipe: %s", strerror(errno));
+  sigset_t old_mask;
+  if (orders_stop_pipe(pfd, &old_mask) != 0) {
     trail_shutdown();
     return 1;
   }
-  fcntl(pfd[1], F_SETFL, O_NONBLOCK);
-  orders_stop_fd = pfd[1];
-  orders_install_signals();
-  sigset_t stop_signals, old_mask;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
   pthread_t threads[THREADS_MAX];
   long started = 0;
   for (; started < nthreads; started++)

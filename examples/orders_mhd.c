@@ -244,23 +244,13 @@ int main(int argc, char **argv) {
   pthread_cond_init(&drain.idle, &ca);
   pthread_condattr_destroy(&ca);
 
-  /* SIGINT and SIGTERM write a byte to a pipe that the main thread reads.
-   * They are blocked while MHD starts its threads, which inherit the mask,
-   * so that the handler always runs on the main thread. */
+  /* SIGINT and SIGTERM: see orders_stop_pipe(). */
   int pfd[2];
-  if (pipe(pfd) != 0) {
-    trail_errorf(NULL, "pipe: %s", strerror(errno));
+  sigset_t old_mask;
+  if (orders_stop_pipe(pfd, &old_mask) != 0) {
     trail_shutdown();
     return 1;
   }
-  fcntl(pfd[1], F_SETFL, O_NONBLOCK);
-  orders_stop_fd = pfd[1];
-  orders_install_signals();
-  sigset_t stop_signals, old_mask;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 
   /* trail: the middleware configuration and the adapter's state. */
   trail_http_config cfg;

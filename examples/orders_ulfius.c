@@ -107,23 +107,13 @@ int main(int argc, char **argv) {
   int threaded = strcmp(mode, "thread") == 0;
   trail_init("orders-ulfius");
 
-  /* SIGINT and SIGTERM write a byte to a pipe that the main thread reads.
-   * They are blocked while MHD starts its threads, which inherit the mask,
-   * so that the handler always runs on the main thread. */
+  /* SIGINT and SIGTERM: see orders_stop_pipe(). */
   int pfd[2];
-  if (pipe(pfd) != 0) {
-    trail_errorf(NULL, "pipe: %s", strerror(errno));
+  sigset_t old_mask;
+  if (orders_stop_pipe(pfd, &old_mask) != 0) {
     trail_shutdown();
     return 1;
   }
-  fcntl(pfd[1], F_SETFL, O_NONBLOCK);
-  orders_stop_fd = pfd[1];
-  orders_install_signals();
-  sigset_t stop_signals, old_mask;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 
   struct sockaddr_in addr;
   memset(&addr, 0, sizeof addr);
