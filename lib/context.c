@@ -54,17 +54,16 @@ TRAIL_API void trail_ctx_clear(trail_ctx *ctx) {
 }
 
 /*
- * A new request: a UUID v4 request_id and a new trace with a new span. The
- * random sources cannot fail in a way worth reporting (getrandom blocks only
- * before the kernel's pool is seeded), so this returns nothing.
+ * A new request: a UUID v4 request_id and a new trace with a new span, from
+ * one draw of the kernel's random pool. The random sources cannot fail in a
+ * way worth reporting (getrandom blocks only before the kernel's pool is
+ * seeded; without it the ids stay empty), so this returns nothing.
  */
 TRAIL_API void trail_ctx_init(trail_ctx *ctx) {
   if (ctx == NULL)
     return;
   trail_ctx_clear(ctx);
-  trail_request_id_new(ctx->request_id_, sizeof ctx->request_id_);
-  trail_trace_id_new(ctx->trace_id_, sizeof ctx->trace_id_);
-  trail_span_id_new(ctx->span_id_, sizeof ctx->span_id_);
+  trail__ids_new(ctx->request_id_, ctx->trace_id_, ctx->span_id_);
   ctx->trace_flags_ = 1; /* sampled: this trace is recorded, in the logs */
   rebuild_ids(ctx);
 }

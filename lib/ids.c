@@ -3,8 +3,9 @@
  * request-id check applied to incoming X-Request-ID values, and the W3C
  * traceparent header, parsed and formatted.
  *
- * Randomness comes from the kernel on every call (getrandom(2)). Nothing is
- * cached in the process, so a child made by fork() can never repeat the ids
+ * Randomness comes from the kernel on every call (getrandom(2), one per call,
+ * and one for a new request's three ids together). Nothing is cached in the
+ * process, so a child made by fork() can never repeat the ids
  * of its parent, and no lock is needed between threads.
  */
 #ifndef _DEFAULT_SOURCE
@@ -25,6 +26,7 @@
 
 #define TRACE_ID_BYTES (TRAIL_TRACE_ID_LEN / 2)
 #define SPAN_ID_BYTES (TRAIL_SPAN_ID_LEN / 2)
+#define UUID_BYTES 16
 
 /* The offsets of the parts of a traceparent value. */
 #define TP_TRACE_AT 3
@@ -105,6 +107,14 @@ static int hex_byte(const char *s, uint8_t *out) {
   return 0;
 }
 
+/* 1 when the n bytes at p are all zero. */
+static int all_zero(const unsigned char *p, size_t n) {
+  int zero = 1;
+  for (size_t i = 0; i < n; i++)
+    zero &= p[i] == 0;
+  return zero;
+}
+
 /*
  * n random bytes, never all zero, as 2n hex digits and a NUL into buf. The
  * W3C spec makes an all-zero trace-id or parent-id invalid, so such a draw
@@ -113,19 +123,28 @@ static int hex_byte(const char *s, uint8_t *out) {
  */
 static int random_hex_id(char *buf, size_t size, size_t n) {
   unsigned char raw[TRACE_ID_BYTES];
-  int zero;
   if (buf == NULL || size < 2 * n + 1)
     return -ENOSPC;
   do {
     int rc = random_fill(raw, n);
     if (rc < 0)
       return rc;
-    zero = 1;
-    for (size_t i = 0; i < n; i++)
-      zero &= raw[i] == 0;
-  } while (zero);
+  } while (all_zero(raw, n));
   hex_encode(raw, n, buf);
   return 0;
+}
+
+/*
+ * 16 random bytes as a version 4 UUID, lowercase, 36 characters and a NUL
+ * (RFC 9562, section 5.4: the version 0100 in the high bits of byte 6, the
+ * variant 10 in the high bits of byte 8; the other 122 bits random).
+ */
+static void uuid_v4_format(const unsigned char raw[UUID_BYTES], char *out) {
+  uuid_t u;
+  memcpy(u, raw, UUID_BYTES);
+  u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+  u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+  uuid_unparse_lower(u, out);
 }
 
 /*
@@ -147,17 +166,44 @@ int trail__hex_id_valid(const char *s, size_t len, size_t want) {
 
 /*
  * Writes a new random (version 4) UUID, lowercase, 36 characters and a NUL,
- * into buf. Returns 0, or -ENOSPC (buf untouched) when size < 37.
- * Thread-safe and fork-safe: libuuid reads the kernel's random pool for
- * every UUID. The request id is the one id a person copies out of a log line
- * into a search box, so it keeps the form everyone recognises.
+ * into buf. Returns 0, -ENOSPC (buf untouched) when size < 37, or -errno
+ * when the kernel gives no randomness. Thread-safe and fork-safe: the 16
+ * bytes come from the kernel's random pool, one getrandom(2) per UUID
+ * (libuuid's uuid_generate_random() makes six system calls for one). The
+ * request id is the one id a person copies out of a log line into a search box,
+ * so it keeps the form everyone recognises.
  */
 TRAIL_API int trail_request_id_new(char *buf, size_t size) {
-  uuid_t u;
+  unsigned char raw[UUID_BYTES];
   if (buf == NULL || size < TRAIL_UUID_LEN + 1)
     return -ENOSPC;
-  uuid_generate_random(u);
-  uuid_unparse_lower(u, buf);
+  int rc = random_fill(raw, sizeof raw);
+  if (rc < 0)
+    return rc;
+  uuid_v4_format(raw, buf);
+  return 0;
+}
+
+/*
+ * A new request's three ids from one draw of the kernel's pool (one
+ * getrandom(2) instead of three): a UUID v4 into request_id (37 bytes), a
+ * trace id into trace_id (33) and a span id into span_id (17). A draw whose
+ * trace or span bytes are all zero is drawn again whole. 0 or -errno, the
+ * buffers untouched on failure. Same safety as trail_request_id_new(); not
+ * async-signal-safe (libuuid formats the UUID).
+ */
+int trail__ids_new(char *request_id, char *trace_id, char *span_id) {
+  unsigned char raw[UUID_BYTES + TRACE_ID_BYTES + SPAN_ID_BYTES];
+  const unsigned char *trace = raw + UUID_BYTES;
+  const unsigned char *span = trace + TRACE_ID_BYTES;
+  do {
+    int rc = random_fill(raw, sizeof raw);
+    if (rc < 0)
+      return rc;
+  } while (all_zero(trace, TRACE_ID_BYTES) || all_zero(span, SPAN_ID_BYTES));
+  uuid_v4_format(raw, request_id);
+  hex_encode(trace, TRACE_ID_BYTES, trace_id);
+  hex_encode(span, SPAN_ID_BYTES, span_id);
   return 0;
 }
 

@@ -16,5 +16,6 @@
  * when len == want; NULL s gives 0.
  */
 int trail__hex_id_valid(const char *s, size_t len, size_t want);
+int trail__ids_new(char *request_id, char *trace_id, char *span_id);
 
 #endif /* TRAIL_IDS_H */

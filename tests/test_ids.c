@@ -95,6 +95,60 @@ static void test_request_id_new(void **state) {
   free(ids);
 }
 
+/* Folds the hex digits of s (dashes skipped) into per-byte OR and AND. */
+static void fold_bits(const char *s, unsigned char *or_bits,
+                      unsigned char *and_bits) {
+  size_t at = 0;
+  for (; *s; s++) {
+    if (*s == '-')
+      continue;
+    int v = *s <= '9' ? *s - '0' : *s - 'a' + 10;
+    unsigned char bits = (unsigned char)(at % 2 == 0 ? v << 4 : v);
+    unsigned char keep = at % 2 == 0 ? 0x0f : 0xf0;
+    or_bits[at / 2] |= bits;
+    and_bits[at / 2] &= (unsigned char)(bits | keep);
+    at++;
+  }
+}
+
+/*
+ * A new request's three ids from one draw: each well formed, all distinct,
+ * and every random bit seen both 0 and 1 over N draws (a bit stuck by a
+ * wrong slice or mask fails; by chance only with probability 2^-(N-1)).
+ * Only the UUID's version (0100) and variant (10) bits are fixed.
+ */
+static void test_ids_new_together(void **state) {
+  enum { N = 1000, RID = TRAIL_UUID_LEN + 1 };
+  char(*rid)[RID] = calloc(N, RID);
+  char(*trace)[TRAIL_TRACE_ID_LEN + 1] = calloc(N, TRAIL_TRACE_ID_LEN + 1);
+  char(*span)[TRAIL_SPAN_ID_LEN + 1] = calloc(N, TRAIL_SPAN_ID_LEN + 1);
+  unsigned char or_bits[16 + 16 + 8] = {0}, and_bits[16 + 16 + 8];
+  (void)state;
+  assert_true(rid && trace && span);
+  memset(and_bits, 0xff, sizeof and_bits);
+  for (size_t i = 0; i < N; i++) {
+    assert_int_equal(trail__ids_new(rid[i], trace[i], span[i]), 0);
+    assert_true(uuid_v4_shape(rid[i]));
+    assert_true(hex_id_shape(trace[i], TRAIL_TRACE_ID_LEN));
+    assert_true(hex_id_shape(span[i], TRAIL_SPAN_ID_LEN));
+    fold_bits(rid[i], or_bits, and_bits);
+    fold_bits(trace[i], or_bits + 16, and_bits + 16);
+    fold_bits(span[i], or_bits + 32, and_bits + 32);
+  }
+  for (size_t b = 0; b < sizeof or_bits; b++) {
+    unsigned char want_or = b == 6 ? 0x4f : b == 8 ? 0xbf : 0xff;
+    unsigned char want_and = b == 6 ? 0x40 : b == 8 ? 0x80 : 0x00;
+    if (or_bits[b] != want_or || and_bits[b] != want_and)
+      fail_msg("byte %zu: OR %02x AND %02x", b, or_bits[b], and_bits[b]);
+  }
+  assert_all_distinct(&rid[0][0], N, RID);
+  assert_all_distinct(&trace[0][0], N, TRAIL_TRACE_ID_LEN + 1);
+  assert_all_distinct(&span[0][0], N, TRAIL_SPAN_ID_LEN + 1);
+  free(rid);
+  free(trace);
+  free(span);
+}
+
 static void test_request_id_new_small_buffer(void **state) {
   char buf[TRAIL_UUID_LEN + 1];
   (void)state;
@@ -517,6 +571,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_request_id_new),
       cmocka_unit_test(test_request_id_new_small_buffer),
+      cmocka_unit_test(test_ids_new_together),
       cmocka_unit_test(test_trace_id_new),
       cmocka_unit_test(test_span_id_new),
       cmocka_unit_test(test_hex_id_new_small_buffer),
