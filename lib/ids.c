@@ -3,25 +3,19 @@
  * request-id check applied to incoming X-Request-ID values, and the W3C
  * traceparent header, parsed and formatted.
  *
- * Randomness comes from the kernel on every call (getrandom(2), one per call,
- * and one for a new request's three ids together). Nothing is cached in the
- * process, so a child made by fork() can never repeat the ids
- * of its parent, and no lock is needed between threads.
+ * Randomness comes from lib/random.c: the public generators ask the kernel
+ * on every call (getrandom(2)); a new request's three ids come from the
+ * calling thread's pool, which a child made by fork() never shares with its
+ * parent. No lock is needed between threads.
  */
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE /* open(2), O_CLOEXEC and read(2) under -std=c11 */
-#endif
-
 #include "ids.h"
+#include "random.h"
 
 #include <trail.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 #include <uuid/uuid.h>
 
 #define TRACE_ID_BYTES (TRAIL_TRACE_ID_LEN / 2)
@@ -34,51 +28,6 @@
 #define TP_FLAGS_AT (TP_PARENT_AT + TRAIL_SPAN_ID_LEN + 1)
 
 static const char hex_digits[] = "0123456789abcdef";
-
-/*
- * The last resort when the kernel has no getrandom(2), or a seccomp filter
- * refuses it: the same pool through /dev/urandom.
- */
-static int urandom_fill(unsigned char *p, size_t n) {
-  int fd;
-  do {
-    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0)
-    return -errno;
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0) {
-      int err = r < 0 ? -errno : -EIO;
-      close(fd);
-      return err;
-    }
-    p += r;
-    n -= (size_t)r;
-  }
-  close(fd);
-  return 0;
-}
-
-/* n bytes from the kernel's random pool; 0 or -errno. */
-static int random_fill(void *buf, size_t n) {
-  unsigned char *p = buf;
-  while (n > 0) {
-    ssize_t r = getrandom(p, n, 0);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == ENOSYS || errno == EPERM)
-        return urandom_fill(p, n);
-      return -errno;
-    }
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
 
 static void hex_encode(const unsigned char *in, size_t n, char *out) {
   for (size_t i = 0; i < n; i++) {
@@ -126,7 +75,7 @@ static int random_hex_id(char *buf, size_t size, size_t n) {
   if (buf == NULL || size < 2 * n + 1)
     return -ENOSPC;
   do {
-    int rc = random_fill(raw, n);
+    int rc = trail__random_kernel(raw, n);
     if (rc < 0)
       return rc;
   } while (all_zero(raw, n));
@@ -177,7 +126,7 @@ TRAIL_API int trail_request_id_new(char *buf, size_t size) {
   unsigned char raw[UUID_BYTES];
   if (buf == NULL || size < TRAIL_UUID_LEN + 1)
     return -ENOSPC;
-  int rc = random_fill(raw, sizeof raw);
+  int rc = trail__random_kernel(raw, sizeof raw);
   if (rc < 0)
     return rc;
   uuid_v4_format(raw, buf);
@@ -185,19 +134,19 @@ TRAIL_API int trail_request_id_new(char *buf, size_t size) {
 }
 
 /*
- * A new request's three ids from one draw of the kernel's pool (one
- * getrandom(2) instead of three): a UUID v4 into request_id (37 bytes), a
+ * A new request's three ids from one draw of the thread's random pool (a
+ * getrandom(2) every sixth request): a UUID v4 into request_id (37 bytes), a
  * trace id into trace_id (33) and a span id into span_id (17). A draw whose
  * trace or span bytes are all zero is drawn again whole. 0 or -errno, the
- * buffers untouched on failure. Same safety as trail_request_id_new(); not
- * async-signal-safe (libuuid formats the UUID).
+ * buffers untouched on failure. Thread-safe and fork-safe, not
+ * async-signal-safe (the pool; and libuuid formats the UUID).
  */
 int trail__ids_new(char *request_id, char *trace_id, char *span_id) {
   unsigned char raw[UUID_BYTES + TRACE_ID_BYTES + SPAN_ID_BYTES];
   const unsigned char *trace = raw + UUID_BYTES;
   const unsigned char *span = trace + TRACE_ID_BYTES;
   do {
-    int rc = random_fill(raw, sizeof raw);
+    int rc = trail__random_pooled(raw, sizeof raw);
     if (rc < 0)
       return rc;
   } while (all_zero(trace, TRACE_ID_BYTES) || all_zero(span, SPAN_ID_BYTES));

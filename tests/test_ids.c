@@ -1,9 +1,10 @@
 /*
  * Tests for lib/ids.c: id generators, the request-id check, and traceparent
- * parsing and formatting (W3C Trace Context Level 1).
+ * parsing and formatting (W3C Trace Context), and the per-thread random
+ * pool of lib/random.c.
  */
 #ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE /* fork(2), pipe(2), waitpid(2) under -std=c11 */
+#define _DEFAULT_SOURCE /* fork(2), pipe(2), waitpid(2), syscall(2) */
 #endif
 
 #include <setjmp.h>
@@ -18,8 +19,11 @@
 #include "ids.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -267,6 +271,128 @@ static void test_ids_after_fork(void **state) {
   assert_string_not_equal(child.span, mine.span);
   assert_string_not_equal(child.trace, warm.trace);
   assert_string_not_equal(child.span, warm.span);
+}
+
+/*
+ * The pooled ids after a fork: the parent draws once (its thread's pool now
+ * holds the bytes of its next ids), forks, and both sides draw K requests'
+ * ids. Without the child's refill the two would draw the very same bytes.
+ * Tried with fork() and with a raw clone(2), which runs no atfork handler.
+ */
+enum { POOLED_K = 8 };
+struct pooled_set {
+  struct id_set s[POOLED_K];
+};
+
+static int draw_pooled(struct pooled_set *p) {
+  memset(p, 0, sizeof *p);
+  for (size_t i = 0; i < POOLED_K; i++)
+    if (trail__ids_new(p->s[i].request, p->s[i].trace, p->s[i].span) != 0)
+      return -1;
+  return 0;
+}
+
+static void child_sends_pooled(int fd) {
+  struct pooled_set p;
+  const char *at = (const char *)&p;
+  size_t left = sizeof p;
+  if (draw_pooled(&p) != 0)
+    _exit(2);
+  while (left > 0) {
+    ssize_t w = write(fd, at, left);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      _exit(3);
+    at += w;
+    left -= (size_t)w;
+  }
+  _exit(0);
+}
+
+static void read_all(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    assert_true(r > 0);
+    got += (size_t)r;
+  }
+}
+
+static void pooled_after(pid_t (*make_child)(void)) {
+  struct pooled_set mine, child;
+  struct id_set warm;
+  int fds[2], status;
+  assert_int_equal(trail__ids_new(warm.request, warm.trace, warm.span), 0);
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = make_child();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    child_sends_pooled(fds[1]);
+  }
+  close(fds[1]);
+  assert_int_equal(draw_pooled(&mine), 0);
+  read_all(fds[0], &child, sizeof child);
+  close(fds[0]);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (size_t i = 0; i < POOLED_K; i++) {
+    assert_true(uuid_v4_shape(child.s[i].request));
+    for (size_t j = 0; j < POOLED_K; j++) {
+      assert_string_not_equal(child.s[i].request, mine.s[j].request);
+      assert_string_not_equal(child.s[i].trace, mine.s[j].trace);
+      assert_string_not_equal(child.s[i].span, mine.s[j].span);
+    }
+  }
+}
+
+static pid_t by_fork(void) { return fork(); }
+
+static pid_t by_raw_clone(void) {
+  return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+}
+
+static void test_pooled_ids_after_fork(void **state) {
+  (void)state;
+  pooled_after(by_fork);
+}
+
+static void test_pooled_ids_after_raw_clone(void **state) {
+  (void)state;
+  pooled_after(by_raw_clone);
+}
+
+/* Threads draw from pools of their own: no id twice across them. */
+enum { POOL_THREADS = 4, POOL_DRAWS = 2000 };
+static char thread_ids[POOL_THREADS * POOL_DRAWS][TRAIL_UUID_LEN + 1];
+
+static void *draw_in_thread(void *arg) {
+  size_t t = (size_t)(uintptr_t)arg;
+  char trace[TRAIL_TRACE_ID_LEN + 1], span[TRAIL_SPAN_ID_LEN + 1];
+  for (size_t i = 0; i < POOL_DRAWS; i++)
+    if (trail__ids_new(thread_ids[t * POOL_DRAWS + i], trace, span) != 0)
+      return arg;
+  return NULL;
+}
+
+static void test_pooled_ids_threads(void **state) {
+  pthread_t th[POOL_THREADS];
+  (void)state;
+  for (size_t t = 0; t < POOL_THREADS; t++)
+    assert_int_equal(
+        pthread_create(&th[t], NULL, draw_in_thread, (void *)(uintptr_t)t), 0);
+  for (size_t t = 0; t < POOL_THREADS; t++) {
+    void *rc;
+    assert_int_equal(pthread_join(th[t], &rc), 0);
+    assert_null(rc);
+  }
+  for (size_t i = 0; i < POOL_THREADS * POOL_DRAWS; i++)
+    assert_true(uuid_v4_shape(thread_ids[i]));
+  assert_all_distinct(&thread_ids[0][0], POOL_THREADS * POOL_DRAWS,
+                      TRAIL_UUID_LEN + 1);
 }
 
 /* ---- trail__hex_id_valid ----------------------------------------------- */
@@ -572,6 +698,9 @@ int main(void) {
       cmocka_unit_test(test_request_id_new),
       cmocka_unit_test(test_request_id_new_small_buffer),
       cmocka_unit_test(test_ids_new_together),
+      cmocka_unit_test(test_pooled_ids_after_fork),
+      cmocka_unit_test(test_pooled_ids_after_raw_clone),
+      cmocka_unit_test(test_pooled_ids_threads),
       cmocka_unit_test(test_trace_id_new),
       cmocka_unit_test(test_span_id_new),
       cmocka_unit_test(test_hex_id_new_small_buffer),
