@@ -512,7 +512,8 @@ def compile_block(block, src, flags, link, args, tmp, index):
     else:
         cmd += [path]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    return r.returncode, (r.stdout + r.stderr).strip(), note
+    output = (r.stdout + r.stderr).strip().replace(path, f"<block {block.where}>")
+    return r.returncode, output, note
 
 
 def check_code(args, problems):
@@ -558,8 +559,7 @@ def installed_headers():
 
 def public_names(header):
     """(name, line) of each public name a header declares."""
-    raw = read(header)
-    text = strip_comments(raw).replace("\\\n", "  ")
+    text = strip_comments(read(header))
     found = {}
 
     def add(name, pos):
@@ -573,7 +573,12 @@ def public_names(header):
         if m.group(1) != guard_name:
             add(m.group(1), m.start(1))
     # Declarations and definitions outside the preprocessor lines.
-    code = re.sub(r"^\s*#.*$", "", text, flags=re.M)
+    code = re.sub(
+        r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*$",
+        lambda m: re.sub(r"[^\n]", " ", m.group(0)),
+        text,
+        flags=re.M,
+    )
     # extern "C" { ... } for C++ is no scope of its own here.
     code = re.sub(r'\bextern\s+"C"\s*\{', lambda m: " " * len(m.group(0)), code)
     for m in re.finditer(r"\b(struct|union|enum)\s+(\w+)\s*\{", code):
