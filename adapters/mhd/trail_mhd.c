@@ -17,6 +17,8 @@
 #include <trail/http.h>
 #include <trail/mhd.h>
 
+#include "mhd_end_status.h"
+
 /*
  * One request, from MHD's start hook to its completion hook. MHD keeps the
  * pointer in the request's con_cls, which is why the application's own
@@ -232,40 +234,6 @@ TRAIL_API TRAIL_MHD_RESULT trail_mhd_access_handler(
 }
 
 /*
- * What MHD says about the request's end, for trail_http_end(), which puts
- * a status reported through trail_mhd_queue_response() first. MHD knows
- * what it queued (the application's response, or one of its own such as
- * 400 or 431 when it answered before the handler ran), and toe says
- * whether it went out:
- * - completed: what MHD queued;
- * - daemon shutdown: 503, the service stopped first;
- * - otherwise, with nothing queued by the application: MHD's own error
- *   reply if it made one, 500 when the application's handler refused
- *   (MHD_NO), 408 on a timeout;
- * - otherwise the client left (or its connection broke) first: 499.
- */
-static int server_status(mhd_request *r, struct MHD_Connection *conn,
-                         enum MHD_RequestTerminationCode toe) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
-  unsigned int sent = ci ? ci->http_status : 0;
-  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-    return sent != 0 ? (int)sent : 500;
-  if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
-    return 503;
-  if (!r->queued) {
-    if (r->app_refused)
-      return 500;
-    if (sent != 0)
-      return (int)sent;
-    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
-      return 408;
-  }
-  trail_http_client_gone(&r->http);
-  return TRAIL_HTTP_CLIENT_GONE;
-}
-
-/*
  * MHD's completion hook: called once per request that the start hook saw,
  * on the thread that served it (or the one stopping the daemon), whether
  * the response went out, the client left, or MHD gave up. The application's
@@ -291,7 +259,10 @@ TRAIL_API void trail_mhd_completed(void *cls, struct MHD_Connection *connection,
     trail_ctx_leave(prev);
     current = saved;
   }
-  trail_http_end(&r->http, server_status(r, connection, toe), 0);
+  trail_http_end(&r->http,
+                 trail__mhd_end_status(&r->http, connection, toe, r->queued,
+                                       r->app_refused),
+                 0);
   free(r);
 }
 

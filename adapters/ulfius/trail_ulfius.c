@@ -24,6 +24,8 @@
 #include <trail/http.h>
 #include <trail/ulfius.h>
 
+#include "../mhd/mhd_end_status.h"
+
 /* An application callback and its data, standing behind the wrapper. */
 typedef struct ul_wrap {
   trail_ulfius_callback cb;
@@ -297,34 +299,6 @@ static int trampoline(const struct _u_request *req, struct _u_response *resp,
 }
 
 /*
- * The status for trail_http_end(), from what MHD says about the end:
- * - completed: what MHD queued (ulfius queues what the callbacks made, or
- *   MHD answered itself, 400 or 431, before any callback);
- * - daemon shutdown: 503, the service stopped first;
- * - otherwise, with no response prepared: MHD's own if it made one, 408
- *   on a timeout;
- * - otherwise the client left (or its connection broke) first: 499.
- */
-static int server_status(ul_request *r, struct MHD_Connection *conn,
-                         enum MHD_RequestTerminationCode toe) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
-  unsigned int sent = ci ? ci->http_status : 0;
-  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-    return sent != 0 ? (int)sent : 500;
-  if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
-    return 503;
-  if (!r->answered) {
-    if (sent != 0)
-      return (int)sent;
-    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
-      return 408;
-  }
-  trail_http_client_gone(&r->http);
-  return TRAIL_HTTP_CLIENT_GONE;
-}
-
-/*
  * MHD's completion hook, in place of ulfius's: once per request that the
  * start hook saw, whether the response went out, the client left, or MHD
  * gave up. A request that never reached a callback gets its method and
@@ -348,7 +322,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         trail_http_header(&r->http, keys[i], TRAIL_NTS, vals[i], TRAIL_NTS);
     }
     trail_http_headers_done(&r->http);
-    trail_http_end(&r->http, server_status(r, conn, toe), r->bytes);
+    trail_http_end(&r->http,
+                   trail__mhd_end_status(&r->http, conn, toe, r->answered, 0),
+                   r->bytes);
     free(r);
   }
   mhd_request_completed(NULL, conn, con_cls, toe);
