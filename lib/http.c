@@ -372,9 +372,22 @@ TRAIL_API int trail_http_set_user(trail_http_request *hr, const char *user_id) {
   return trail_ctx_set_user_id(&r->ctx_, user_id);
 }
 
+/* An HTTP status code: three digits, 100 to 599 (RFC 9110, section 15). */
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+/* The access line's status when the server names none it could have sent:
+ * the request ended without a response anyone can tell. */
+#define STATUS_UNNAMED 500
+
+static int status_valid(int status) {
+  return status >= STATUS_MIN && status <= STATUS_MAX;
+}
+
+/* A status outside 100-599 is not one that went on the wire: ignored. */
 TRAIL_API void trail_http_response(trail_http_request *hr, int status) {
   http_req *r = req_of(hr);
-  if (r != NULL && r->state_ != ST_NEW && r->state_ != ST_ENDED)
+  if (r != NULL && r->state_ != ST_NEW && r->state_ != ST_ENDED &&
+      status_valid(status))
     r->status_ = status;
 }
 
@@ -436,9 +449,10 @@ TRAIL_API void trail_http_server_error(trail_http_request *hr, const char *text,
  */
 static int final_status(const http_req *r, int server_status,
                         uint64_t server_bytes, uint64_t *bytes) {
-  int status = r->client_gone_ ? TRAIL_HTTP_CLIENT_GONE
-               : r->status_    ? r->status_
-                               : server_status;
+  int status = r->client_gone_               ? TRAIL_HTTP_CLIENT_GONE
+               : r->status_                  ? r->status_
+               : status_valid(server_status) ? server_status
+                                             : STATUS_UNNAMED;
   *bytes = r->body_known_ ? r->bytes_ : server_bytes;
   if (status != TRAIL_HTTP_CLIENT_GONE &&
       trail_http_no_body((const trail_http_request *)(const void *)r, status))

@@ -428,6 +428,34 @@ static void test_status_precedence(void **state) {
   json_decref(j);
 }
 
+static void rep_bad_statuses(trail_http_request *r) {
+  trail_http_response(r, 201);
+  trail_http_response(r, 0);   /* not a status: ignored */
+  trail_http_response(r, 600); /* nor this */
+  trail_http_response(r, 99);
+}
+
+/* A status outside 100-599 is never the line's: "status":0 is not written. */
+static void test_status_out_of_range(void **state) {
+  static const int unnamed[] = {0, -1, 1, 99, 600, 1000};
+  (void)state;
+  for (size_t i = 0; i < sizeof unnamed / sizeof unnamed[0]; i++) {
+    json_t *j = ended("GET", "/a", NULL, NULL, unnamed[i], 0);
+    assert_int_equal(int_field(j, "status"), 500);
+    assert_str_field(j, "level", "error");
+    json_decref(j);
+  }
+  json_t *j = ended("GET", "/a", NULL, NULL, 100, 0); /* the edges are */
+  assert_int_equal(int_field(j, "status"), 100);
+  json_decref(j);
+  j = ended("GET", "/a", NULL, NULL, 599, 0);
+  assert_int_equal(int_field(j, "status"), 599);
+  json_decref(j);
+  j = ended("GET", "/a", NULL, rep_bad_statuses, 0, 0); /* the last valid */
+  assert_int_equal(int_field(j, "status"), 201);
+  json_decref(j);
+}
+
 static void rep_body_10(trail_http_request *r) { trail_http_body(r, 10); }
 
 /* HEAD, 1xx, 204 and 304 carry no body: the query and the access line. */
@@ -594,6 +622,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_outgoing_flags, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_precedence, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_status_out_of_range, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_no_body, setup, teardown),
       cmocka_unit_test_setup_teardown(test_request_id_echo, setup, teardown),
       cmocka_unit_test_setup_teardown(test_absolute_form, setup, teardown),

@@ -106,7 +106,7 @@ static void end_abandoned(trail_fcgi *tf) {
   tf->prev_ = NULL;
   unlink_current(tf);
   tf->state_ = IDLE;
-  trail_http_end(&tf->http_, tf->status_ != 0 ? tf->status_ : 500, 0);
+  trail_http_end(&tf->http_, tf->status_, 0); /* 0: none, the core says 500 */
 }
 
 TRAIL_API void trail_fcgi_begin(trail_fcgi *tf) {
@@ -309,7 +309,7 @@ TRAIL_API void trail_fcgi_end(trail_fcgi *tf) {
   unlink_current(tf);
   FCGX_Finish_r(&tf->request);
   tf->state_ = IDLE;
-  trail_http_end(&tf->http_, tf->status_ != 0 ? tf->status_ : 500, 0);
+  trail_http_end(&tf->http_, tf->status_, 0); /* 0: none, the core says 500 */
 }
 
 TRAIL_API trail_http_request *trail_fcgi_request(FCGX_Request *req) {

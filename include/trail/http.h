@@ -133,8 +133,8 @@ TRAIL_API int trail_http_set_user(trail_http_request *r, const char *user_id);
 
 /*
  * The status the adapter (or the service) put on the wire. The last call
- * counts. It takes precedence over the status the server reports at
- * trail_http_end().
+ * with a status of 100 to 599 counts (others are ignored). It takes precedence
+ * over the status the server reports at trail_http_end().
  */
 TRAIL_API void trail_http_response(trail_http_request *r, int status);
 /*
@@ -170,7 +170,8 @@ TRAIL_API void trail_http_server_error(trail_http_request *r, const char *text,
  *   1. TRAIL_HTTP_CLIENT_GONE (499, with client_gone: true) when
  *      trail_http_client_gone() was called;
  *   2. else the status reported with trail_http_response();
- *   3. else server_status, what the server itself says it sent.
+ *   3. else server_status, what the server itself says it sent;
+ *   4. else (server_status not 100-599, e.g. 0 for "none") 500.
  * bytes: those reported with trail_http_body() when it was called, else
  * server_bytes; 0 when trail_http_no_body() says so for the final status.
  * Level info for 1xx-3xx, warn for 4xx (and for a request slower than
