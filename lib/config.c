@@ -284,12 +284,12 @@ static void redact_replaced_notice(const char *var, const char *v) {
   if (trail__redact_defaults_dropped(trail__conf_get(), dropped,
                                      sizeof dropped) == 0)
     return;
-  const char *sep = v + strspn(v, " \t,");
+  const char *keys = v + strspn(v, " \t,"); /* the first key, if any */
   fprintf(stderr,
           "trail: %s=\"%.200s\" replaces the default list (no longer "
           "redacted: %s)",
           var, v, dropped);
-  if (*sep != '\0')
+  if (*keys != '\0')
     fprintf(stderr, "; use %s=%c%.200s to add to it", var, TRAIL__REDACT_ADD,
             v);
   fputc('\n', stderr);
