@@ -54,13 +54,14 @@ static void trim(const char **s, size_t *n) {
     (*n)--;
 }
 
-/* A logger name: 1..128 printable ASCII, no space, '"', '\\', ',' or '='. */
+/* A logger name: 1..128 ASCII letters, digits, '.', '_' or '-'. */
 static int name_ok(const char *s, size_t n) {
   if (n < 1 || n > 128)
     return 0;
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ',' || c == '=')
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
       return 0;
   }
   return 1;
@@ -320,14 +321,28 @@ static int ref_sampling(const char *v) {
   return u32_text(comma + 1, strlen(comma + 1), &b);
 }
 
+/* The default list of docs/configuration.md, which "+KEYS" adds to. */
+static const char *const default_keys[] = {
+    "password", "passwd",        "secret", "token",
+    "api_key",  "authorization", "cookie", "set-cookie"};
+
 /*
  * TRAIL_REDACT: comma-separated keys, white space around each ignored,
- * empty items skipped; at most 32 keys of 1..63 printable ASCII bytes
+ * empty items skipped; a leading '+' (after white space) puts the default
+ * keys first; at most 32 keys in all of 1..63 printable ASCII bytes
  * without space, quote or backslash. Fills keys (lowercased); returns
  * their number, or -1.
  */
 static int ref_redact(const char *list, char keys[32][64]) {
   int n = 0;
+  const char *start = list;
+  while (space(*start))
+    start++;
+  if (*start == '+') {
+    list = start + 1;
+    for (; n < 8; n++)
+      snprintf(keys[n], 64, "%s", default_keys[n]);
+  }
   for (const char *p = list;;) {
     const char *comma = strchr(p, ',');
     size_t k = comma ? (size_t)(comma - p) : strlen(p);

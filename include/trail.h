@@ -216,8 +216,8 @@ TRAIL_API extern struct trail__logger_head *const trail__root_head;
 /*
  * The registry's logger of that name, made on first use and kept until the
  * process exits (the same pointer for the same name). A name is 1 to 128
- * printable ASCII bytes without space, '"', '\\', ',' or '='. NULL gives the
- * root logger; an invalid name gives NULL (and a NULL logger logs as root).
+ * ASCII letters, digits, '.', '_' or '-'. NULL gives the root logger; an
+ * invalid name gives NULL (and a NULL logger logs as root).
  */
 TRAIL_API trail_logger *trail_logger_get(const char *name);
 /* The root logger, named "root". */

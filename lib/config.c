@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -40,23 +41,37 @@ TRAIL_API int trail_levels_set(const char *spec, trail_config_error *err) {
   return 0;
 }
 
+/* What an output may be, for the messages about a rejected one. */
+#define OUTPUT_ACCEPTED "accepted: stdout, stderr, - or a path"
+
 /*
- * Replaces every sink by one: "stdout", "stderr" or a file path. The new
- * sink is opened before anything is replaced, so a path that cannot be
- * opened leaves the output as it was.
+ * The descriptor an output names: 1 for "stdout" or "-", 2 for "stderr",
+ * in any case; 0 for a path. "./stdout" is a path.
+ */
+static int output_std_fd(const char *spec) {
+  if (strcasecmp(spec, "stdout") == 0 || strcmp(spec, "-") == 0)
+    return 1;
+  if (strcasecmp(spec, "stderr") == 0)
+    return 2;
+  return 0;
+}
+
+/*
+ * Replaces every sink by one: stdout, stderr or a file path. The new sink
+ * is opened before anything is replaced, so a path that cannot be opened
+ * leaves the output as it was.
  */
 TRAIL_API int trail_output_set(const char *spec, trail_config_error *err) {
   if (spec == NULL || spec[0] == '\0') {
     trail__config_error(err, TRAIL_EINVAL_SPEC, "trail_output_set",
-                        "empty output (accepted: stdout, stderr or a path)");
+                        "empty output (" OUTPUT_ACCEPTED ")");
     return TRAIL_EINVAL_SPEC;
   }
   trail__sink *s = NULL;
   int rc = 0;
-  if (strcmp(spec, "stdout") == 0)
-    s = trail__sink_new_fd(1, TRAIL_LEVEL_TRACE);
-  else if (strcmp(spec, "stderr") == 0)
-    s = trail__sink_new_fd(2, TRAIL_LEVEL_TRACE);
+  int fd = output_std_fd(spec);
+  if (fd != 0)
+    s = trail__sink_new_fd(fd, TRAIL_LEVEL_TRACE);
   else
     rc = trail__sink_open_file(spec, TRAIL_LEVEL_TRACE, &s);
   if (rc == 0 && s == NULL)
@@ -207,13 +222,13 @@ static int env_level(const char *var, const char *v) {
   return 0;
 }
 
-/* TRAIL_OUTPUT: stdout, stderr or a path; a bad one keeps the sinks. */
+/* TRAIL_OUTPUT: stdout, stderr, - or a path; a bad one keeps the sinks. */
 static int env_output(const char *var, const char *v) {
   trail_config_error err;
   if (trail_output_set(v, &err) == 0)
     return 0;
   char what[400];
-  snprintf(what, sizeof what, "%s (accepted: stdout, stderr or a path)",
+  snprintf(what, sizeof what, "%s (" OUTPUT_ACCEPTED ")",
            v[0] ? err.text : "empty value");
   env_complain(var, v, what, current_output());
   return 1;
@@ -259,13 +274,37 @@ static int env_sampling(const char *var, const char *v) {
   return 0;
 }
 
+/*
+ * A list without the leading '+' replaces the default list: one line says
+ * which default keys are no longer redacted and how to add instead. Not an
+ * error: the list is applied and not counted as rejected.
+ */
+static void redact_replaced_notice(const char *var, const char *v) {
+  char dropped[TRAIL__REDACT_TEXT];
+  if (trail__redact_defaults_dropped(trail__conf_get(), dropped,
+                                     sizeof dropped) == 0)
+    return;
+  const char *keys = v + strspn(v, " \t,"); /* the first key, if any */
+  fprintf(stderr,
+          "trail: %s=\"%.200s\" replaces the default list (no longer "
+          "redacted: %s)",
+          var, v, dropped);
+  if (*keys != '\0')
+    fprintf(stderr, "; use %s=%c%.200s to add to it", var, TRAIL__REDACT_ADD,
+            v);
+  fputc('\n', stderr);
+}
+
 /* TRAIL_REDACT: the sensitive keys; a bad list keeps the current keys. */
 static int env_redact(const char *var, const char *v) {
   trail_config_error err;
-  if (trail_redact_set(v, &err) == 0)
-    return 0;
-  env_complain(var, v, err.text, "the current keys");
-  return 1;
+  if (trail_redact_set(v, &err) != 0) {
+    env_complain(var, v, err.text, "the current keys");
+    return 1;
+  }
+  if (!trail__redact_list_adds(v))
+    redact_replaced_notice(var, v);
+  return 0;
 }
 
 /*
@@ -344,7 +383,10 @@ static int env_async(const char *var, const char *v) {
 }
 
 /*
- * The TRAIL_* variables, in the order they are applied. TRAIL_ASYNC comes
+ * The TRAIL_* variables, in the order they are applied: every variable the
+ * library and its adapters read, and the only list of them, which is also
+ * what an unknown name is checked against. A variable without an apply
+ * function is read by another's (TRAIL_ASYNC's options). TRAIL_ASYNC comes
  * last because the writer it starts checks its queue and sizes its buffers
  * against the line maximum, which TRAIL_MAX_LINE may have changed.
  */
@@ -356,18 +398,107 @@ static const struct env_var {
     {"TRAIL_OUTPUT", env_output},     {"TRAIL_CALLER", env_caller},
     {"TRAIL_MAX_LINE", env_max_line}, {"TRAIL_SAMPLING", env_sampling},
     {"TRAIL_REDACT", env_redact},     {"TRAIL_ASYNC", env_async},
+    {ASYNC_OVERFLOW_VAR, NULL},       {ASYNC_QUEUE_VAR, NULL},
 };
+#define NENV_VARS (sizeof env_vars / sizeof env_vars[0])
+
+/* ---- unknown variables ------------------------------------------------- */
+
+/* The prefix of the library's variables, matched in any case. */
+#define ENV_PREFIX "TRAIL_"
+/* How far (in edits) a name may be from a known one to be suggested. */
+#define NEAR_MAX 2
+/* Names longer than this are never near a known one. */
+#define NEAR_NAME_MAX 64
+
+/*
+ * The Levenshtein distance of a[0..na) and b[0..nb), letters compared
+ * without case (a lowercase trail_level is a mistake too), or NEAR_MAX + 1
+ * when it is larger than NEAR_MAX.
+ */
+static size_t edit_distance(const char *a, size_t na, const char *b,
+                            size_t nb) {
+  if (na > NEAR_NAME_MAX || nb > NEAR_NAME_MAX ||
+      (na > nb ? na - nb : nb - na) > NEAR_MAX)
+    return NEAR_MAX + 1;
+  size_t row[NEAR_NAME_MAX + 1];
+  for (size_t j = 0; j <= nb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= na; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= nb; j++) {
+      size_t up = row[j];
+      size_t sub = diag + (strncasecmp(a + i - 1, b + j - 1, 1) != 0);
+      size_t del = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+      row[j] = sub < del ? sub : del;
+      diag = up;
+    }
+  }
+  return row[nb] > NEAR_MAX ? NEAR_MAX + 1 : row[nb];
+}
+
+/* The known variable nearest to name[0..n), or NULL when none is near. */
+static const char *nearest_known(const char *name, size_t n) {
+  const char *best = NULL;
+  size_t best_d = NEAR_MAX + 1;
+  for (size_t i = 0; i < NENV_VARS; i++) {
+    const char *k = env_vars[i].name;
+    size_t d = edit_distance(name, n, k, strlen(k));
+    if (d < best_d) {
+      best = k;
+      best_d = d;
+    }
+  }
+  return best;
+}
+
+static int known_var(const char *name, size_t n) {
+  for (size_t i = 0; i < NENV_VARS; i++)
+    if (strlen(env_vars[i].name) == n && memcmp(env_vars[i].name, name, n) == 0)
+      return 1;
+  return 0;
+}
+
+/*
+ * One line on stderr for each variable of env ("NAME=value" strings, NULL
+ * ended) whose name starts with TRAIL_, in any case, and that the library
+ * does not read, naming the nearest known variable when one is near.
+ */
+void trail__env_check_names(char *const *env) {
+  for (; env != NULL && *env != NULL; env++) {
+    const char *e = *env;
+    size_t n = strcspn(e, "=");
+    if (n < sizeof ENV_PREFIX - 1 ||
+        strncasecmp(e, ENV_PREFIX, sizeof ENV_PREFIX - 1) != 0 ||
+        known_var(e, n))
+      continue;
+    const char *near = nearest_known(e, n);
+    if (near != NULL)
+      fprintf(stderr, "trail: unknown variable %.*s, did you mean %s?\n",
+              (int)(n > TRAIL__NAME_MAX ? TRAIL__NAME_MAX : n), e, near);
+    else
+      fprintf(stderr, "trail: unknown variable %.*s\n",
+              (int)(n > TRAIL__NAME_MAX ? TRAIL__NAME_MAX : n), e);
+  }
+}
+
+/* The environment's names are checked once per process, at the first read. */
+static int names_checked;
 
 /*
  * Applies every TRAIL_* variable that is set. Returns the number of
  * variables that were rejected (each reported on stderr), 0 when all were
- * good or unset.
+ * good or unset. Unknown TRAIL_* names are reported, once per process, and
+ * not counted.
  */
 TRAIL_API int trail_config_from_env(void) {
+  if (!__atomic_exchange_n(&names_checked, 1, __ATOMIC_RELAXED))
+    trail__env_check_names(environ);
   int bad = 0;
-  for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++) {
+  for (size_t i = 0; i < NENV_VARS; i++) {
     const char *v = getenv(env_vars[i].name);
-    if (v != NULL)
+    if (v != NULL && env_vars[i].apply != NULL)
       bad += env_vars[i].apply(env_vars[i].name, v);
   }
   return bad;

@@ -15,10 +15,13 @@
 #include "trail.h"
 
 #define TRAIL__NAME_MAX 128
-/* What a logger or service name may be (trail__name_valid), for messages. */
+/* What a service name may be (trail__name_valid), for messages. */
 #define TRAIL__NAME_RULE                                                       \
   "1 to 128 printable ASCII characters, no space, quote, backslash, comma or " \
   "'='"
+/* What a logger name may be (trail__logger_name_valid), for messages. */
+#define TRAIL__LOGGER_NAME_RULE                                                \
+  "1 to 128 ASCII letters, digits, '.', '_' or '-'"
 #define TRAIL__REDACT_MAX 32    /* sensitive keys */
 #define TRAIL__REDACT_TEXT 2048 /* their bytes */
 #define TRAIL__MAX_SINKS 16
@@ -43,8 +46,10 @@
 
 /* ---- names (level.c) --------------------------------------------------- */
 
-/* 1 when s[0..len) is a valid logger or service name. */
+/* 1 when s[0..len) is a valid service name. */
 int trail__name_valid(const char *s, size_t len);
+/* 1 when s[0..len) is a valid logger name (a narrower set). */
+int trail__logger_name_valid(const char *s, size_t len);
 
 /* A parsed TRAIL_LEVEL value. */
 typedef struct trail__level_rule {
@@ -136,6 +141,13 @@ static inline unsigned trail__redact_sig(unsigned char first,
  */
 int trail__redact_parse(struct trail__conf *c, const char *list,
                         trail_config_error *err, const char *source);
+/* What starts a list that adds to the default list instead of replacing it. */
+#define TRAIL__REDACT_ADD '+'
+/* 1 when list starts with TRAIL__REDACT_ADD (after white space). */
+int trail__redact_list_adds(const char *list);
+/* The default keys c does not redact, ", "-separated; returns how many. */
+size_t trail__redact_defaults_dropped(const struct trail__conf *c, char *out,
+                                      size_t cap);
 #define TRAIL__REDACTED "\"[REDACTED]\""
 
 /* ---- clock (clock.c) --------------------------------------------------- */
@@ -515,6 +527,12 @@ void trail__count_high_water(uint64_t bytes);
 void trail__count_suppressed(void);
 
 /* ---- small helpers ----------------------------------------------------- */
+
+/*
+ * Reports the variables of env ("NAME=value", NULL ended) that look like
+ * trail's (TRAIL_*) but are not read by it (config.c).
+ */
+void trail__env_check_names(char *const *env);
 
 /* snprintf into a config error, if err is not NULL. */
 void trail__config_error(trail_config_error *err, int code, const char *source,

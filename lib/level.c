@@ -43,10 +43,10 @@ TRAIL_API int trail_level_parse(const char *name, trail_level *out) {
 }
 
 /*
- * Names of loggers and services go into every line unescaped and into the
- * TRAIL_LEVEL grammar, so they are restricted to printable ASCII without the
- * characters that would need escaping (", \) or that the grammar uses (, =)
- * or that a person would misread (space).
+ * Service names go into every line unescaped, so they are restricted to
+ * printable ASCII without the characters that would need escaping (", \)
+ * or that a person would misread (space), and without the separators of the
+ * TRAIL_LEVEL grammar (, =), which logger names share.
  */
 int trail__name_valid(const char *s, size_t len) {
   if (s == NULL || len == 0 || len > TRAIL__NAME_MAX)
@@ -54,6 +54,24 @@ int trail__name_valid(const char *s, size_t len) {
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ',' || c == '=')
+      return 0;
+  }
+  return 1;
+}
+
+/*
+ * Logger names are narrower than service names: they are what TRAIL_LEVEL
+ * addresses, so a character that could be a mistyped separator (';', ':',
+ * space) or a pattern ('*') would make a name no logger has and no error.
+ */
+int trail__logger_name_valid(const char *s, size_t len) {
+  if (s == NULL || len == 0 || len > TRAIL__NAME_MAX)
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9');
+    if (!alnum && c != '.' && c != '_' && c != '-')
       return 0;
   }
   return 1;
@@ -118,9 +136,10 @@ static int parse_rule_item(trail__level_spec *spec, const char *item, size_t n,
   trail_level lv;
   trim(&name, &nl);
   trim(&lvs, &ll);
-  if (!trail__name_valid(name, nl)) {
+  if (!trail__logger_name_valid(name, nl)) {
     trail__config_error(err, TRAIL_EINVAL_NAME, source,
-                        "invalid logger name \"%.*s\" (" TRAIL__NAME_RULE ")",
+                        "invalid logger name \"%.*s\" (" TRAIL__LOGGER_NAME_RULE
+                        "; items are separated by ',')",
                         quoted(nl), name);
     return TRAIL_EINVAL_NAME;
   }

@@ -99,7 +99,7 @@ TRAIL_API trail_logger *trail_logger_get(const char *name) {
   if (name == NULL)
     return &root_logger;
   size_t len = strlen(name);
-  if (!trail__name_valid(name, len))
+  if (!trail__logger_name_valid(name, len))
     return NULL;
   if (len == 4 && memcmp(name, "root", 4) == 0)
     return &root_logger;

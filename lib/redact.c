@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -97,17 +98,9 @@ static void store_keys(struct trail__conf *c, const key_list *ks) {
   c->redact_gen = __atomic_add_fetch(&last_gen, 1, __ATOMIC_RELAXED);
 }
 
-/*
- * Parses a comma-separated list of keys into c (NULL: the default list;
- * "": none). Keys are kept lowercase; white space around them is ignored.
- * The whole list is rejected on a bad key, as TRAIL_LEVEL is.
- */
-int trail__redact_parse(struct trail__conf *c, const char *list,
-                        trail_config_error *err, const char *source) {
-  key_list ks;
-  memset(&ks, 0, sizeof ks);
-  if (list == NULL)
-    list = default_list;
+/* The comma-separated keys of list into ks, white space around each ignored. */
+static int add_keys(key_list *ks, const char *list, trail_config_error *err,
+                    const char *source) {
   for (const char *p = list;;) {
     const char *comma = strchr(p, ',');
     size_t k = comma ? (size_t)(comma - p) : strlen(p);
@@ -119,16 +112,69 @@ int trail__redact_parse(struct trail__conf *c, const char *list,
     while (k > 0 && isspace((unsigned char)key[k - 1]))
       k--;
     if (k > 0) {
-      int rc = add_key(&ks, key, k, err, source);
+      int rc = add_key(ks, key, k, err, source);
       if (rc != 0)
         return rc;
     }
     if (comma == NULL)
-      break;
+      return 0;
     p = comma + 1;
   }
+}
+
+/* Where a list that starts with '+' has its keys (after the '+'), or NULL. */
+static const char *added_keys(const char *list) {
+  while (isspace((unsigned char)*list))
+    list++;
+  return *list == TRAIL__REDACT_ADD ? list + 1 : NULL;
+}
+
+int trail__redact_list_adds(const char *list) {
+  return list != NULL && added_keys(list) != NULL;
+}
+
+/*
+ * Parses a comma-separated list of keys into c (NULL: the default list;
+ * "": none; "+KEYS": the default list and KEYS). Keys are kept lowercase;
+ * white space around them is ignored. The whole list is rejected on a bad
+ * key, as TRAIL_LEVEL is.
+ */
+int trail__redact_parse(struct trail__conf *c, const char *list,
+                        trail_config_error *err, const char *source) {
+  key_list ks;
+  memset(&ks, 0, sizeof ks);
+  const char *added = list ? added_keys(list) : NULL;
+  int rc = 0;
+  if (list == NULL || added != NULL)
+    rc = add_keys(&ks, default_list, err, source);
+  if (rc == 0 && list != NULL)
+    rc = add_keys(&ks, added ? added : list, err, source);
+  if (rc != 0)
+    return rc;
   store_keys(c, &ks);
   return 0;
+}
+
+/*
+ * The keys of the default list that c does not redact, ", "-separated into
+ * out (cut to fit). Returns their number.
+ */
+size_t trail__redact_defaults_dropped(const struct trail__conf *c, char *out,
+                                      size_t cap) {
+  size_t n = 0, used = 0;
+  out[0] = '\0';
+  for (const char *p = default_list; *p != '\0';) {
+    size_t k = strcspn(p, ",");
+    if (!trail__redacted_in(c, p, k)) {
+      int w =
+          snprintf(out + used, cap - used, "%s%.*s", n ? ", " : "", (int)k, p);
+      if (w > 0)
+        used += (size_t)w < cap - used ? (size_t)w : cap - used - 1;
+      n++;
+    }
+    p += k + (p[k] == ',');
+  }
+  return n;
 }
 
 /*
@@ -167,8 +213,9 @@ int trail__redacted_in(const trail__conf *c, const char *k, size_t len) {
 
 /*
  * Sets the sensitive keys: "password,token,..." (NULL: the default list,
- * "": none). Matched case-insensitively against field keys, bound fields
- * and the keys of objects inside json_t values.
+ * "": none, "+card,...": the default list and those keys). Matched
+ * case-insensitively against field keys, bound fields and the keys of objects
+ * inside json_t values.
  */
 TRAIL_API int trail_redact_set(const char *list, trail_config_error *err) {
   trail__config_lock();

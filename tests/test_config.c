@@ -13,17 +13,29 @@
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "internal.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *const env_vars[] = {
-    "TRAIL_LEVEL",    "TRAIL_OUTPUT", "TRAIL_SERVICE", "TRAIL_CALLER",
-    "TRAIL_MAX_LINE", "TRAIL_FORMAT", "TRAIL_ASYNC"};
-
+/*
+ * Unsets every TRAIL_* variable, the test harness's own included: each test
+ * sets what it tests, and no other name may add a line to what it reads.
+ */
 static void env_clear(void) {
-  for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++)
-    unsetenv(env_vars[i]);
+  for (size_t i = 0; environ[i] != NULL;) {
+    size_t n = strcspn(environ[i], "=");
+    if (strncmp(environ[i], "TRAIL_", 6) != 0) {
+      i++;
+      continue;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)n, environ[i]);
+    unsetenv(name);
+    i = 0;
+  }
 }
 
 static size_t count_newlines(const char *s, size_t len) {
@@ -420,7 +432,7 @@ static void test_env_bad_level(void **state) {
     char *text = from_env_stderr(&rc);
     assert_int_equal(rc, 1);
     const char *want_level[] = {level_list, "using \"info\"", NULL};
-    const char *want_name[] = {"printable ASCII", "using \"info\"", NULL};
+    const char *want_name[] = {TRAIL__LOGGER_NAME_RULE, "using \"info\"", NULL};
     assert_one_complaint(text, "TRAIL_LEVEL", bad[i],
                          strstr(bad[i], "bad name") || bad[i][0] == '='
                              ? want_name
@@ -562,7 +574,7 @@ static void test_env_bad_output_empty(void **state) {
   int rc;
   char *text = from_env_stderr(&rc);
   assert_int_equal(rc, 1);
-  const char *want[] = {"stdout, stderr or a path", NULL};
+  const char *want[] = {"stdout, stderr, - or a path", NULL};
   assert_one_complaint(text, "TRAIL_OUTPUT", "", want);
   free(text);
   trail_info(NULL, "still captured");
@@ -621,6 +633,290 @@ static void test_env_several_bad(void **state) {
   json_decref(j);
 }
 
+/* TRAIL_LEVEL=value, applied with stderr in a file: what it wrote. */
+static char *level_stderr(const char *value, int *rc) {
+  setenv("TRAIL_LEVEL", value, 1);
+  char *text = from_env_stderr(rc);
+  unsetenv("TRAIL_LEVEL");
+  return text;
+}
+
+/*
+ * A logger name with a character outside the logger-name set (';' or ':'
+ * or a space, typos of the separator): the whole value is rejected with
+ * the usual one line, and no logger of that name gets a level.
+ */
+static void test_env_level_bad_name_chars(void **state) {
+  (void)state;
+  static const struct {
+    const char *value, *name;
+  } cases[] = {
+      {"info;db=debug", "info;db"},
+      {"info,my db=debug", "my db"},
+      {"a:b=debug", "a:b"},
+      {"warn,db.*=debug", "db.*"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    trail_shutdown();
+    int rc;
+    char *text = level_stderr(cases[i].value, &rc);
+    char want[512];
+    snprintf(want, sizeof want,
+             "trail: TRAIL_LEVEL=\"%s\": invalid logger name \"%s\" (1 to "
+             "128 ASCII letters, digits, '.', '_' or '-'; items are "
+             "separated by ','); using \"info\"\n",
+             cases[i].value, cases[i].name);
+    assert_string_equal(text, want);
+    free(text);
+    assert_int_equal(rc, 1);
+    assert_int_equal(trail_logger_level(NULL), TRAIL_LEVEL_INFO);
+    assert_int_equal(trail_logger_level(trail_logger_get("db")),
+                     TRAIL_LEVEL_INFO);
+    /* Such a name is no logger's either. */
+    assert_null(trail_logger_get(cases[i].name));
+  }
+}
+
+/* ---- TRAIL_OUTPUT names ---------------------------------------------------
+ */
+
+/* The number of entries of tmpdir, "." and ".." aside. */
+static size_t tmpdir_entries(void) {
+  DIR *d = opendir(tmpdir);
+  assert_non_null(d);
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+/*
+ * stdout and stderr in any case, and "-" for stdout, name the standard
+ * descriptors: the line reaches the descriptor and no file of that name is
+ * made in the working directory (tmpdir here).
+ */
+static void test_env_output_std_spellings(void **state) {
+  (void)state;
+  static const struct {
+    const char *value;
+    int fd;
+  } cases[] = {{"STDOUT", STDOUT_FILENO},
+               {"Stderr", STDERR_FILENO},
+               {"-", STDOUT_FILENO},
+               {"sTdOuT", STDOUT_FILENO},
+               {"STDERR", STDERR_FILENO}};
+  char cwd[PATH_MAX], capture[PATH_MAX];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  snprintf(capture, sizeof capture, "%s.fd", tmpdir);
+  assert_int_equal(chdir(tmpdir), 0);
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    trail_shutdown();
+    setenv("TRAIL_OUTPUT", cases[k].value, 1);
+    redirect r = redirect_begin(cases[k].fd, capture);
+    int rc = trail_config_from_env();
+    trail_info(NULL, cases[k].value);
+    redirect_end(r);
+    assert_int_equal(rc, 0);
+    json_t *j = file_lines(capture, 1);
+    assert_str_field(j, "message", cases[k].value);
+    json_decref(j);
+    assert_int_equal(tmpdir_entries(), 0);
+  }
+  unlink(capture);
+  assert_int_equal(chdir(cwd), 0);
+}
+
+/* A path that only looks like a standard name is a file: ./stdout. */
+static void test_env_output_std_lookalike(void **state) {
+  (void)state;
+  char cwd[PATH_MAX], path[256];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(tmpdir), 0);
+  setenv("TRAIL_OUTPUT", "./stdout", 1);
+  cap_start(TRAIL_LEVEL_INFO);
+  assert_int_equal(trail_config_from_env(), 0);
+  trail_info(NULL, "to the file");
+  assert_int_equal(cap_count(), 0);
+  assert_int_equal(chdir(cwd), 0);
+  tmp_path(path, sizeof path, "stdout");
+  json_t *j = file_lines(path, 1);
+  assert_str_field(j, "message", "to the file");
+  json_decref(j);
+  /* The C call takes the same names. */
+  assert_int_equal(trail_output_set("STDERR", NULL), 0);
+  trail_config_error err;
+  assert_int_equal(trail_output_set("", &err), TRAIL_EINVAL_SPEC);
+  assert_non_null(strstr(err.text, "stdout, stderr, - or a path"));
+}
+
+/* ---- TRAIL_REDACT: adding and replacing ---------------------------------- */
+
+/* One line with the field key="v": its value redacted when want says so. */
+static void check_redacted(const char *key, int want) {
+  cap_clear();
+  trail_info(NULL, "m", TRAIL_STR(key, "v"));
+  assert_int_equal(cap_count(), 1);
+  json_t *j = cap_json(0);
+  assert_str_field(j, key, want ? "[REDACTED]" : "v");
+  json_decref(j);
+}
+
+/* TRAIL_REDACT=+card adds to the default list, silently. */
+static void test_env_redact_add(void **state) {
+  (void)state;
+  cap_start(TRAIL_LEVEL_INFO);
+  setenv("TRAIL_REDACT", " +card, ssn", 1);
+  int rc;
+  char *text = from_env_stderr(&rc);
+  assert_int_equal(rc, 0);
+  assert_string_equal(text, "");
+  free(text);
+  check_redacted("card", 1);
+  check_redacted("ssn", 1);
+  check_redacted("password", 1);
+  check_redacted("set-cookie", 1);
+  check_redacted("user", 0);
+}
+
+/*
+ * A list without '+' replaces the defaults, and says so in one line naming
+ * the default keys no longer redacted; a list that keeps them all says
+ * nothing; an empty list turns redaction off, said without the hint.
+ */
+static void test_env_redact_replace_notice(void **state) {
+  (void)state;
+  static const struct {
+    const char *value, *line;
+  } cases[] = {
+      {"card",
+       "trail: TRAIL_REDACT=\"card\" replaces the default list (no longer "
+       "redacted: password, passwd, secret, token, api_key, authorization, "
+       "cookie, set-cookie); use TRAIL_REDACT=+card to add to it\n"},
+      {"Password,TOKEN,card",
+       "trail: TRAIL_REDACT=\"Password,TOKEN,card\" replaces the default "
+       "list (no longer redacted: passwd, secret, api_key, authorization, "
+       "cookie, set-cookie); use TRAIL_REDACT=+Password,TOKEN,card to add to "
+       "it\n"},
+      {"password,passwd,secret,token,api_key,authorization,cookie,set-cookie,"
+       "card",
+       ""},
+      {"", "trail: TRAIL_REDACT=\"\" replaces the default list (no longer "
+           "redacted: password, passwd, secret, token, api_key, authorization, "
+           "cookie, set-cookie)\n"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    trail_shutdown();
+    cap_start(TRAIL_LEVEL_INFO);
+    setenv("TRAIL_REDACT", cases[i].value, 1);
+    int rc;
+    char *text = from_env_stderr(&rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(text, cases[i].line);
+    free(text);
+    check_redacted("card", strstr(cases[i].value, "card") != NULL);
+    check_redacted("password", strstr(cases[i].value, "assword") != NULL);
+  }
+}
+
+/* ---- unknown TRAIL_* variables ------------------------------------------- */
+
+/* trail__env_check_names(env) with stderr in a file: what it wrote. */
+static char *check_names_stderr(char *const *env) {
+  char path[256];
+  tmp_path(path, sizeof path, "names.txt");
+  redirect r = redirect_begin(STDERR_FILENO, path);
+  trail__env_check_names(env);
+  redirect_end(r);
+  size_t len;
+  return read_file(path, &len);
+}
+
+/*
+ * Each TRAIL_* name the library does not read gets one line, with the
+ * nearest known name when one is within two edits; known names (those
+ * read through TRAIL_ASYNC included) and other variables get none.
+ */
+static void test_env_unknown_names(void **state) {
+  (void)state;
+  char *env[] = {"TRAIL_LEVLE=debug",
+                 "TRAIL_LEVEL=info",
+                 "PATH=/bin",
+                 "TRAILER=1",
+                 "TRAIL_ASYNC_QUEUE=8m",
+                 "TRAIL_ASYNC_OVERFLOW=drop",
+                 "TRAIL_ASYNC_QUEU=8m",
+                 "TRAIL_SERVICES=x",
+                 "trail_caller=1",
+                 "TRAIL_EXAMPLES_DIR=/x",
+                 "TRAIL_FOO=1",
+                 "TRAIL_OUTPUT",
+                 NULL};
+  char *text = check_names_stderr(env);
+  assert_string_equal(
+      text, "trail: unknown variable TRAIL_LEVLE, did you mean TRAIL_LEVEL?\n"
+            "trail: unknown variable TRAIL_ASYNC_QUEU, did you mean "
+            "TRAIL_ASYNC_QUEUE?\n"
+            "trail: unknown variable TRAIL_SERVICES, did you mean "
+            "TRAIL_SERVICE?\n"
+            "trail: unknown variable trail_caller, did you mean "
+            "TRAIL_CALLER?\n"
+            "trail: unknown variable TRAIL_EXAMPLES_DIR\n"
+            "trail: unknown variable TRAIL_FOO\n");
+  free(text);
+  char *known[] = {"TRAIL_LEVEL=x", "TRAIL_REDACT=", "HOME=/", NULL};
+  text = check_names_stderr(known);
+  assert_string_equal(text, "");
+  free(text);
+}
+
+/* The name a re-executed test_config runs as instead of its tests. */
+#define CHILD_ARG "--init-twice"
+
+/* In the re-executed child: trail_init twice, across a trail_shutdown. */
+static int child_init_twice(void) {
+  trail_init("child");
+  trail_config_from_env();
+  trail_shutdown();
+  trail_init("child");
+  trail_shutdown();
+  return 0;
+}
+
+/*
+ * The unknown names are reported at the first trail_init of a process and
+ * not again: a fresh process (this program, re-executed) with TRAIL_LEVLE
+ * set writes exactly one line on stderr, however often it reads the
+ * environment, and the known variable beside it is still applied.
+ */
+static void test_env_unknown_once_per_process(void **state) {
+  (void)state;
+  char err[256];
+  tmp_path(err, sizeof err, "child-stderr.txt");
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    setenv("TRAIL_LEVLE", "debug", 1);
+    setenv("TRAIL_OUTPUT", "/dev/null", 1);
+    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+      _exit(125);
+    execl("/proc/self/exe", "test_config", CHILD_ARG, (char *)NULL);
+    _exit(126);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  size_t len;
+  char *text = read_file(err, &len);
+  assert_string_equal(
+      text, "trail: unknown variable TRAIL_LEVLE, did you mean TRAIL_LEVEL?\n");
+  free(text);
+}
+
 /* ---- trail_levels_set --------------------------------------------------- */
 
 /* A failed trail_levels_set: code, source, text, and nothing applied. */
@@ -658,6 +954,8 @@ static void test_levels_set_errors(void **state) {
   check_levels_error("debug,bad name=info", TRAIL_EINVAL_NAME, "bad name");
   check_levels_error("=debug", TRAIL_EINVAL_NAME, "invalid logger name");
   check_levels_error("a\"b=debug", TRAIL_EINVAL_NAME, "invalid logger name");
+  check_levels_error("info;db=debug", TRAIL_EINVAL_NAME, "\"info;db\"");
+  check_levels_error("a:b=debug", TRAIL_EINVAL_NAME, TRAIL__LOGGER_NAME_RULE);
   check_levels_error("", TRAIL_EINVAL_SPEC, level_list);
   check_levels_error(" , ,", TRAIL_EINVAL_SPEC, "empty");
   check_levels_error(NULL, TRAIL_EINVAL_SPEC, "");
@@ -860,7 +1158,9 @@ static void test_error_names(void **state) {
   }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], CHILD_ARG) == 0)
+    return child_init_twice();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_env_service, setup, teardown),
       cmocka_unit_test_setup_teardown(test_env_caller, setup, teardown),
@@ -885,11 +1185,24 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_env_bad_output_path, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_env_several_bad, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_env_level_bad_name_chars, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_env_output_std_spellings, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_env_output_std_lookalike, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_env_redact_add, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_env_redact_replace_notice, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_env_unknown_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_env_unknown_once_per_process, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_levels_set_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_set, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_line_set, setup, teardown),
       cmocka_unit_test_setup_teardown(test_level_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_names, setup, teardown),
   };
+  env_clear(); /* before the first read of the environment */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

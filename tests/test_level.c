@@ -44,6 +44,27 @@ static void test_name_rule(void **state) {
   assert_false(trail__name_valid("\xc3\xa9", 2));
 }
 
+/*
+ * Logger names are narrower: letters, digits, '.', '_' and '-', so that
+ * TRAIL_LEVEL can name every one of them and a mistyped separator in it
+ * is an error, not a logger of its own.
+ */
+static void test_logger_name_rule(void **state) {
+  (void)state;
+  assert_true(trail__logger_name_valid("http.client_v2-X9", 17));
+  char name[TRAIL__NAME_MAX + 1];
+  memset(name, 'n', sizeof name);
+  assert_true(trail__logger_name_valid(name, TRAIL__NAME_MAX));
+  assert_false(trail__logger_name_valid(name, TRAIL__NAME_MAX + 1));
+  static const char *const bad[] = {"",    "a:b", "a;b", "a b", "db.*",
+                                    "a/b", "a=b", "a,b", "a\"", "\xc3\xa9"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (trail__logger_name_valid(bad[i], strlen(bad[i])))
+      fail_msg("\"%s\" taken as a logger name", bad[i]);
+  /* a service name may still hold them */
+  assert_true(trail__name_valid("a:b;c/d*", 8));
+}
+
 static void test_spec_parse_and_lookup(void **state) {
   (void)state;
   trail__level_spec s;
@@ -83,6 +104,11 @@ static void test_spec_errors(void **state) {
       {"info,db=loud", TRAIL_EINVAL_LEVEL, "\"loud\""},
       {"info,=debug", TRAIL_EINVAL_NAME, "logger name"},
       {"info,a b=debug", TRAIL_EINVAL_NAME, "\"a b\""},
+      {"info;db=debug", TRAIL_EINVAL_NAME,
+       "invalid logger name \"info;db\" (" TRAIL__LOGGER_NAME_RULE
+       "; items are separated by ',')"},
+      {"info,my db=debug", TRAIL_EINVAL_NAME, "\"my db\""},
+      {"a:b=debug", TRAIL_EINVAL_NAME, "\"a:b\""},
       {"", TRAIL_EINVAL_SPEC, "empty"},
       {" , ,", TRAIL_EINVAL_SPEC, "empty"},
   };
@@ -110,6 +136,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_name_rule),
+      cmocka_unit_test(test_logger_name_rule),
       cmocka_unit_test(test_spec_parse_and_lookup),
       cmocka_unit_test(test_spec_errors),
   };

@@ -129,6 +129,43 @@ static char *value_text(json_t *j, const char *key) {
   return json_dumps(v, JSON_ENCODE_ANY);
 }
 
+/*
+ * A list that starts with '+' is the default list and its own keys; "+" is
+ * the default list; a bad key after the '+' rejects the whole list.
+ */
+static void test_added_lists(void **state) {
+  (void)state;
+  trail_config_error err;
+  assert_int_equal(trail_redact_set(" + ssn , PIN", &err), 0);
+  trail_info(NULL, "m", TRAIL_STR("ssn", "1"), TRAIL_STR("pin", "2"),
+             TRAIL_STR("token", "t"), TRAIL_STR("Set-Cookie", "c"),
+             TRAIL_STR("+ssn", "3"), TRAIL_STR("user", "u"));
+  json_t *j = cap_json(0);
+  assert_str_field(j, "ssn", "[REDACTED]");
+  assert_str_field(j, "pin", "[REDACTED]");
+  assert_str_field(j, "token", "[REDACTED]");
+  assert_str_field(j, "Set-Cookie", "[REDACTED]");
+  assert_str_field(j, "+ssn", "3");
+  assert_str_field(j, "user", "u");
+  json_decref(j);
+
+  assert_int_equal(trail_redact_set("+", &err), 0);
+  trail_info(NULL, "m", TRAIL_STR("ssn", "1"), TRAIL_STR("password", "p"));
+  j = cap_json(1);
+  assert_str_field(j, "ssn", "1");
+  assert_str_field(j, "password", "[REDACTED]");
+  json_decref(j);
+
+  assert_int_equal(trail_redact_set("+card,bad key", &err), TRAIL_EINVAL_SPEC);
+  assert_non_null(strstr(err.text, "\"bad key\""));
+  trail_info(NULL, "m", TRAIL_STR("card", "4111"), TRAIL_STR("secret", "s"));
+  j = cap_json(2);
+  assert_str_field(j, "card", "4111");
+  assert_str_field(j, "secret", "[REDACTED]");
+  json_decref(j);
+  assert_int_equal(cap_count(), 3);
+}
+
 /* Bound in clear, then made sensitive: written as an event field would be. */
 static void check_later_list(void) {
   trail_config_error err;
@@ -208,6 +245,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bound_fields, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_configured_lists, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_added_lists, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_changed_after_binding, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_list_changed_after_binding_async,
