@@ -406,6 +406,9 @@ static const struct env_var {
 
 /* The prefix of the library's variables, matched in any case. */
 #define ENV_PREFIX "TRAIL_"
+/* Names this project's own test suite sets for the programs it runs: never
+ * reported (docs/configuration.md, "Unknown variables"). */
+#define TEST_PREFIX "TRAIL_TEST_"
 /* How far (in edits) a name may be from a known one to be suggested. */
 #define NEAR_MAX 2
 /* Names longer than this are never near a known one. */
@@ -471,7 +474,7 @@ void trail__env_check_names(char *const *env) {
     size_t n = strcspn(e, "=");
     if (n < sizeof ENV_PREFIX - 1 ||
         strncasecmp(e, ENV_PREFIX, sizeof ENV_PREFIX - 1) != 0 ||
-        known_var(e, n))
+        strncmp(e, TEST_PREFIX, sizeof TEST_PREFIX - 1) == 0 || known_var(e, n))
       continue;
     const char *near = nearest_known(e, n);
     if (near != NULL)

@@ -10,12 +10,12 @@
 #   nothing on stdout, one line on stderr that names the program and ends
 #   with "try <program> --help".
 #
-# ctest: check_cli BUILD_DIR SOURCE_DIR, with TRAIL_EXAMPLES_DIR in the
+# ctest: check_cli BUILD_DIR SOURCE_DIR, with TRAIL_TEST_EXAMPLES_DIR in the
 # environment. An example that was not built is skipped; none built: 77.
 set -uo pipefail
 
 build="$(cd "${1:?usage: check_cli.sh BUILD_DIR [SOURCE_DIR]}" && pwd)"
-dir="${TRAIL_EXAMPLES_DIR:-$build/examples}"
+dir="${TRAIL_TEST_EXAMPLES_DIR:-$build/examples}"
 work="$build/check_cli"
 rm -rf "$work"
 mkdir -p "$work"

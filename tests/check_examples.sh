@@ -4,13 +4,13 @@
 # line, and every stdout line one JSON object that starts with the keys
 # timestamp, level, logger, message, service, in that order.
 #
-# ctest: check_examples BUILD_DIR SOURCE_DIR, with TRAIL_EXAMPLES_DIR and
+# ctest: check_examples BUILD_DIR SOURCE_DIR, with TRAIL_TEST_EXAMPLES_DIR and
 # TRAIL_CHECKED_EXAMPLES (':'-separated names) in the environment. Skipped
 # (77) when none of the listed examples was built.
 set -euo pipefail
 
 build="$(cd "${1:?usage: check_examples.sh BUILD_DIR [SOURCE_DIR]}" && pwd)"
-dir="${TRAIL_EXAMPLES_DIR:-$build/examples}"
+dir="${TRAIL_TEST_EXAMPLES_DIR:-$build/examples}"
 IFS=: read -r -a names <<<"${TRAIL_CHECKED_EXAMPLES:-demo}"
 # The examples run with trail's defaults, whatever the caller's environment.
 while read -r var; do unset "$var"; done < <(compgen -e | grep '^TRAIL_' || true)

@@ -88,9 +88,9 @@ static inline void *service_reader(void *arg) {
   return NULL;
 }
 
-/* Where the example name is: $TRAIL_EXAMPLES_DIR/name. */
+/* Where the example name is: $TRAIL_TEST_EXAMPLES_DIR/name. */
 static inline void service_path(const char *name, char *prog, size_t size) {
-  const char *dir = getenv("TRAIL_EXAMPLES_DIR");
+  const char *dir = getenv("TRAIL_TEST_EXAMPLES_DIR");
   snprintf(prog, size, "%s/%s", dir ? dir : "../examples", name);
 }
 
@@ -102,7 +102,7 @@ static inline int service_built(const char *name) {
 }
 
 /*
- * Starts $TRAIL_EXAMPLES_DIR/name --port 0 [args...] with the environment
+ * Starts $TRAIL_TEST_EXAMPLES_DIR/name --port 0 [args...] with the environment
  * given as "K=V" strings (NULL-terminated, may be NULL), and waits for its
  * "listening" line. Skips the test (77) when the example was not built.
  */

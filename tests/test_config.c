@@ -836,7 +836,8 @@ static char *check_names_stderr(char *const *env) {
 /*
  * Each TRAIL_* name the library does not read gets one line, with the
  * nearest known name when one is within two edits; known names (those
- * read through TRAIL_ASYNC included) and other variables get none.
+ * read through TRAIL_ASYNC included), the test suite's own TRAIL_TEST_*
+ * (in capitals only) and other variables get none.
  */
 static void test_env_unknown_names(void **state) {
   (void)state;
@@ -849,7 +850,9 @@ static void test_env_unknown_names(void **state) {
                  "TRAIL_ASYNC_QUEU=8m",
                  "TRAIL_SERVICES=x",
                  "trail_caller=1",
-                 "TRAIL_EXAMPLES_DIR=/x",
+                 "TRAIL_TEST_EXAMPLES_DIR=/x",
+                 "trail_test_x=1",
+                 "TRAIL_SHARED_LIB=/x",
                  "TRAIL_FOO=1",
                  "TRAIL_OUTPUT",
                  NULL};
@@ -862,7 +865,8 @@ static void test_env_unknown_names(void **state) {
             "TRAIL_SERVICE?\n"
             "trail: unknown variable trail_caller, did you mean "
             "TRAIL_CALLER?\n"
-            "trail: unknown variable TRAIL_EXAMPLES_DIR\n"
+            "trail: unknown variable trail_test_x\n"
+            "trail: unknown variable TRAIL_SHARED_LIB\n"
             "trail: unknown variable TRAIL_FOO\n");
   free(text);
   char *known[] = {"TRAIL_LEVEL=x", "TRAIL_REDACT=", "HOME=/", NULL};

@@ -930,7 +930,7 @@ static void test_outgoing_lines(void **state) {
 static const char *orders_example(void) {
   static const char *const names[] = {"orders_evhttp", "orders_mhd",
                                       "orders_civetweb"};
-  const char *dir = getenv("TRAIL_EXAMPLES_DIR");
+  const char *dir = getenv("TRAIL_TEST_EXAMPLES_DIR");
   for (size_t i = 0; i < 3; i++) {
     char p[512];
     snprintf(p, sizeof p, "%s/%s", dir ? dir : "../examples", names[i]);
@@ -1401,7 +1401,7 @@ static void test_bad_arguments(void **state) {
 }
 
 static int gateway_built(void) {
-  const char *dir = getenv("TRAIL_EXAMPLES_DIR");
+  const char *dir = getenv("TRAIL_TEST_EXAMPLES_DIR");
   char p[512];
   snprintf(p, sizeof p, "%s/gateway", dir ? dir : "../examples");
   return access(p, X_OK) == 0;
