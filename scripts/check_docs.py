@@ -669,8 +669,9 @@ def variables_read():
                 found.setdefault(name, f"{rel}:{text.count(chr(10), 0, m.start()) + 1}")
         if rel == "lib/config.c":
             # The table of variables, however it is laid out: every string
-            # literal that is a whole variable name.
-            for m in re.finditer(r'"(TRAIL_[A-Z0-9][A-Z0-9_]*)"', text):
+            # literal that is a whole variable name (a prefix, which ends
+            # with '_', is not one).
+            for m in re.finditer(r'"(TRAIL_[A-Z0-9][A-Z0-9_]*[A-Z0-9])"', text):
                 found.setdefault(m.group(1), f"{rel}:{text.count(chr(10), 0, m.start()) + 1}")
     return found
 
