@@ -13,6 +13,7 @@
 
 #include "http_harness.h"
 
+#include <stdarg.h>
 #include <time.h>
 
 /* ---- checks on values --------------------------------------------------- */
@@ -208,6 +209,64 @@ static inline json_t *wait_access(service *s, const char *rid) {
   if (found == NULL && !alive)
     fail_msg("no access line for %s", rid);
   return found;
+}
+
+/* ---- lines captured in this process (support.h's capture sink) --------- */
+
+/* The captured line of request_id with message; the caller decrefs it. */
+static inline json_t *cap_find(const char *rid, const char *message) {
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    const char *r = str_or_null(j, "request_id");
+    const char *m = str_or_null(j, "message");
+    if (r && strcmp(r, rid) == 0 && m && strcmp(m, message) == 0)
+      return j;
+    json_decref(j);
+  }
+  return NULL;
+}
+
+/* How many captured lines have that message. */
+static inline size_t cap_count_message(const char *message) {
+  size_t n = 0;
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    const char *m = str_or_null(j, "message");
+    if (m && strcmp(m, message) == 0)
+      n++;
+    json_decref(j);
+  }
+  return n;
+}
+
+/* A server library's message logger, as libmicrohttpd calls it
+ * (trail_mhd_error_log, trail_ulfius_error_log). */
+typedef void (*http_error_log_fn)(void *cls, const char *fmt, va_list ap);
+
+static inline void TRAIL__PRINTF(3, 4)
+    call_error_log(http_error_log_fn log, void *cls, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  log(cls, fmt, ap);
+  va_end(ap);
+}
+
+/* The server's messages through log, captured: formatted, trailing
+ * newline dropped, escaped, warn lines of logger "http" (the core's
+ * server-error lines). */
+static inline void check_error_log(http_error_log_fn log) {
+  call_error_log(log, NULL, "Error %d on %s\n", 7, "line\none");
+  call_error_log(log, NULL, "%s", "plain");
+  assert_int_equal(cap_count(), 2);
+  json_t *a = cap_json(0);
+  assert_str_field(a, "logger", "http");
+  assert_str_field(a, "level", "warn");
+  assert_str_field(a, "message", "Error 7 on line\none");
+  json_decref(a);
+  json_t *b = cap_json(1);
+  assert_str_field(b, "logger", "http");
+  assert_str_field(b, "message", "plain");
+  json_decref(b);
 }
 
 #endif /* TRAIL_TEST_HTTP_CHECKS_H */

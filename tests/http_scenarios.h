@@ -14,7 +14,9 @@
  *   static http_case thread = {&ORDERS_MHD, MODE_THREAD};
  *   HTTP_SCENARIO("test_get_thread", scenario_basic_get, &thread),
  *
- * and keeps, in its own file, what is that server's own.
+ * (HTTP_SCENARIOS_ON_MHD, at the end, is all the rows of a server built
+ * on libmicrohttpd), and keeps, in its own file, what is that server's
+ * own.
  *
  * Lines are checked once the service has stopped: the access line may be
  * written after the response went out (a completion hook), so only the
@@ -73,6 +75,12 @@ typedef struct http_case {
 /* A scenario as a cmocka test, with the teardown below. */
 #define HTTP_SCENARIO(name, fn, c)                                             \
   { name, fn, NULL, http_teardown, c }
+
+/* The modes of the examples built on libmicrohttpd: a thread per
+ * connection, or one internal polling thread taking every request in
+ * turn. */
+static const char *const HTTP_MODE_THREAD[] = {"--mode", "thread", NULL};
+static const char *const HTTP_MODE_POLL[] = {"--mode", "poll", NULL};
 
 static const char *const HTTP_ENV_DEBUG[] = {"TRAIL_LEVEL=debug", NULL};
 
@@ -730,5 +738,34 @@ static inline void scenario_sigint(void **state) {
                         "SIGINT");
   service_free(&s);
 }
+
+/* ---- the table of a server built on libmicrohttpd ------------------------ */
+
+/*
+ * Every scenario above, as the rows of a cmocka table, for a server built
+ * on libmicrohttpd (orders_mhd, orders_ulfius) with its two modes: most
+ * in both; the line breaks in thread mode, the repeated headers and
+ * SIGINT in polling mode (what they test does not depend on the mode).
+ */
+#define HTTP_SCENARIOS_ON_MHD(thread, poll)                                    \
+  HTTP_SCENARIO("test_get_thread", scenario_basic_get, thread),                \
+      HTTP_SCENARIO("test_get_poll", scenario_basic_get, poll),                \
+      HTTP_SCENARIO("test_request_id_line_breaks",                             \
+                    scenario_request_id_line_breaks, thread),                  \
+      HTTP_SCENARIO("test_many_repeated_headers",                              \
+                    scenario_many_repeated_headers, poll),                     \
+      HTTP_SCENARIO("test_bodies_thread", scenario_bodies, thread),            \
+      HTTP_SCENARIO("test_bodies_poll", scenario_bodies, poll),                \
+      HTTP_SCENARIO("test_concurrent_thread", scenario_concurrent, thread),    \
+      HTTP_SCENARIO("test_concurrent_poll", scenario_concurrent, poll),        \
+      HTTP_SCENARIO("test_interleaved_thread", scenario_interleaved, thread),  \
+      HTTP_SCENARIO("test_interleaved_poll", scenario_interleaved, poll),      \
+      HTTP_SCENARIO("test_hostile_thread", scenario_hostile, thread),          \
+      HTTP_SCENARIO("test_hostile_poll", scenario_hostile, poll),              \
+      HTTP_SCENARIO("test_client_gone_thread", scenario_client_gone, thread),  \
+      HTTP_SCENARIO("test_client_gone_poll", scenario_client_gone, poll),      \
+      HTTP_SCENARIO("test_drain_thread", scenario_drain, thread),              \
+      HTTP_SCENARIO("test_drain_poll", scenario_drain, poll),                  \
+      HTTP_SCENARIO("test_sigint", scenario_sigint, poll)
 
 #endif /* TRAIL_TEST_HTTP_SCENARIOS_H */

@@ -230,18 +230,6 @@ static void *inproc_run(void *arg) {
   return NULL;
 }
 
-static json_t *cap_find(const char *rid, const char *message) {
-  for (size_t i = 0; i < cap_count(); i++) {
-    json_t *j = cap_json(i);
-    const char *r = str_or_null(j, "request_id");
-    const char *m = str_or_null(j, "message");
-    if (r && strcmp(r, rid) == 0 && m && strcmp(m, message) == 0)
-      return j;
-    json_decref(j);
-  }
-  return NULL;
-}
-
 static void test_inproc_api(void **state) {
   (void)state;
   trail_init("fcgi-inproc");

@@ -37,10 +37,7 @@
 #include <trail/ulfius.h>
 #endif
 
-/* ---- the shared scenarios --------------------------------------------- */
-
-static const char *const MODE_THREAD[] = {"--mode", "thread", NULL};
-static const char *const MODE_POLL[] = {"--mode", "poll", NULL};
+/* ---- the shared scenarios, in both modes --------------------------------- */
 
 static const http_server ORDERS_ULFIUS = {
     .example = "orders_ulfius",
@@ -48,8 +45,8 @@ static const http_server ORDERS_ULFIUS = {
     .conn_logger = "ulfius.conn", /* its connection hooks log at debug */
 };
 
-static http_case in_thread = {&ORDERS_ULFIUS, MODE_THREAD};
-static http_case in_poll = {&ORDERS_ULFIUS, MODE_POLL};
+static http_case in_thread = {&ORDERS_ULFIUS, HTTP_MODE_THREAD};
+static http_case in_poll = {&ORDERS_ULFIUS, HTTP_MODE_POLL};
 
 /* ---- the API in this process --------------------------------------------- */
 
@@ -135,31 +132,6 @@ static int inproc_teardown(void **state) {
   (void)state;
   cap_stop();
   return 0;
-}
-
-/* The captured line of request_id with message; the caller decrefs it. */
-static json_t *cap_find(const char *rid, const char *message) {
-  for (size_t i = 0; i < cap_count(); i++) {
-    json_t *j = cap_json(i);
-    const char *r = str_or_null(j, "request_id");
-    const char *m = str_or_null(j, "message");
-    if (r && strcmp(r, rid) == 0 && m && strcmp(m, message) == 0)
-      return j;
-    json_decref(j);
-  }
-  return NULL;
-}
-
-static size_t cap_count_message(const char *message) {
-  size_t n = 0;
-  for (size_t i = 0; i < cap_count(); i++) {
-    json_t *j = cap_json(i);
-    const char *m = str_or_null(j, "message");
-    if (m && strcmp(m, message) == 0)
-      n++;
-    json_decref(j);
-  }
-  return n;
 }
 
 static struct sockaddr_in loopback_any_port(void) {
@@ -336,57 +308,20 @@ static void test_inproc_hook_options(void **state) {
   assert_int_equal(trail_ulfius_init(NULL, &inst, NULL), -EINVAL);
 }
 
-static void TRAIL__PRINTF(2, 3)
-    call_error_log(void *cls, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  trail_ulfius_error_log(cls, fmt, ap);
-  va_end(ap);
-}
-
 /* MHD's messages: formatted, trailing newline dropped, escaped, warn lines
  * of logger "http" (the core's server-error lines). */
 static void test_inproc_error_log(void **state) {
   (void)state;
-  call_error_log(NULL, "Error %d on %s\n", 7, "line\none");
-  call_error_log(NULL, "%s", "plain");
-  assert_int_equal(cap_count(), 2);
-  json_t *a = cap_json(0);
-  assert_str_field(a, "logger", "http");
-  assert_str_field(a, "level", "warn");
-  assert_str_field(a, "message", "Error 7 on line\none");
-  json_decref(a);
-  json_t *b = cap_json(1);
-  assert_str_field(b, "logger", "http");
-  assert_str_field(b, "message", "plain");
-  json_decref(b);
+  check_error_log(trail_ulfius_error_log);
 }
 #endif /* TRAIL_TEST_ULFIUS_INPROC */
 
 int main(void) {
   curl_global_init(CURL_GLOBAL_ALL);
   const struct CMUnitTest tests[] = {
-      HTTP_SCENARIO("test_get_thread", scenario_basic_get, &in_thread),
-      HTTP_SCENARIO("test_get_poll", scenario_basic_get, &in_poll),
-      HTTP_SCENARIO("test_request_id_line_breaks",
-                    scenario_request_id_line_breaks, &in_thread),
-      HTTP_SCENARIO("test_many_repeated_headers",
-                    scenario_many_repeated_headers, &in_poll),
-      HTTP_SCENARIO("test_bodies_thread", scenario_bodies, &in_thread),
-      HTTP_SCENARIO("test_bodies_poll", scenario_bodies, &in_poll),
-      HTTP_SCENARIO("test_concurrent_thread", scenario_concurrent, &in_thread),
-      HTTP_SCENARIO("test_concurrent_poll", scenario_concurrent, &in_poll),
-      HTTP_SCENARIO("test_interleaved_thread", scenario_interleaved,
-                    &in_thread),
-      HTTP_SCENARIO("test_interleaved_poll", scenario_interleaved, &in_poll),
-      HTTP_SCENARIO("test_hostile_thread", scenario_hostile, &in_thread),
-      HTTP_SCENARIO("test_hostile_poll", scenario_hostile, &in_poll),
-      HTTP_SCENARIO("test_client_gone_thread", scenario_client_gone,
-                    &in_thread),
-      HTTP_SCENARIO("test_client_gone_poll", scenario_client_gone, &in_poll),
-      HTTP_SCENARIO("test_drain_thread", scenario_drain, &in_thread),
-      HTTP_SCENARIO("test_drain_poll", scenario_drain, &in_poll),
-      HTTP_SCENARIO("test_sigint", scenario_sigint, &in_poll),
+      /* the shared scenarios, each in the mode(s) tests/http_scenarios.h
+       * gives a server built on libmicrohttpd */
+      HTTP_SCENARIOS_ON_MHD(&in_thread, &in_poll),
 #ifdef TRAIL_TEST_ULFIUS_INPROC
       cmocka_unit_test_setup_teardown(test_inproc_api, inproc_setup,
                                       inproc_teardown),
