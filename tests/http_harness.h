@@ -149,11 +149,11 @@ static inline void service_start(service *s, const char *name,
 }
 
 /*
- * Stops the service with SIGTERM and waits for it and for its last line.
- * It must exit 0 and every line it wrote must have parsed.
+ * Stops the service with signal sig and waits for it and for its last
+ * line. It must exit 0 and every line it wrote must have parsed.
  */
-static inline void service_stop(service *s) {
-  kill(s->pid, SIGTERM);
+static inline void service_stop_with(service *s, int sig) {
+  kill(s->pid, sig);
   int status;
   assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
   pthread_join(s->reader, NULL);
@@ -161,6 +161,9 @@ static inline void service_stop(service *s) {
     fail_msg("service ended with status 0x%x", status);
   assert_int_equal(s->bad_lines, 0);
 }
+
+/* service_stop_with() SIGTERM, the signal a service manager sends. */
+static inline void service_stop(service *s) { service_stop_with(s, SIGTERM); }
 
 static inline void service_free(service *s) {
   for (size_t i = 0; i < s->n; i++) {

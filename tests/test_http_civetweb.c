@@ -9,7 +9,9 @@
  * server follows (request id, traceparent, user, the access line's fields,
  * skipped paths, absolute-form targets, keep-alive) are tested for this
  * example by the table of tests/test_http_conformance.c; this half keeps
- * what is civetweb's own. The second, built when
+ * what is civetweb's own (SIGINT is the shared scenario of
+ * tests/http_scenarios.h, and the checks on values and lines are
+ * tests/http_checks.h's). The second, built when
  * civetweb was found, runs a civetweb server inside the test with handlers
  * that use the adapter in ways the example does not (a handler returning 1,
  * a response it builds itself, a client that leaves), and reads the lines
@@ -21,7 +23,7 @@
  * the timing, and with requests sent one after the other on one socket.
  * Times are printed, never asserted.
  */
-#include "http_harness.h"
+#include "http_scenarios.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -57,72 +59,30 @@ const char *__tsan_default_suppressions(void) { return "race:gmtime\n"; }
 #endif
 
 #define EXAMPLE "orders_civetweb"
+
 #define T_ID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define P_ID "00f067aa0ba902b7"
 #define TP_VALID "00-" T_ID "-" P_ID "-01"
 
-/* ---- reading a service's lines ------------------------------------------ */
+static const http_server ORDERS_CIVETWEB = {
+    .example = EXAMPLE,
+    .service = "orders-civetweb",
+    .conn_logger = NULL, /* the example logs only per request */
+};
 
-static const char *str_of(json_t *j, const char *key) {
-  json_t *v = json_object_get(j, key);
-  return v && json_is_string(v) ? json_string_value(v) : NULL;
-}
+/* orders_civetweb takes no mode */
+static http_case civetweb = {&ORDERS_CIVETWEB, NULL};
 
-/* The first line with that request id, logger and message (NULL: any). */
-static json_t *find_line(service *s, const char *rid, const char *logger,
-                         const char *message) {
-  for (size_t i = 0; i < s->n; i++) {
-    json_t *j = s->lines[i];
-    const char *r = str_of(j, "request_id");
-    const char *l = str_of(j, "logger");
-    const char *m = str_of(j, "message");
-    if (r && strcmp(r, rid) == 0 && (!logger || (l && !strcmp(l, logger))) &&
-        (!message || (m && !strcmp(m, message))))
-      return j;
-  }
-  return NULL;
-}
-
-static size_t lines_of(service *s, const char *rid) {
-  return service_count(s, "request_id", rid);
-}
-
-/* Whether any line, as written, contains needle. */
-static int any_text_has(service *s, const char *needle) {
-  for (size_t i = 0; i < s->n; i++)
-    if (strstr(s->texts[i], needle) != NULL)
-      return 1;
-  return 0;
-}
-
-static int is_uuid(const char *s) {
-  if (s == NULL || strlen(s) != 36)
-    return 0;
-  for (int i = 0; i < 36; i++) {
-    int dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i]))
-      return 0;
-  }
-  return 1;
-}
-
-static int is_hex(const char *s, size_t len) {
-  if (s == NULL || strlen(s) != len)
-    return 0;
-  for (size_t i = 0; i < len; i++)
-    if (!strchr("0123456789abcdef", s[i]))
-      return 0;
-  return 1;
-}
+/* ---- reading a service's lines (and tests/http_checks.h) ---------------- */
 
 /* Every line of rid carries trace (and no other request's id can: each
  * line has one request_id key). */
 static void assert_lines_trace(service *s, const char *rid, const char *trace) {
   for (size_t i = 0; i < s->n; i++) {
-    const char *r = str_of(s->lines[i], "request_id");
+    const char *r = str_or_null(s->lines[i], "request_id");
     if (r == NULL || strcmp(r, rid) != 0)
       continue;
-    const char *t = str_of(s->lines[i], "trace_id");
+    const char *t = str_or_null(s->lines[i], "trace_id");
     if (t == NULL || strcmp(t, trace) != 0)
       fail_msg("line of %s has trace %s, want %s: %s", rid, t ? t : "none",
                trace, s->texts[i]);
@@ -137,13 +97,13 @@ static json_t *check_access(service *s, const char *rid, int status,
     fail_msg("no access line for %s", rid);
   assert_int_equal(json_integer_value(json_object_get(a, "status")), status);
   assert_int_equal(json_integer_value(json_object_get(a, "bytes")), bytes);
-  assert_string_equal(str_of(a, "level"), service_level(a, level));
+  assert_string_equal(str_or_null(a, "level"), service_level(a, level));
   assert_true(json_is_number(json_object_get(a, "duration_ms")));
   assert_true(json_number_value(json_object_get(a, "duration_ms")) >= 0);
-  assert_true(is_hex(str_of(a, "trace_id"), 32));
-  assert_true(is_hex(str_of(a, "span_id"), 16));
-  assert_non_null(str_of(a, "method"));
-  assert_non_null(str_of(a, "path"));
+  assert_true(is_lower_hex(str_or_null(a, "trace_id"), 32));
+  assert_true(is_lower_hex(str_or_null(a, "span_id"), 16));
+  assert_non_null(str_or_null(a, "method"));
+  assert_non_null(str_or_null(a, "path"));
   return a;
 }
 
@@ -178,12 +138,12 @@ static void test_get_basic(void **state) {
   service_stop(&s);
 
   json_t *a = check_access(&s, "basic-1", 200, r.body_len, "info");
-  assert_string_equal(str_of(a, "service"), "orders-civetweb");
-  assert_int_equal(lines_of(&s, "basic-1"), 2);
+  assert_string_equal(str_or_null(a, "service"), "orders-civetweb");
+  assert_int_equal(service_count(&s, "request_id", "basic-1"), 2);
   assert_non_null(find_line(&s, "basic-1", "orders", "order loaded"));
   json_t *listening = NULL;
   for (size_t i = 0; i < s.n; i++) {
-    const char *m = str_of(s.lines[i], "message");
+    const char *m = str_or_null(s.lines[i], "message");
     if (m && (!strcmp(m, "listening") || !strcmp(m, "stopped"))) {
       assert_null(json_object_get(s.lines[i], "request_id"));
       if (!strcmp(m, "listening"))
@@ -285,9 +245,9 @@ static void test_hostile_raw(void **state) {
   assert_int_equal(rr[6].r[0].status, 505);
   assert_int_equal(rr[2].r[0].status, 400);
   assert_int_equal(rr[7].r[0].status, 400);
-  assert_false(any_text_has(&s, "injected"));
-  assert_false(any_text_has(&s, "continued"));
-  assert_false(any_text_has(&s, "hhhhhhhhhh"));
+  assert_false(text_anywhere(&s, "injected"));
+  assert_false(text_anywhere(&s, "continued"));
+  assert_false(text_anywhere(&s, "hhhhhhhhhh"));
   service_free(&s);
 }
 
@@ -332,8 +292,8 @@ static void test_keepalive_pipelined(void **state) {
 
   json_t *a1 =
       check_access(&s, "pipe-1", 200, (size_t)rr.r[0].body_len, "info");
-  assert_string_equal(str_of(a1, "trace_id"), T_ID);
-  assert_string_equal(str_of(a1, "user_id"), "carol");
+  assert_string_equal(str_or_null(a1, "trace_id"), T_ID);
+  assert_string_equal(str_or_null(a1, "user_id"), "carol");
   assert_lines_trace(&s, "pipe-1", T_ID);
   const char *later[] = {rr.r[1].request_id, rr.r[2].request_id,
                          rr.r[4].request_id, rr.r[5].request_id};
@@ -344,17 +304,17 @@ static void test_keepalive_pipelined(void **state) {
       fail_msg("no access line for %s", later[i]);
     assert_int_equal(json_integer_value(json_object_get(a, "status")),
                      later_status[i]);
-    assert_string_not_equal(str_of(a, "trace_id"), T_ID);
+    assert_string_not_equal(str_or_null(a, "trace_id"), T_ID);
     assert_null(json_object_get(a, "user_id"));
     assert_null(json_object_get(a, "parent_span_id"));
-    assert_lines_trace(&s, later[i], str_of(a, "trace_id"));
+    assert_lines_trace(&s, later[i], str_or_null(a, "trace_id"));
   }
   assert_null(service_access_line(&s, "pipe-4")); /* /healthz */
   /* the user and the trace of the first request are on its lines only */
   for (size_t i = 0; i < s.n; i++) {
-    const char *u = str_of(s.lines[i], "user_id");
+    const char *u = str_or_null(s.lines[i], "user_id");
     if (u != NULL)
-      assert_string_equal(str_of(s.lines[i], "request_id"), "pipe-1");
+      assert_string_equal(str_or_null(s.lines[i], "request_id"), "pipe-1");
   }
   service_free(&s);
 }
@@ -553,37 +513,15 @@ static void test_concurrent(void **state) {
       char a[32], b[32];
       snprintf(a, sizeof a, "conc-%d", i);
       snprintf(b, sizeof b, "conc-%d", k);
-      assert_string_not_equal(str_of(service_access_line(&s, a), "trace_id"),
-                              str_of(service_access_line(&s, b), "trace_id"));
+      assert_string_not_equal(
+          str_or_null(service_access_line(&s, a), "trace_id"),
+          str_or_null(service_access_line(&s, b), "trace_id"));
     }
   service_free(&s);
   free(jobs);
 }
 
 /* ---- stopping ------------------------------------------------------------ */
-
-/* SIGINT stops it as SIGTERM does (service_stop() checks SIGTERM):
- * requests answered, "stopped" last, exit status 0. */
-static void test_sigint(void **state) {
-  (void)state;
-  service s;
-  http_response r;
-  service_start(&s, EXAMPLE, NULL, NULL);
-  const char *h[] = {"X-Request-ID: before-int", NULL};
-  http_get(s.port, "/api/orders/2", h, &r);
-  assert_int_equal(r.status, 200);
-  kill(s.pid, SIGINT);
-  int status;
-  assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
-  pthread_join(s.reader, NULL);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
-  assert_int_equal(s.bad_lines, 0);
-  assert_non_null(service_access_line(&s, "before-int"));
-  assert_true(s.n > 0);
-  assert_string_equal(str_of(s.lines[s.n - 1], "message"), "stopped");
-  service_free(&s);
-}
 
 #ifdef TRAIL_TEST_HAVE_CIVETWEB
 /* ---- in this process: the adapter's API -----------------------------------
@@ -692,7 +630,7 @@ static json_t *cap_lines_of(const char *rid, size_t *n) {
   json_t *all = json_array();
   for (size_t i = 0; i < cap_count(); i++) {
     json_t *j = cap_json(i);
-    const char *r = str_of(j, "request_id");
+    const char *r = str_or_null(j, "request_id");
     if (r && strcmp(r, rid) == 0)
       json_array_append(all, j);
     json_decref(j);
@@ -705,7 +643,7 @@ static json_t *cap_access(json_t *lines) {
   size_t i;
   json_t *j;
   json_array_foreach(lines, i, j) {
-    const char *m = str_of(j, "message");
+    const char *m = str_or_null(j, "message");
     if (m && !strcmp(m, "request completed"))
       return j;
   }
@@ -806,8 +744,8 @@ static void test_inproc_user_conn_data(void **state) {
     size_t k;
     json_t *j;
     json_array_foreach(lines, k, j) {
-      const char *m = str_of(j, "message");
-      const char *u = str_of(j, "user_id");
+      const char *m = str_or_null(j, "message");
+      const char *u = str_or_null(j, "user_id");
       if (!strcmp(m, "before login")) {
         assert_true(json_is_true(json_object_get(j, "current")));
         assert_true(json_is_true(json_object_get(j, "same_id")));
@@ -900,8 +838,8 @@ static void test_inproc_api(void **state) {
   int seen = 0;
   for (size_t i = 0; i < cap_count(); i++) {
     json_t *j = cap_json(i);
-    if (!strcmp(str_of(j, "logger"), "http") &&
-        !strcmp(str_of(j, "level"), "warn"))
+    if (!strcmp(str_or_null(j, "logger"), "http") &&
+        !strcmp(str_or_null(j, "level"), "warn"))
       seen = 1;
     json_decref(j);
   }
@@ -918,7 +856,7 @@ int main(void) {
       cmocka_unit_test(test_keepalive_pipelined),
       cmocka_unit_test(test_keepalive_sequential),
       cmocka_unit_test(test_concurrent),
-      cmocka_unit_test(test_sigint),
+      HTTP_SCENARIO("test_sigint", scenario_sigint, &civetweb),
 #ifdef TRAIL_TEST_HAVE_CIVETWEB
       cmocka_unit_test(test_inproc_status_bytes),
       cmocka_unit_test(test_inproc_user_conn_data),

@@ -14,6 +14,8 @@
  * deferred (?sleep_ms=N answers from a timer); the access line is written from
  * the completion callback, outside any handler; and a client that closes its
  * connection while its reply is deferred gets an access line with status 499.
+ * SIGINT is the shared scenario of tests/http_scenarios.h, and the checks
+ * on values and lines are tests/http_checks.h's.
  *
  * No sleeps: lines are read after the service exited, or waited for on the
  * harness's condition variable (with a generous cap that only keeps a
@@ -22,11 +24,10 @@
 /* http_harness.h formats a caller's path pattern (http_concurrent). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-#include "http_harness.h"
+#include "http_scenarios.h"
 #pragma GCC diagnostic pop
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -34,99 +35,19 @@
 
 #include <trail/http.h>
 
-#define EXAMPLE "orders_evhttp"
 #define T_ID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define P_ID "00f067aa0ba902b7"
 #define TP_VALID "00-" T_ID "-" P_ID "-01"
 
-static const char *const debug_env[] = {"TRAIL_LEVEL=debug", NULL};
-
 /* ---- checks on ids and lines ----------------------------------------------
  */
 
-static int is_hex(const char *s, size_t n) {
-  if (s == NULL || strlen(s) != n)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!isdigit((unsigned char)s[i]) && (s[i] < 'a' || s[i] > 'f'))
-      return 0;
-  return 1;
-}
-
-static int is_uuid4(const char *s) {
-  if (s == NULL || strlen(s) != 36)
-    return 0;
-  for (size_t i = 0; i < 36; i++) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-')
-        return 0;
-    } else if (!isdigit((unsigned char)s[i]) && (s[i] < 'a' || s[i] > 'f')) {
-      return 0;
-    }
-  }
-  return s[14] == '4';
-}
-
-static const char *opt_str(json_t *j, const char *key) {
-  json_t *v = json_object_get(j, key);
-  return v != NULL && json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* The first line of request rid with that message (NULL: any), or NULL.
- * Only for a stopped service, or with s->lock held. */
-static json_t *line_of(service *s, const char *rid, const char *message) {
-  for (size_t i = 0; i < s->n; i++) {
-    const char *r = opt_str(s->lines[i], "request_id");
-    const char *m = opt_str(s->lines[i], "message");
-    if (r != NULL && strcmp(r, rid) == 0 &&
-        (message == NULL || (m != NULL && strcmp(m, message) == 0)))
-      return s->lines[i];
-  }
-  return NULL;
-}
-
-/* The first line with that message, whatever its request. */
-static json_t *line_of_any(service *s, const char *message) {
-  for (size_t i = 0; i < s->n; i++) {
-    const char *m = opt_str(s->lines[i], "message");
-    if (m != NULL && strcmp(m, message) == 0)
-      return s->lines[i];
-  }
-  return NULL;
-}
-
+/* Where line is among the service's lines (s->n when it is not). */
 static size_t index_of(service *s, json_t *line) {
   for (size_t i = 0; i < s->n; i++)
     if (s->lines[i] == line)
       return i;
   return s->n;
-}
-
-static size_t count_of(service *s, const char *rid, const char *message) {
-  size_t n = 0;
-  for (size_t i = 0; i < s->n; i++) {
-    const char *r = opt_str(s->lines[i], "request_id");
-    const char *m = opt_str(s->lines[i], "message");
-    if (r != NULL && strcmp(r, rid) == 0 && m != NULL &&
-        strcmp(m, message) == 0)
-      n++;
-  }
-  return n;
-}
-
-/* Waits until the running service has written that line. */
-static void wait_line(service *s, const char *rid, const char *message) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += 120;
-  pthread_mutex_lock(&s->lock);
-  while (line_of(s, rid, message) == NULL) {
-    if (s->eof || pthread_cond_timedwait(&s->cv, &s->lock, &deadline) != 0) {
-      pthread_mutex_unlock(&s->lock);
-      fail_msg("no line \"%s\" for request %s", message, rid);
-    }
-  }
-  pthread_mutex_unlock(&s->lock);
 }
 
 /* Every line: the contract's keys in order; a request's lines carry a
@@ -135,47 +56,53 @@ static void check_all_lines(service *s) {
   for (size_t i = 0; i < s->n; i++) {
     assert_key_order(s->lines[i]);
     if (json_object_get(s->lines[i], "request_id") != NULL) {
-      if (!is_hex(opt_str(s->lines[i], "trace_id"), 32) ||
-          !is_hex(opt_str(s->lines[i], "span_id"), 16))
+      if (!is_lower_hex(str_or_null(s->lines[i], "trace_id"), 32) ||
+          !is_lower_hex(str_or_null(s->lines[i], "span_id"), 16))
         fail_msg("request line without a valid trace: %s", s->texts[i]);
     }
   }
 }
 
+/* SIGTERM, exit 0, every line parsed (the harness); the last lines say
+ * so. Run on every stopped service, the shared SIGINT scenario's too. */
+static void check_stopped(service *s) {
+  check_all_lines(s);
+  assert_true(s->n >= 2);
+  assert_string_equal(str_or_null(s->lines[s->n - 1], "message"), "stopped");
+  assert_non_null(find_message(s, "stopping"));
+}
+
+static const http_server ORDERS_EVHTTP = {
+    .example = "orders_evhttp",
+    .service = "orders-evhttp",
+    .conn_logger = NULL, /* the example logs only per request */
+    .check_stopped = check_stopped,
+    /* its "stopping" line says which signal came */
+    .flags = HTTP_SV_SIGNAL_NAMED,
+};
+
+/* orders_evhttp takes no mode: one loop thread */
+static http_case evhttp = {&ORDERS_EVHTTP, NULL};
+
 /*
  * The service under test. It is static, not on a test's stack, so that the
- * teardown can still kill it when a failed assertion left the test early:
- * a service left running would hold the test's output open.
+ * teardown can still free its lines (and kill it, through the shared
+ * teardown, when a failed assertion left the test early: a service left
+ * running would hold the test's output open).
  */
 static service svc;
-static int svc_running;
 
 static service *start(const char *const *env) {
-  service_start(&svc, EXAMPLE, NULL, env);
-  svc_running = 1;
+  http_start(&ORDERS_EVHTTP, &svc, NULL, env);
   return &svc;
 }
 
+static void stop(service *s) { http_stop(&ORDERS_EVHTTP, s); }
+
 static int teardown(void **state) {
-  (void)state;
-  if (svc_running) {
-    kill(svc.pid, SIGKILL);
-    waitpid(svc.pid, NULL, 0);
-    pthread_join(svc.reader, NULL);
-    svc_running = 0;
-  }
+  http_teardown(state);
   service_free(&svc);
   return 0;
-}
-
-/* SIGTERM, exit 0, every line parsed; the last lines say so. */
-static void stop(service *s) {
-  svc_running = 0;
-  service_stop(s);
-  check_all_lines(s);
-  assert_true(s->n >= 2);
-  assert_string_equal(opt_str(s->lines[s->n - 1], "message"), "stopped");
-  assert_non_null(line_of_any(s, "stopping"));
 }
 
 /* The access line of rid, which must exist, with the request's status. */
@@ -184,13 +111,6 @@ static json_t *access_of(service *s, const char *rid) {
   if (acc == NULL)
     fail_msg("no access line for %s", rid);
   return acc;
-}
-
-static long long int_of(json_t *j, const char *key) {
-  json_t *v = json_object_get(j, key);
-  if (v == NULL || !json_is_integer(v))
-    fail_msg("no integer %s", key);
-  return json_integer_value(v);
 }
 
 /* ---- raw requests (the harness's client, http_raw.h) ------------------------
@@ -247,11 +167,11 @@ static void test_get(void **state) {
   assert_string_equal(r.body, "{\"id\":42,\"state\":\"shipped\"}");
   stop(s);
 
-  json_t *listening = line_of_any(s, "listening");
+  json_t *listening = find_message(s, "listening");
   assert_non_null(listening);
-  assert_int_equal(int_of(listening, "port"), s->port);
+  assert_int_equal(jint(listening, "port"), s->port);
 
-  json_t *h1 = line_of(s, "get-1", "order loaded");
+  json_t *h1 = find_line(s, "get-1", NULL, "order loaded");
   json_t *acc = access_of(s, "get-1");
   assert_non_null(h1);
   assert_str_field(h1, "logger", "orders");
@@ -260,7 +180,7 @@ static void test_get(void **state) {
   /* the access line comes from the completion callback, after */
   assert_true(index_of(s, h1) < index_of(s, acc));
   assert_str_field(acc, "service", "orders-evhttp");
-  assert_int_equal(int_of(acc, "bytes"), r.body_len);
+  assert_int_equal(jint(acc, "bytes"), r.body_len);
 }
 
 /* /metrics: trail's counters for Prometheus, no access line of its own. */
@@ -306,7 +226,7 @@ static void test_request_id_rejection_reported(void **state) {
   };
   const size_t n = sizeof cases / sizeof cases[0];
   char ids[sizeof cases / sizeof cases[0]][256];
-  service *s = start(debug_env);
+  service *s = start(HTTP_ENV_DEBUG);
   for (size_t i = 0; i < n; i++) {
     text t;
     text_request(&t, "/api/orders/11", cases[i]);
@@ -315,14 +235,14 @@ static void test_request_id_rejection_reported(void **state) {
     raw_request(s->port, t.p, t.len, &r);
     free(t.p);
     assert_int_equal(r.status, 200);
-    if (!is_uuid4(r.request_id))
+    if (!is_uuid(r.request_id))
       fail_msg("case %zu: echoed id %s is not a new UUID", i, r.request_id);
     memcpy(ids[i], r.request_id, sizeof ids[i]);
   }
   stop(s);
   for (size_t i = 0; i < n; i++) {
     json_t *acc = access_of(s, ids[i]);
-    json_t *rej = line_of(s, ids[i], "request header rejected");
+    json_t *rej = find_line(s, ids[i], NULL, "request header rejected");
     assert_non_null(rej);
     assert_str_field(rej, "header", "X-Request-ID");
     assert_str_field(rej, "trace_id", jstr(acc, "trace_id"));
@@ -353,7 +273,7 @@ static void test_header_line_breaks(void **state) {
       "GET /api/orders/1 HTTP/1.1\r\nHost: t\r\ntraceparent: " TP_VALID
       "\rx\r\nConnection: close\r\n\r\n",
   };
-  service *s = start(debug_env);
+  service *s = start(HTTP_ENV_DEBUG);
   for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
     raw_response r;
     raw_request(s->port, reqs[i], strlen(reqs[i]), &r);
@@ -387,7 +307,7 @@ static void test_many_repeated_headers(void **state) {
   raw_request(s->port, t.p, t.len, &r);
   free(t.p);
   assert_int_equal(r.status, 200);
-  assert_true(is_uuid4(r.request_id));
+  assert_true(is_uuid(r.request_id));
   stop(s);
   assert_non_null(access_of(s, r.request_id));
   assert_null(service_access_line(s, "many-rid"));
@@ -436,9 +356,9 @@ static void test_deferred_reply(void **state) {
   assert_int_equal(r.status, 404);
   stop(s);
 
-  json_t *deferred = line_of(s, "def-1", "reply deferred");
-  json_t *due = line_of(s, "def-1", "deferred reply due");
-  json_t *loaded = line_of(s, "def-1", "order loaded");
+  json_t *deferred = find_line(s, "def-1", NULL, "reply deferred");
+  json_t *due = find_line(s, "def-1", NULL, "deferred reply due");
+  json_t *loaded = find_line(s, "def-1", NULL, "order loaded");
   json_t *acc = access_of(s, "def-1");
   assert_non_null(deferred);
   assert_non_null(due);
@@ -452,16 +372,16 @@ static void test_deferred_reply(void **state) {
     assert_str_field(all[i], "trace_id", T_ID);
     assert_str_field(all[i], "span_id", jstr(acc, "span_id"));
   }
-  assert_int_equal(int_of(acc, "status"), 200);
-  assert_int_equal(int_of(acc, "bytes"), body1);
+  assert_int_equal(jint(acc, "status"), 200);
+  assert_int_equal(jint(acc, "bytes"), body1);
   assert_str_field(acc, "path", "/api/orders/5");
   assert_str_field(acc, "parent_span_id", P_ID);
   assert_true(json_number_value(json_object_get(acc, "duration_ms")) >= 100);
 
   json_t *acc2 = access_of(s, "def-2");
-  assert_int_equal(int_of(acc2, "status"), 404);
+  assert_int_equal(jint(acc2, "status"), 404);
   assert_str_field(acc2, "level", "warn");
-  assert_int_equal(int_of(acc2, "bytes"), r.body_len);
+  assert_int_equal(jint(acc2, "bytes"), r.body_len);
 }
 
 /*
@@ -479,9 +399,9 @@ static void test_client_gone(void **state) {
                             "traceparent: " TP_VALID "\r\n\r\n";
   int fd = raw_connect(s->port);
   raw_send(fd, req, sizeof req - 1);
-  wait_line(s, "gone-1", "reply deferred");
+  wait_request_line(s, "gone-1", "reply deferred");
   close(fd);
-  wait_line(s, "gone-1", "request completed");
+  wait_request_line(s, "gone-1", "request completed");
 
   const char *h[] = {"X-Request-ID: after-gone", NULL};
   http_response r;
@@ -490,19 +410,19 @@ static void test_client_gone(void **state) {
   stop(s);
 
   json_t *acc = access_of(s, "gone-1");
-  assert_int_equal(int_of(acc, "status"), TRAIL_HTTP_CLIENT_GONE);
+  assert_int_equal(jint(acc, "status"), TRAIL_HTTP_CLIENT_GONE);
   assert_true(json_is_true(json_object_get(acc, "client_gone")));
   assert_str_field(acc, "level", "warn");
-  assert_int_equal(int_of(acc, "bytes"), 0);
+  assert_int_equal(jint(acc, "bytes"), 0);
   assert_str_field(acc, "trace_id", T_ID);
-  assert_int_equal(count_of(s, "gone-1", "request completed"), 1);
-  json_t *due = line_of(s, "gone-1", "deferred reply due");
+  assert_int_equal(access_count(s, "gone-1"), 1);
+  json_t *due = find_line(s, "gone-1", NULL, "deferred reply due");
   assert_non_null(due);
   assert_true(json_is_true(json_object_get(due, "client_gone")));
   assert_str_field(due, "trace_id", T_ID);
   assert_true(index_of(s, acc) < index_of(s, due));
-  assert_non_null(line_of(s, "gone-1", "order loaded"));
-  assert_int_equal(int_of(access_of(s, "after-gone"), "status"), 200);
+  assert_non_null(find_line(s, "gone-1", NULL, "order loaded"));
+  assert_int_equal(jint(access_of(s, "after-gone"), "status"), 200);
 }
 
 /*
@@ -528,7 +448,7 @@ static void test_clients_gone_among_others(void **state) {
   for (int i = 0; i < N; i++) {
     char rid[32];
     snprintf(rid, sizeof rid, "left-%d", i);
-    wait_line(s, rid, "reply deferred");
+    wait_request_line(s, rid, "reply deferred");
   }
   for (int i = 0; i < N; i++) {
     if (i % 3 == 0)
@@ -540,7 +460,7 @@ static void test_clients_gone_among_others(void **state) {
     char rid[32];
     snprintf(rid, sizeof rid, "left-%d", i);
     if (i % 3 != 2)
-      wait_line(s, rid, "request completed");
+      wait_request_line(s, rid, "request completed");
   }
   for (int i = 0; i < N; i++) {
     if (i % 3 == 0)
@@ -562,12 +482,12 @@ static void test_clients_gone_among_others(void **state) {
     char rid[32];
     snprintf(rid, sizeof rid, "left-%d", i);
     json_t *acc = access_of(s, rid);
-    assert_int_equal(int_of(acc, "status"),
+    assert_int_equal(jint(acc, "status"),
                      i % 3 == 2 ? 200 : TRAIL_HTTP_CLIENT_GONE);
-    assert_int_equal(count_of(s, rid, "request completed"), 1);
+    assert_int_equal(access_count(s, rid), 1);
     const char *trace = jstr(acc, "trace_id");
     for (size_t k = 0; k < s->n; k++) {
-      const char *r = opt_str(s->lines[k], "request_id");
+      const char *r = str_or_null(s->lines[k], "request_id");
       if (r != NULL && strcmp(r, rid) == 0)
         assert_str_field(s->lines[k], "trace_id", trace);
     }
@@ -589,7 +509,7 @@ static void test_pipelined_while_deferred(void **state) {
                                "\r\n";
   int fd = raw_connect(s->port);
   raw_send(fd, first, sizeof first - 1);
-  wait_line(s, "pipe-1", "reply deferred");
+  wait_request_line(s, "pipe-1", "reply deferred");
   raw_send(fd, second, sizeof second - 1);
   size_t len;
   char *buf = raw_read_all(fd, &len);
@@ -603,10 +523,10 @@ static void test_pipelined_while_deferred(void **state) {
   assert_int_equal(rp.r[1].status, 200);
   assert_string_equal(rp.r[1].request_id, "pipe-2");
   stop(s);
-  assert_int_equal(int_of(access_of(s, "pipe-1"), "status"), 200);
-  assert_int_equal(int_of(access_of(s, "pipe-2"), "status"), 200);
+  assert_int_equal(jint(access_of(s, "pipe-1"), "status"), 200);
+  assert_int_equal(jint(access_of(s, "pipe-2"), "status"), 200);
   assert_true(json_is_false(json_object_get(
-      line_of(s, "pipe-1", "deferred reply due"), "client_gone")));
+      find_line(s, "pipe-1", NULL, "deferred reply due"), "client_gone")));
 }
 
 /* ---- concurrency -----------------------------------------------------------
@@ -674,13 +594,13 @@ static void test_concurrent_interleaved(void **state) {
     char rid[32];
     snprintf(rid, sizeof rid, "conc-%d", i);
     json_t *acc = access_of(s, rid);
-    assert_int_equal(int_of(acc, "status"), 200);
-    assert_int_equal(int_of(acc, "bytes"), jobs[i].resp.body_len);
-    assert_non_null(line_of(s, rid, "deferred reply due"));
-    size_t from = index_of(s, line_of(s, rid, NULL));
+    assert_int_equal(jint(acc, "status"), 200);
+    assert_int_equal(jint(acc, "bytes"), jobs[i].resp.body_len);
+    assert_non_null(find_line(s, rid, NULL, "deferred reply due"));
+    size_t from = index_of(s, find_line(s, rid, NULL, NULL));
     size_t to = index_of(s, acc);
     for (size_t k = from + 1; k < to; k++) {
-      const char *r = opt_str(s->lines[k], "request_id");
+      const char *r = str_or_null(s->lines[k], "request_id");
       if (r != NULL && strcmp(r, rid) != 0) {
         interleaved++;
         break;
@@ -695,26 +615,6 @@ static void test_concurrent_interleaved(void **state) {
 /* ---- stopping
  * ---------------------------------------------------------------- */
 
-/* SIGINT stops it as SIGTERM does: exit 0, "stopped" last. */
-static void test_sigint(void **state) {
-  (void)state;
-  service *s = start(NULL);
-  http_response r;
-  http_get(s->port, "/api/orders/1", NULL, &r);
-  assert_int_equal(r.status, 200);
-  kill(s->pid, SIGINT);
-  int status;
-  assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
-  pthread_join(s->reader, NULL);
-  svc_running = 0;
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
-  assert_int_equal(s->bad_lines, 0);
-  check_all_lines(s);
-  assert_string_equal(opt_str(s->lines[s->n - 1], "message"), "stopped");
-  assert_string_equal(opt_str(line_of_any(s, "stopping"), "signal"), "SIGINT");
-}
-
 /* SIGTERM while a reply is deferred: the service answers it, then stops. */
 static void test_stop_finishes_deferred(void **state) {
   (void)state;
@@ -724,7 +624,7 @@ static void test_stop_finishes_deferred(void **state) {
                             "Connection: close\r\n\r\n";
   int fd = raw_connect(s->port);
   raw_send(fd, req, sizeof req - 1);
-  wait_line(s, "last-1", "reply deferred");
+  wait_request_line(s, "last-1", "reply deferred");
   kill(s->pid, SIGTERM);
   raw_response r;
   raw_read_response(fd, &r);
@@ -733,10 +633,10 @@ static void test_stop_finishes_deferred(void **state) {
   assert_string_equal(r.request_id, "last-1");
   stop(s);
   json_t *acc = access_of(s, "last-1");
-  assert_true(int_of(acc, "status") == 200 ||
-              int_of(acc, "status") == TRAIL_HTTP_CLIENT_GONE);
-  assert_true(index_of(s, line_of_any(s, "stopping")) <
-              index_of(s, line_of(s, "last-1", "deferred reply due")));
+  assert_true(jint(acc, "status") == 200 ||
+              jint(acc, "status") == TRAIL_HTTP_CLIENT_GONE);
+  assert_true(index_of(s, find_message(s, "stopping")) <
+              index_of(s, find_line(s, "last-1", NULL, "deferred reply due")));
 }
 
 int main(void) {
@@ -754,7 +654,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_pipelined_while_deferred, teardown),
       cmocka_unit_test_teardown(test_concurrent, teardown),
       cmocka_unit_test_teardown(test_concurrent_interleaved, teardown),
-      cmocka_unit_test_teardown(test_sigint, teardown),
+      HTTP_SCENARIO("test_sigint", scenario_sigint, &evhttp),
       cmocka_unit_test_teardown(test_stop_finishes_deferred, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
