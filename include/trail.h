@@ -291,39 +291,65 @@ trail__bool<trail__all_fields<T...>::value> trail__fields_ok(const T &...);
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 /*
  * C: a _Generic test of each of the first 32 field arguments (those after
- * are left to the compiler's own type errors), padded with TRAIL__END. The
- * tests nest, each selecting the next one or 0, so that a failure is the
- * plain literal 0 and the compiler shows the message alone.
+ * are left to the compiler's own type errors), padded with values of type
+ * trail_field that are never evaluated. The tests nest, each selecting the
+ * next one or 0, so that a failure is the plain literal 0 and the compiler
+ * shows the message alone. One flat macro: the preprocessor scans the
+ * arguments only a few times.
  */
-#define TRAIL__ISF(x_, then_) _Generic((x_), trail_field : then_, default : 0)
-#define TRAIL__ISF8(then_, a, b, c, d, e, f, g, h, ...)                        \
-  TRAIL__ISF(                                                                  \
-      a, TRAIL__ISF(                                                           \
-             b, TRAIL__ISF(                                                    \
-                    c, TRAIL__ISF(                                             \
-                           d, TRAIL__ISF(                                      \
-                                  e, TRAIL__ISF(                               \
-                                         f, TRAIL__ISF(                        \
-                                                g, TRAIL__ISF(h, then_))))))))
-#define TRAIL__SKIP8(a, b, c, d, e, f, g, h, ...) __VA_ARGS__
-/* Three names for one macro: a macro cannot expand inside itself. */
-#define TRAIL__APPLY_A(m_, ...) m_(__VA_ARGS__)
-#define TRAIL__APPLY_B(m_, ...) m_(__VA_ARGS__)
-#define TRAIL__APPLY_C(m_, ...) m_(__VA_ARGS__)
-#define TRAIL__ISF16(then_, ...)                                               \
-  TRAIL__ISF8(TRAIL__APPLY_A(TRAIL__ISF8, then_, TRAIL__SKIP8(__VA_ARGS__)),   \
-              __VA_ARGS__)
-#define TRAIL__ISF32(...)                                                      \
-  TRAIL__ISF16(                                                                \
-      TRAIL__APPLY_B(TRAIL__ISF16, 1,                                          \
-                     TRAIL__APPLY_C(TRAIL__SKIP8, TRAIL__SKIP8(__VA_ARGS__))), \
-      __VA_ARGS__)
+/* clang-format off */
+#define TRAIL__ISF32(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,   \
+                     a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23,   \
+                     a24, a25, a26, a27, a28, a29, a30, a31, ...)             \
+  _Generic((a0), trail_field:                                                \
+  _Generic((a1), trail_field:                                                \
+  _Generic((a2), trail_field:                                                \
+  _Generic((a3), trail_field:                                                \
+  _Generic((a4), trail_field:                                                \
+  _Generic((a5), trail_field:                                                \
+  _Generic((a6), trail_field:                                                \
+  _Generic((a7), trail_field:                                                \
+  _Generic((a8), trail_field:                                                \
+  _Generic((a9), trail_field:                                                \
+  _Generic((a10), trail_field:                                               \
+  _Generic((a11), trail_field:                                               \
+  _Generic((a12), trail_field:                                               \
+  _Generic((a13), trail_field:                                               \
+  _Generic((a14), trail_field:                                               \
+  _Generic((a15), trail_field:                                               \
+  _Generic((a16), trail_field:                                               \
+  _Generic((a17), trail_field:                                               \
+  _Generic((a18), trail_field:                                               \
+  _Generic((a19), trail_field:                                               \
+  _Generic((a20), trail_field:                                               \
+  _Generic((a21), trail_field:                                               \
+  _Generic((a22), trail_field:                                               \
+  _Generic((a23), trail_field:                                               \
+  _Generic((a24), trail_field:                                               \
+  _Generic((a25), trail_field:                                               \
+  _Generic((a26), trail_field:                                               \
+  _Generic((a27), trail_field:                                               \
+  _Generic((a28), trail_field:                                               \
+  _Generic((a29), trail_field:                                               \
+  _Generic((a30), trail_field:                                               \
+  _Generic((a31), trail_field:                                               \
+  1, default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      
 #define TRAIL__PAD8                                                            \
-  TRAIL__END, TRAIL__END, TRAIL__END, TRAIL__END, TRAIL__END, TRAIL__END,      \
-      TRAIL__END, TRAIL__END
+  *(trail_field *)0, *(trail_field *)0, *(trail_field *)0, *(trail_field *)0, \
+  *(trail_field *)0, *(trail_field *)0, *(trail_field *)0, *(trail_field *)0
+/* clang-format on */
+/* The padding must be expanded before TRAIL__ISF32 counts its arguments. */
+#define TRAIL__APPLY(m_, ...) m_(__VA_ARGS__)
 #define TRAIL__FIELDS_CHECK(what_, ...)                                        \
-  _Static_assert(TRAIL__ISF32(__VA_ARGS__, TRAIL__PAD8, TRAIL__PAD8,           \
-                              TRAIL__PAD8, TRAIL__PAD8),                       \
+  _Static_assert(TRAIL__APPLY(TRAIL__ISF32, __VA_ARGS__, TRAIL__PAD8,          \
+                              TRAIL__PAD8, TRAIL__PAD8, TRAIL__PAD8),          \
                  what_);
 #else
 #define TRAIL__FIELDS_CHECK(what_, ...)
