@@ -160,6 +160,7 @@ typedef struct trail_field {
 #endif
 #define TRAIL__KLEN(key_) ((uint32_t)TRAIL__CLEN(key_, 0))
 
+#ifndef __cplusplus
 #define TRAIL_STR(key_, str_)                                                  \
   ((trail_field){.key = (key_),                                                \
                  .kind = TRAIL_FIELD_STR,                                      \
@@ -197,6 +198,166 @@ typedef struct trail_field {
                  .kind = TRAIL_FIELD_JSON,                                     \
                  .klen = TRAIL__KLEN(key_),                                    \
                  .v.j = (val_)})
+#else
+/*
+ * C++ has no compound literal and, before C++20, no designated initializer:
+ * there the same macros call these inline helpers, which fill the same
+ * members (the others zero, as in C).
+ */
+extern "C++" {
+inline trail_field trail__field(const char *key, trail_field_kind kind,
+                                uint32_t klen, size_t len) {
+  trail_field f = trail_field();
+  f.key = key;
+  f.kind = kind;
+  f.klen = klen;
+  f.len = len;
+  return f;
+}
+inline trail_field trail__field_s(const char *key, uint32_t klen, size_t len,
+                                  const char *s) {
+  trail_field f = trail__field(key, TRAIL_FIELD_STR, klen, len);
+  f.v.s = s;
+  return f;
+}
+inline trail_field trail__field_i(const char *key, uint32_t klen, int64_t i) {
+  trail_field f = trail__field(key, TRAIL_FIELD_INT, klen, 0);
+  f.v.i = i;
+  return f;
+}
+inline trail_field trail__field_u(const char *key, uint32_t klen, uint64_t u) {
+  trail_field f = trail__field(key, TRAIL_FIELD_UINT, klen, 0);
+  f.v.u = u;
+  return f;
+}
+inline trail_field trail__field_d(const char *key, uint32_t klen, double d) {
+  trail_field f = trail__field(key, TRAIL_FIELD_DOUBLE, klen, 0);
+  f.v.d = d;
+  return f;
+}
+inline trail_field trail__field_b(const char *key, uint32_t klen, int b) {
+  trail_field f = trail__field(key, TRAIL_FIELD_BOOL, klen, 0);
+  f.v.b = b;
+  return f;
+}
+inline trail_field trail__field_j(const char *key, uint32_t klen,
+                                  const struct json_t *j) {
+  trail_field f = trail__field(key, TRAIL_FIELD_JSON, klen, 0);
+  f.v.j = j;
+  return f;
+}
+}
+#define TRAIL_STR(key_, str_)                                                  \
+  trail__field_s((key_), TRAIL__KLEN(key_), TRAIL_NTS, (str_))
+#define TRAIL_STRN(key_, str_, len_)                                           \
+  trail__field_s((key_), TRAIL__KLEN(key_), (size_t)(len_), (str_))
+#define TRAIL_INT(key_, val_)                                                  \
+  trail__field_i((key_), TRAIL__KLEN(key_), (int64_t)(val_))
+#define TRAIL_UINT(key_, val_)                                                 \
+  trail__field_u((key_), TRAIL__KLEN(key_), (uint64_t)(val_))
+#define TRAIL_DOUBLE(key_, val_)                                               \
+  trail__field_d((key_), TRAIL__KLEN(key_), (double)(val_))
+#define TRAIL_BOOL(key_, val_)                                                 \
+  trail__field_b((key_), TRAIL__KLEN(key_), (val_) ? 1 : 0)
+#define TRAIL_JSON(key_, val_) trail__field_j((key_), TRAIL__KLEN(key_), (val_))
+#endif
+
+/*
+ * Private: the compile-time check that every field argument of the logging
+ * macros is a trail_field (printf arguments given to trail_info() instead of
+ * trail_infof() are the usual mistake). TRAIL__FIELDS_CHECK(message, fields)
+ * is a static assertion: it costs nothing at run time and evaluates nothing.
+ */
+#ifdef __cplusplus
+extern "C++" {
+template <class T> struct trail__is_field { static const bool value = false; };
+template <> struct trail__is_field<trail_field> {
+  static const bool value = true;
+};
+template <class... T> struct trail__all_fields {
+  static const bool value = true;
+};
+template <class T, class... R> struct trail__all_fields<T, R...> {
+  static const bool value =
+      trail__is_field<T>::value && trail__all_fields<R...>::value;
+};
+template <bool B> struct trail__bool { static const bool value = B; };
+/* Only named in decltype: never defined, never called. */
+template <class... T>
+trail__bool<trail__all_fields<T...>::value> trail__fields_ok(const T &...);
+}
+#define TRAIL__FIELDS_CHECK(what_, ...)                                        \
+  static_assert(decltype(trail__fields_ok(__VA_ARGS__))::value, what_);
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+/*
+ * C: a _Generic test of each of the first 32 field arguments (those after
+ * are left to the compiler's own type errors), padded with values of type
+ * trail_field that are never evaluated. The tests nest, each selecting the
+ * next one or 0, so that a failure is the plain literal 0 and the compiler
+ * shows the message alone. One flat macro: the preprocessor scans the
+ * arguments only a few times.
+ */
+/* clang-format off */
+#define TRAIL__ISF32(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,   \
+                     a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23,   \
+                     a24, a25, a26, a27, a28, a29, a30, a31, ...)             \
+  _Generic((a0), trail_field:                                                \
+  _Generic((a1), trail_field:                                                \
+  _Generic((a2), trail_field:                                                \
+  _Generic((a3), trail_field:                                                \
+  _Generic((a4), trail_field:                                                \
+  _Generic((a5), trail_field:                                                \
+  _Generic((a6), trail_field:                                                \
+  _Generic((a7), trail_field:                                                \
+  _Generic((a8), trail_field:                                                \
+  _Generic((a9), trail_field:                                                \
+  _Generic((a10), trail_field:                                               \
+  _Generic((a11), trail_field:                                               \
+  _Generic((a12), trail_field:                                               \
+  _Generic((a13), trail_field:                                               \
+  _Generic((a14), trail_field:                                               \
+  _Generic((a15), trail_field:                                               \
+  _Generic((a16), trail_field:                                               \
+  _Generic((a17), trail_field:                                               \
+  _Generic((a18), trail_field:                                               \
+  _Generic((a19), trail_field:                                               \
+  _Generic((a20), trail_field:                                               \
+  _Generic((a21), trail_field:                                               \
+  _Generic((a22), trail_field:                                               \
+  _Generic((a23), trail_field:                                               \
+  _Generic((a24), trail_field:                                               \
+  _Generic((a25), trail_field:                                               \
+  _Generic((a26), trail_field:                                               \
+  _Generic((a27), trail_field:                                               \
+  _Generic((a28), trail_field:                                               \
+  _Generic((a29), trail_field:                                               \
+  _Generic((a30), trail_field:                                               \
+  _Generic((a31), trail_field:                                               \
+  1, default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      \
+   , default: 0), default: 0), default: 0), default: 0)                      
+#define TRAIL__PAD8                                                            \
+  *(trail_field *)0, *(trail_field *)0, *(trail_field *)0, *(trail_field *)0, \
+  *(trail_field *)0, *(trail_field *)0, *(trail_field *)0, *(trail_field *)0
+/* clang-format on */
+/* The padding must be expanded before TRAIL__ISF32 counts its arguments. */
+#define TRAIL__APPLY(m_, ...) m_(__VA_ARGS__)
+#define TRAIL__FIELDS_CHECK(what_, ...)                                        \
+  _Static_assert(TRAIL__APPLY(TRAIL__ISF32, __VA_ARGS__, TRAIL__PAD8,          \
+                              TRAIL__PAD8, TRAIL__PAD8, TRAIL__PAD8),          \
+                 what_);
+#else
+#define TRAIL__FIELDS_CHECK(what_, ...)
+#endif
+/* The message of a failed check, naming the printf-style variant. */
+#define TRAIL__NOT_FIELD(f_)                                                   \
+  "trail: a field argument is not a trail_field; for printf-style arguments "  \
+  "use " #f_ "()"
 
 /* ------------------------------------------------------------------------ */
 /* Loggers                                                                  */
@@ -230,10 +391,22 @@ TRAIL_API trail_logger *trail_logger_root(void);
 TRAIL_API trail_logger *trail_logger_with(trail_logger *parent,
                                           const trail_field *fields,
                                           size_t nfields);
+#ifndef __cplusplus
 #define trail_logger_child(parent, ...)                                        \
   trail_logger_with((parent), (const trail_field[]){__VA_ARGS__},              \
                     sizeof((const trail_field[]){__VA_ARGS__}) /               \
                         sizeof(trail_field))
+#else
+extern "C++" {
+template <class... F>
+inline trail_logger *trail__logger_child(trail_logger *parent, const F &...f) {
+  const trail_field fields[] = {f...};
+  return trail_logger_with(parent, fields, sizeof...(F));
+}
+}
+#define trail_logger_child(parent, ...)                                        \
+  trail__logger_child((parent), __VA_ARGS__)
+#endif
 /* Frees a child logger; NULL and registry loggers are ignored. */
 TRAIL_API void trail_logger_free(trail_logger *logger);
 TRAIL_API const char *trail_logger_name(const trail_logger *logger);
@@ -292,14 +465,33 @@ TRAIL_API void trail__logf(trail_logger *logger, trail_level level,
     TRAIL__PRINTF(5, 6);
 
 /* Private: an empty trailing element keeps __VA_ARGS__ non-empty. */
+#ifndef __cplusplus
 #define TRAIL__END ((trail_field){.key = 0})
 #define TRAIL__EMIT(lvl, lg, msg, ...)                                         \
   trail__log(                                                                  \
       (lg), (lvl), __FILE__, __LINE__, (msg),                                  \
       (const trail_field[]){__VA_ARGS__},                                      \
       sizeof((const trail_field[]){__VA_ARGS__}) / sizeof(trail_field) - 1)
-#define TRAIL__LOG(lvl, lg, ...)                                               \
+#else
+/* C++: the fields (TRAIL__END last) become an array in this helper. */
+extern "C++" {
+template <class... F>
+inline void trail__log_cxx(trail_logger *lg, trail_level lvl, const char *file,
+                           int line, const char *msg, const F &...f) {
+  const trail_field fields[] = {f...};
+  trail__log(lg, lvl, file, line, msg, fields, sizeof...(F) - 1);
+}
+}
+#define TRAIL__END trail_field()
+#define TRAIL__EMIT(lvl, lg, msg, ...)                                         \
+  trail__log_cxx((lg), (lvl), __FILE__, __LINE__, (msg), __VA_ARGS__)
+#endif
+/* Private: the fields check of a logging call, its message skipped. */
+#define TRAIL__CHECK_CALL(what_, msg_, ...)                                    \
+  TRAIL__FIELDS_CHECK(what_, __VA_ARGS__)
+#define TRAIL__LOG(lvl, what_, lg, ...)                                        \
   do {                                                                         \
+    TRAIL__CHECK_CALL(what_, __VA_ARGS__, TRAIL__END)                          \
     trail_logger *trail__lg = (lg);                                            \
     if ((lvl) >= TRAIL_MIN_LEVEL && trail_enabled(trail__lg, (lvl)))           \
       TRAIL__EMIT((lvl), trail__lg, __VA_ARGS__, TRAIL__END);                  \
@@ -311,13 +503,23 @@ TRAIL_API void trail__logf(trail_logger *logger, trail_level level,
       trail__logf(trail__lg, (lvl), __FILE__, __LINE__, __VA_ARGS__);          \
   } while (0)
 
-/* trail_info(logger, "message", TRAIL_STR("k", v), ...): fields optional. */
-#define trail_trace(lg, ...) TRAIL__LOG(TRAIL_LEVEL_TRACE, lg, __VA_ARGS__)
-#define trail_debug(lg, ...) TRAIL__LOG(TRAIL_LEVEL_DEBUG, lg, __VA_ARGS__)
-#define trail_info(lg, ...) TRAIL__LOG(TRAIL_LEVEL_INFO, lg, __VA_ARGS__)
-#define trail_warn(lg, ...) TRAIL__LOG(TRAIL_LEVEL_WARN, lg, __VA_ARGS__)
-#define trail_error(lg, ...) TRAIL__LOG(TRAIL_LEVEL_ERROR, lg, __VA_ARGS__)
-#define trail_fatal(lg, ...) TRAIL__LOG(TRAIL_LEVEL_FATAL, lg, __VA_ARGS__)
+/*
+ * trail_info(logger, "message", TRAIL_STR("k", v), ...): fields optional.
+ * An argument after the message that is not a trail_field fails to compile
+ * with "trail: a field argument is not a trail_field; ...".
+ */
+#define trail_trace(lg, ...)                                                   \
+  TRAIL__LOG(TRAIL_LEVEL_TRACE, TRAIL__NOT_FIELD(trail_tracef), lg, __VA_ARGS__)
+#define trail_debug(lg, ...)                                                   \
+  TRAIL__LOG(TRAIL_LEVEL_DEBUG, TRAIL__NOT_FIELD(trail_debugf), lg, __VA_ARGS__)
+#define trail_info(lg, ...)                                                    \
+  TRAIL__LOG(TRAIL_LEVEL_INFO, TRAIL__NOT_FIELD(trail_infof), lg, __VA_ARGS__)
+#define trail_warn(lg, ...)                                                    \
+  TRAIL__LOG(TRAIL_LEVEL_WARN, TRAIL__NOT_FIELD(trail_warnf), lg, __VA_ARGS__)
+#define trail_error(lg, ...)                                                   \
+  TRAIL__LOG(TRAIL_LEVEL_ERROR, TRAIL__NOT_FIELD(trail_errorf), lg, __VA_ARGS__)
+#define trail_fatal(lg, ...)                                                   \
+  TRAIL__LOG(TRAIL_LEVEL_FATAL, TRAIL__NOT_FIELD(trail_fatalf), lg, __VA_ARGS__)
 
 /* trail_infof(logger, "cannot open %s", path): printf-checked message. */
 #define trail_tracef(lg, ...) TRAIL__LOGF(TRAIL_LEVEL_TRACE, lg, __VA_ARGS__)
@@ -425,10 +627,21 @@ TRAIL_API const char *trail_ctx_tracestate(const trail_ctx *ctx);
  */
 TRAIL_API int trail_ctx_add_fields(trail_ctx *ctx, const trail_field *fields,
                                    size_t nfields);
+#ifndef __cplusplus
 #define trail_ctx_bind(ctx, ...)                                               \
   trail_ctx_add_fields((ctx), (const trail_field[]){__VA_ARGS__},              \
                        sizeof((const trail_field[]){__VA_ARGS__}) /            \
                            sizeof(trail_field))
+#else
+extern "C++" {
+template <class... F>
+inline int trail__ctx_bind(trail_ctx *ctx, const F &...f) {
+  const trail_field fields[] = {f...};
+  return trail_ctx_add_fields(ctx, fields, sizeof...(F));
+}
+}
+#define trail_ctx_bind(ctx, ...) trail__ctx_bind((ctx), __VA_ARGS__)
+#endif
 
 /*
  * Makes ctx the calling thread's current context and returns the previous
@@ -448,8 +661,9 @@ TRAIL_API trail_ctx *trail_ctx_current(void);
 TRAIL_API void trail_ctx_log(trail_ctx *ctx, trail_logger *logger,
                              trail_level level, const char *msg,
                              const trail_field *fields, size_t nfields);
-#define TRAIL__LOGC(lvl, cx, lg, ...)                                          \
+#define TRAIL__LOGC(lvl, what_, cx, lg, ...)                                   \
   do {                                                                         \
+    TRAIL__CHECK_CALL(what_, __VA_ARGS__, TRAIL__END)                          \
     trail_logger *trail__lg = (lg);                                            \
     if ((lvl) >= TRAIL_MIN_LEVEL && trail_enabled(trail__lg, (lvl))) {         \
       trail_ctx *trail__prev = trail_ctx_enter(cx);                            \
@@ -457,18 +671,28 @@ TRAIL_API void trail_ctx_log(trail_ctx *ctx, trail_logger *logger,
       trail_ctx_leave(trail__prev);                                            \
     }                                                                          \
   } while (0)
+/* The fields check's message: there is no printf-style ctx variant. */
+#define TRAIL__NOT_FIELD_CTX(f_)                                               \
+  "trail: a field argument is not a trail_field; for printf-style arguments "  \
+  "enter the context and use " #f_ "()"
 #define trail_ctx_trace(cx, lg, ...)                                           \
-  TRAIL__LOGC(TRAIL_LEVEL_TRACE, cx, lg, __VA_ARGS__)
+  TRAIL__LOGC(TRAIL_LEVEL_TRACE, TRAIL__NOT_FIELD_CTX(trail_tracef), cx, lg,   \
+              __VA_ARGS__)
 #define trail_ctx_debug(cx, lg, ...)                                           \
-  TRAIL__LOGC(TRAIL_LEVEL_DEBUG, cx, lg, __VA_ARGS__)
+  TRAIL__LOGC(TRAIL_LEVEL_DEBUG, TRAIL__NOT_FIELD_CTX(trail_debugf), cx, lg,   \
+              __VA_ARGS__)
 #define trail_ctx_info(cx, lg, ...)                                            \
-  TRAIL__LOGC(TRAIL_LEVEL_INFO, cx, lg, __VA_ARGS__)
+  TRAIL__LOGC(TRAIL_LEVEL_INFO, TRAIL__NOT_FIELD_CTX(trail_infof), cx, lg,     \
+              __VA_ARGS__)
 #define trail_ctx_warn(cx, lg, ...)                                            \
-  TRAIL__LOGC(TRAIL_LEVEL_WARN, cx, lg, __VA_ARGS__)
+  TRAIL__LOGC(TRAIL_LEVEL_WARN, TRAIL__NOT_FIELD_CTX(trail_warnf), cx, lg,     \
+              __VA_ARGS__)
 #define trail_ctx_error(cx, lg, ...)                                           \
-  TRAIL__LOGC(TRAIL_LEVEL_ERROR, cx, lg, __VA_ARGS__)
+  TRAIL__LOGC(TRAIL_LEVEL_ERROR, TRAIL__NOT_FIELD_CTX(trail_errorf), cx, lg,   \
+              __VA_ARGS__)
 #define trail_ctx_fatal(cx, lg, ...)                                           \
-  TRAIL__LOGC(TRAIL_LEVEL_FATAL, cx, lg, __VA_ARGS__)
+  TRAIL__LOGC(TRAIL_LEVEL_FATAL, TRAIL__NOT_FIELD_CTX(trail_fatalf), cx, lg,   \
+              __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* Ids and traceparent                                                      */

@@ -6,7 +6,11 @@
 # - the plain variants take the message as data: a '%' in it draws no
 #   warning;
 # - TRAIL_MIN_LEVEL compiles lower levels out: their arguments are not even
-#   evaluated (the program exits 0 only if the side effect never ran).
+#   evaluated (the program exits 0 only if the side effect never ran);
+# - a field argument that is not a trail_field (printf arguments given to
+#   trail_info) fails to compile with a message naming the f variant, and
+#   correct calls, up to 40 fields, compile at -pedantic; with the C
+#   compiler of the build, and with gcc and clang when installed.
 #
 # ctest: check_compile BUILD_DIR SOURCE_DIR, TRAIL_C_COMPILER in the
 # environment.
@@ -41,6 +45,56 @@ void f(const char *path, int e) {
 C
 "$cc" "${flags[@]}" -Wformat=2 -c "$work/good_format.c" -o "$work/good.o"
 
+# One message per mistake: compile must fail and stderr must say it.
+expect_not_field() { # COMPILER NAME ADVICE SOURCE
+  printf '#include <trail.h>\n%s\n' "$4" >"$work/$2.c"
+  if "$1" "${flags[@]}" -pedantic -c "$work/$2.c" -o "$work/$2.o" \
+    2>"$work/$2.err"; then
+    echo "check_compile: $1: $2 compiled, a non-field argument unnoticed"
+    exit 1
+  fi
+  local want="trail: a field argument is not a trail_field; for printf-style arguments $3"
+  grep -qF "$want" "$work/$2.err" || {
+    cat "$work/$2.err"
+    echo "check_compile: $1: $2: no message \"$want\""
+    exit 1
+  }
+}
+
+# Calls with every field kind, no fields and 40 fields: no warning.
+{
+  echo '#include <trail.h>'
+  echo 'void f(const trail_field *p, const char *s, trail_ctx *cx) {'
+  echo '  const trail_field made = TRAIL_BOOL("b", 1);'
+  echo '  trail_info(NULL, "none");'
+  echo '  trail_warn(NULL, "kinds", TRAIL_STR("s", s), TRAIL_STRN("n", s, 1),'
+  echo '             TRAIL_INT("i", -1), TRAIL_UINT("u", 1u),'
+  echo '             TRAIL_DOUBLE("d", 0.5), TRAIL_JSON("j", NULL), *p, made);'
+  echo '  trail_ctx_error(cx, NULL, "ctx", made);'
+  printf '  trail_debug(NULL, "forty"'
+  for i in $(seq 1 40); do printf ', TRAIL_INT("k%d", %d)' "$i" "$i"; done
+  echo ');'
+  echo '}'
+} >"$work/good_fields.c"
+
+compilers=("$cc")
+for other in gcc clang; do
+  command -v "$other" >/dev/null && [[ "$other" != "$(basename "$cc")" ]] &&
+    compilers+=("$other")
+done
+for c in "${compilers[@]}"; do
+  "$c" "${flags[@]}" -pedantic -c "$work/good_fields.c" -o "$work/good_fields.o"
+  expect_not_field "$c" printf_args "use trail_infof()" \
+    'void f(const char *name) { trail_info(NULL, "hello %s", name); }'
+  expect_not_field "$c" int_arg "use trail_warnf()" \
+    'void f(int n) { trail_warn(NULL, "n=%d", n); }'
+  expect_not_field "$c" later_arg "use trail_errorf()" \
+    'void f(int n) { trail_error(NULL, "m", TRAIL_INT("a", 1), n); }'
+  expect_not_field "$c" ctx_arg \
+    "enter the context and use trail_debugf()" \
+    'void f(trail_ctx *c, int n) { trail_ctx_debug(c, NULL, "m", n); }'
+done
+
 cat >"$work/min_level.c" <<'C'
 #define TRAIL_MIN_LEVEL TRAIL_LEVEL_INFO
 #include <trail.h>
@@ -58,4 +112,4 @@ C
 "$cc" "${flags[@]}" "$work/min_level.c" "$lib" $(pkg-config --libs jansson uuid) \
   -pthread ${TRAIL_SANITIZE:+-fsanitize=$TRAIL_SANITIZE} -o "$work/min_level"
 "$work/min_level"
-echo "check_compile: format checks and TRAIL_MIN_LEVEL hold"
+echo "check_compile: format checks, field checks and TRAIL_MIN_LEVEL hold"
