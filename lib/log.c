@@ -281,18 +281,14 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   size_t cnkeys = 0;
   if (ctx != NULL && ctx->nfields_ > 0)
     cnkeys = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);
-  /* The thread's line buffer is made on its first event, queued or not: an
-   * async caller that encodes later (the writer fell behind) allocates
-   * nothing then. */
+  /* Made on the first event, queued or not; room for any process fields. */
   size_t max = trail_max_line();
-  const trail__pfields *pf = c->pfields;
   if (tls_reserve(max + TRAIL__BUF_SLACK,
-                  (pf ? pf->nkeys : 0) + lg->nkeys + cnkeys + nfields + 1)) {
+                  TRAIL__PFIELDS_MAX + lg->nkeys + cnkeys + nfields + 1)) {
     trail__count_dropped();
     return;
   }
-  if (msg == NULL)
-    msg = "";
+  msg = msg ? msg : "";
   trail__event ev = {
       .level = level,
       .cut = cut,
@@ -317,7 +313,7 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
       .msg_len = msg_len == TRAIL_NTS ? strlen(msg) : msg_len,
       .fields = fields,
       .nfields = nfields,
-      .pf = pf,
+      .pf = c->pfields,
   };
   if (!queued_as_event(&ev, direct))
     encode_and_write(c, &ev, max, direct);
