@@ -426,6 +426,14 @@ TRAIL_API int trail_logger_set_sampling(trail_logger *logger, uint32_t first,
                                         uint32_t thereafter);
 /* The same for every logger, now and made later (TRAIL_SAMPLING=N,M). */
 TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter);
+/*
+ * Process fields: replaces the fields every line of the process carries,
+ * right after the reserved keys and before the logger's (TRAIL_FIELDS sets
+ * them at trail_init()). Copied and encoded here; NULL, 0 clears them. At
+ * most 32 fields, 1024 bytes as JSON (-ENOSPC); a key NULL, empty or given
+ * twice is -EINVAL. Safe while other threads log.
+ */
+TRAIL_API int trail_fields_set(const trail_field *fields, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                  */

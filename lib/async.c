@@ -35,7 +35,8 @@
 #define ARENA ((size_t)256 * 1024)
 /* Keys an event read back from a record can have: see TRAIL__RECORD_KEYS_MAX.
  */
-#define EVENT_KEYS (2 * TRAIL__RECORD_KEYS_MAX + TRAIL_CTX_FIELDS_MAX + 1)
+#define EVENT_KEYS                                                             \
+  (TRAIL__PFIELDS_MAX + 2 * TRAIL__RECORD_KEYS_MAX + TRAIL_CTX_FIELDS_MAX + 1)
 
 trail__queue *trail__async_active; /* non-NULL while the writer runs */
 int trail__async_on;               /* the same, for the logging call's test */

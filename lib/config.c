@@ -307,6 +307,15 @@ static int env_redact(const char *var, const char *v) {
   return 0;
 }
 
+/* TRAIL_FIELDS: the process fields; a bad value keeps the current ones. */
+static int env_fields(const char *var, const char *v) {
+  trail_config_error err;
+  if (trail__fields_parse(v, &err, var) == 0)
+    return 0;
+  env_complain(var, v, err.text, "the current fields");
+  return 1;
+}
+
 /*
  * The writer's options from TRAIL_ASYNC_OVERFLOW (block, drop) and
  * TRAIL_ASYNC_QUEUE (bytes, k or m) into o; a bad one is reported and its
@@ -386,9 +395,10 @@ static int env_async(const char *var, const char *v) {
  * The TRAIL_* variables, in the order they are applied: every variable the
  * library and its adapters read, and the only list of them, which is also
  * what an unknown name is checked against. A variable without an apply
- * function is read by another's (TRAIL_ASYNC's options). TRAIL_ASYNC comes
- * last because the writer it starts checks its queue and sizes its buffers
- * against the line maximum, which TRAIL_MAX_LINE may have changed.
+ * function is read by another's (TRAIL_ASYNC's options). TRAIL_FIELDS comes
+ * after TRAIL_REDACT, whose list its values are checked against. TRAIL_ASYNC
+ * comes last because the writer it starts checks its queue and sizes its
+ * buffers against the line maximum, which TRAIL_MAX_LINE may have changed.
  */
 static const struct env_var {
   const char *name;
@@ -397,8 +407,9 @@ static const struct env_var {
     {"TRAIL_SERVICE", env_service},   {"TRAIL_LEVEL", env_level},
     {"TRAIL_OUTPUT", env_output},     {"TRAIL_CALLER", env_caller},
     {"TRAIL_MAX_LINE", env_max_line}, {"TRAIL_SAMPLING", env_sampling},
-    {"TRAIL_REDACT", env_redact},     {"TRAIL_ASYNC", env_async},
-    {ASYNC_OVERFLOW_VAR, NULL},       {ASYNC_QUEUE_VAR, NULL},
+    {"TRAIL_REDACT", env_redact},     {"TRAIL_FIELDS", env_fields},
+    {"TRAIL_ASYNC", env_async},       {ASYNC_OVERFLOW_VAR, NULL},
+    {ASYNC_QUEUE_VAR, NULL},
 };
 #define NENV_VARS (sizeof env_vars / sizeof env_vars[0])
 

@@ -64,12 +64,33 @@ static const char *signal_name(int sig) {
 }
 
 /*
+ * The process fields of the snapshot in force, then the signal's fields,
+ * with the rename rule between them (a process field "signal" keeps its
+ * name and the signal's becomes "_signal"). No lock: the set is immutable.
+ */
+static void put_fields(trail__buf *b, const trail__conf *c, const char *name,
+                       int sig, void *addr) {
+  trail__key keys[TRAIL__PFIELDS_MAX + 3];
+  trail__keyset ks = {.keys = keys, .n = 0, .cap = TRAIL__PFIELDS_MAX + 3};
+  const trail__pfields *pf = c->pfields;
+  if (pf != NULL)
+    trail__copy_fields(b, &ks, pf->seg, pf->len, pf->keys, pf->nkeys,
+                       pf->redact_gen != c->redact_gen ? c : NULL);
+  trail_field f[] = {TRAIL_STR("signal", name), TRAIL_INT("signo", sig),
+                     TRAIL_UINT("fault_addr", (uint64_t)(uintptr_t)addr)};
+  for (size_t i = 0; i < (sig != SIGABRT ? 3u : 2u); i++)
+    trail__put_field(b, &ks, &f[i]);
+}
+
+/*
  * Builds the fatal line in a static buffer with the encoder's pure
  * functions (no allocation, no lock, no stdio) and the crashing thread's
- * context, so the line says which request was being served.
+ * context, so the line says which request was being served. It is no
+ * longer than the line maximum (or cap), cut like any line.
  */
 static size_t fatal_line(char *buf, size_t cap, int sig, void *addr) {
-  trail__buf b = {.data = buf, .len = 0, .limit = cap - 64};
+  size_t max = trail_max_line() < cap ? trail_max_line() : cap;
+  trail__buf b = {.data = buf, .len = 0, .limit = max - 64};
   char ts[TRAIL__TIMESTAMP_LEN];
   trail__timestamp(ts);
   PUT_LIT(&b, TRAIL__FIRST_SEG(TRAIL__K_TIMESTAMP) "\"");
@@ -85,14 +106,11 @@ static size_t fatal_line(char *buf, size_t cap, int sig, void *addr) {
   trail_ctx *ctx = trail__ctx_current();
   if (ctx != NULL)
     trail__buf_put(&b, ctx->ids_, ctx->ids_len_);
-  PUT_LIT(&b, TRAIL__SEG_STR("signal"));
-  trail__buf_put(&b, name, strlen(name));
-  PUT_LIT(&b, "\"" TRAIL__SEG("signo"));
-  trail__put_int(&b, sig);
-  if (sig != SIGABRT) {
-    PUT_LIT(&b, TRAIL__SEG("fault_addr"));
-    trail__put_uint(&b, (uint64_t)(uintptr_t)addr);
-  }
+  put_fields(&b, c, name, sig, addr);
+  if (b.truncated)
+    trail__buf_put_unchecked(
+        &b, TRAIL__SEG(TRAIL__K_TRUNCATED) "true",
+        TRAIL__LIT_LEN(TRAIL__SEG(TRAIL__K_TRUNCATED) "true"));
   trail__buf_put_unchecked(&b, "}\n", TRAIL__LIT_LEN("}\n"));
   return b.len;
 }
@@ -150,7 +168,7 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
     sigaddset(&pipe_set, SIGPIPE);
     sigprocmask(SIG_BLOCK, &pipe_set, NULL);
     trail__async_crash_drain();
-    static char line[2048];
+    static char line[4096];
     size_t n = fatal_line(line, sizeof line, sig, info ? info->si_addr : NULL);
     const trail__conf *c = trail__conf_get();
     for (size_t i = 0; i < c->nsinks; i++) {

@@ -264,6 +264,42 @@ trail_ctx *trail__ctx_current(void);
 /* The context's bound field key spans, as trail__key. */
 size_t trail__ctx_keys(const trail_ctx *ctx, trail__key *out, size_t max);
 
+/* ---- process fields (process_fields.c) -------------------------------- */
+
+#define TRAIL__PFIELDS_MAX 32     /* fields in a set */
+#define TRAIL__PFIELDS_BYTES 1024 /* their encoded bytes, ,"k":v each */
+
+/*
+ * One set of process fields (trail_fields_set(), TRAIL_FIELDS), encoded once
+ * with the rename rule against the reserved keys: immutable once published
+ * in a configuration snapshot, and, like the snapshots, kept until
+ * trail_shutdown() because a line being written may still read it.
+ */
+typedef struct trail__pfields {
+  uint32_t gen;        /* this set's number, never 0, never reused */
+  uint32_t redact_gen; /* the redaction list it was encoded under */
+  size_t len;          /* bytes of seg */
+  size_t nkeys;
+  trail__key keys[TRAIL__PFIELDS_MAX]; /* offsets into seg */
+  struct trail__pfields *all_next;     /* every set made, newest first */
+  char seg[TRAIL__PFIELDS_BYTES + TRAIL__BUF_SLACK];
+} trail__pfields;
+
+/*
+ * The set numbered gen (0, or none such: NULL), for an event read back from
+ * a queue record: lock-free and async-signal-safe, a walk of the list of
+ * sets from the newest, which is the one asked for but just after a change.
+ */
+const trail__pfields *trail__pfields_find(uint32_t gen);
+/* Frees every set (config lock held, at trail_shutdown()). */
+void trail__pfields_free_all_locked(void);
+/*
+ * Parses and applies a TRAIL_FIELDS value; < 0 with err filled (source
+ * names the variable) when it is malformed or refused.
+ */
+int trail__fields_parse(const char *spec, trail_config_error *err,
+                        const char *source);
+
 /* ---- sinks (sink.c), the snapshot (state.c), configuration (config.c) -- */
 
 enum trail__sink_kind {
@@ -313,6 +349,7 @@ typedef struct trail__conf {
   uint16_t redact_off[TRAIL__REDACT_MAX];
   uint8_t redact_len[TRAIL__REDACT_MAX];
   char redact_text[TRAIL__REDACT_TEXT];
+  const struct trail__pfields *pfields; /* process fields, NULL: none */
   struct trail__conf *retired_next;
 } trail__conf;
 
@@ -455,13 +492,15 @@ typedef struct trail__event {
   size_t msg_len;
   const trail_field *fields;
   size_t nfields;
+  const struct trail__pfields *pf; /* the process fields, NULL: none */
 } trail__event;
 
 /* Most keys an event may have to be deferred (more: encoded by the caller). */
 #define TRAIL__RECORD_KEYS_MAX 64
 /*
  * Encodes ev as one line into b (b->limit: the line's content budget, see
- * encode.h). keys must have room for lnkeys + cnkeys + nfields + 1 keys.
+ * encode.h). keys must have room for the process fields' keys + lnkeys +
+ * cnkeys + nfields + 1 keys.
  * Returns the line's length; *truncated tells whether something was cut.
  * Async-signal-safe for events read back from records (no json_t values).
  */

@@ -154,14 +154,15 @@ put_head(trail__buf *b, const trail__event *ev) {
 
 /*
  * The message, then the service, the request's ids and the caller. The
- * message may be cut, but never at the expense of the keys after it: their
- * room is reserved first.
+ * message may be cut, but never at the expense of the keys after it, nor of
+ * the process fields: their room is reserved first.
  */
 __attribute__((always_inline)) static inline void
 put_message_and_ids(trail__buf *b, const trail__conf *c,
                     const trail__event *ev) {
   size_t after = c->service_seg_len + ev->ids_len +
-                 (ev->caller_len ? 12 + 6 * ev->caller_len : 0);
+                 (ev->caller_len ? 12 + 6 * ev->caller_len : 0) +
+                 (ev->pf ? ev->pf->len : 0);
   size_t limit = b->limit;
   b->limit = limit > b->len + after + 2 ? limit - after : b->len + 2;
   trail__put_string(b, ev->msg, ev->msg_len);
@@ -190,6 +191,9 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
   put_head(b, ev);
   put_message_and_ids(b, c, ev);
   trail__keyset ks = {.keys = keys, .n = 0, .cap = keys_cap};
+  if (ev->pf != NULL)
+    copy_bound(b, &ks, c, ev->pf->redact_gen, ev->pf->seg, ev->pf->len,
+               ev->pf->keys, ev->pf->nkeys);
   copy_bound(b, &ks, c, ev->lgen, ev->lfields, ev->lfields_len, ev->lkeys,
              ev->lnkeys);
   if (ev->lfields_cut)
@@ -277,16 +281,14 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
   size_t cnkeys = 0;
   if (ctx != NULL && ctx->nfields_ > 0)
     cnkeys = trail__ctx_keys(ctx, ck, TRAIL_CTX_FIELDS_MAX);
-  /* The thread's line buffer is made on its first event, queued or not: an
-   * async caller that encodes later (the writer fell behind) allocates
-   * nothing then. */
+  /* Made on the first event, queued or not; room for any process fields. */
   size_t max = trail_max_line();
-  if (tls_reserve(max + TRAIL__BUF_SLACK, lg->nkeys + cnkeys + nfields + 1)) {
+  if (tls_reserve(max + TRAIL__BUF_SLACK,
+                  TRAIL__PFIELDS_MAX + lg->nkeys + cnkeys + nfields + 1)) {
     trail__count_dropped();
     return;
   }
-  if (msg == NULL)
-    msg = "";
+  msg = msg ? msg : "";
   trail__event ev = {
       .level = level,
       .cut = cut,
@@ -311,6 +313,7 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
       .msg_len = msg_len == TRAIL_NTS ? strlen(msg) : msg_len,
       .fields = fields,
       .nfields = nfields,
+      .pf = c->pfields,
   };
   if (!queued_as_event(&ev, direct))
     encode_and_write(c, &ev, max, direct);

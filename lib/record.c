@@ -10,7 +10,10 @@
  * Layout, every part 8-aligned: the fixed head (struct head), the keys of
  * the bound fields (trail__key each), one struct slot per field, then the
  * bytes: logger name segment, ids, caller, logger fields, context fields,
- * message, and per field its key and its string.
+ * message, and per field its key and its string. The process fields are not
+ * copied: the record names their set by its number, which stays valid (the
+ * sets are immutable and kept until trail_shutdown()), so that the line
+ * carries the set in force when the event was logged.
  */
 #include <string.h>
 
@@ -21,7 +24,8 @@ struct head {
   int32_t usec;
   uint8_t level, cut, lfields_cut, tsc;
   uint16_t name_len, caller_len, nfields, lnkeys;
-  uint16_t cnkeys, pad2_[3];
+  uint16_t cnkeys, pad2_;
+  uint32_t pgen; /* the process fields' set (trail__pfields_find), 0: none */
   uint32_t ids_len, msg_len, lfields_len, cfields_len;
   uint32_t lgen, cgen; /* the bound fields' redaction generations */
 };
@@ -90,6 +94,7 @@ static inline void write_head(struct head *h, const trail__event *ev) {
   h->cfields_len = (uint32_t)ev->cfields_len;
   h->lgen = ev->lgen;
   h->cgen = ev->cgen;
+  h->pgen = ev->pf ? ev->pf->gen : 0;
 }
 
 /*
@@ -227,6 +232,7 @@ static inline const char *read_parts(const char *p, const struct head *h,
   ev->cnkeys = h->cnkeys;
   ev->lgen = h->lgen;
   ev->cgen = h->cgen;
+  ev->pf = trail__pfields_find(h->pgen);
   p += h->cnkeys * sizeof(trail__key);
   *slots = (const struct slot *)(const void *)p;
   p += h->nfields * sizeof(struct slot);

@@ -192,6 +192,7 @@ void trail__conf_reset_locked(void) {
     free(c);
   }
   conf_retired = NULL;
+  trail__pfields_free_all_locked();
   trail__sinks_free_retired_locked();
   trail__loggers_update_locked();
 }
