@@ -758,6 +758,13 @@ TRAIL_API void trail_shutdown(void);
 TRAIL_API int trail_flush(void);
 /* Reopens every file sink by its path (after log rotation). */
 TRAIL_API int trail_reopen(void);
+/*
+ * After signal signo (typically SIGHUP), the file sinks are reopened before
+ * the next line is written; the handler only sets a flag. Replaces any
+ * handler of signo. Returns 0, or -EINVAL for SIGKILL, SIGSTOP, SIGSEGV,
+ * SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS or no signal, or -errno.
+ */
+TRAIL_API int trail_reopen_on_signal(int signo);
 
 TRAIL_API int trail_service_set(const char *service);
 TRAIL_API const char *trail_service(void);
@@ -802,6 +809,15 @@ TRAIL_API int trail_sink_add_stdout(trail_level min);
 TRAIL_API int trail_sink_add_stderr(trail_level min);
 /* Opens path O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, mode 0640; reopenable. */
 TRAIL_API int trail_sink_add_file(const char *path, trail_level min);
+/*
+ * The same, rotated by size: a line that would take the file past max_bytes
+ * (>= 1) first renames path to path.1 (path.1 to path.2 ..., keep files at
+ * most, 0 to 1000; keep 0 removes the file). Processes sharing path rotate
+ * once, under an flock on path.lock.
+ */
+TRAIL_API int trail_sink_add_file_rotating(const char *path,
+                                           trail_level min_level,
+                                           uint64_t max_bytes, unsigned keep);
 /* Writes to fd, which stays the caller's (trail never closes it). */
 TRAIL_API int trail_sink_add_fd(int fd, trail_level min);
 TRAIL_API int trail_sink_add_callback(trail_sink_fn fn, void *user,

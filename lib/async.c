@@ -78,6 +78,7 @@ size_t trail__async_encode_record(const trail__queue *a, const char *data,
 static void write_lines(trail__queue *a, const trail__conf *c,
                         const line_ref *lines, int n, uint64_t end) {
   struct iovec iov[BATCH_IOV];
+  trail__reopen_check(); /* trail_reopen_on_signal() */
   for (size_t i = 0; i < c->nsinks; i++) {
     trail__sink *s = c->sinks[i];
     int k = 0;

@@ -317,6 +317,27 @@ static int env_fields(const char *var, const char *v) {
 }
 
 /*
+ * TRAIL_ROTATE: SIZE,KEEP for the file TRAIL_OUTPUT names; a bad value, or
+ * an output that is not a file, leaves the file unrotated.
+ */
+static int env_rotate(const char *var, const char *v) {
+  uint64_t max;
+  unsigned keep;
+  int rc = trail__rotate_parse(v, &max, &keep);
+  if (rc == 0)
+    rc = trail__rotate_output(max, keep);
+  if (rc == 0)
+    return 0;
+  env_complain(var, v,
+               rc == -1 ? "not SIZE,KEEP (SIZE at least 1 byte, with suffix "
+                          "k, m or g; KEEP from 0 to 1000: e.g. 100m,5)"
+               : rc == -EINVAL ? "TRAIL_OUTPUT names no file to rotate"
+                               : trail_strerror(rc),
+               "no rotation");
+  return 1;
+}
+
+/*
  * The writer's options from TRAIL_ASYNC_OVERFLOW (block, drop) and
  * TRAIL_ASYNC_QUEUE (bytes, k or m) into o; a bad one is reported and its
  * default left in o. Returns the number of variables rejected.
@@ -399,6 +420,8 @@ static int env_async(const char *var, const char *v) {
  * after TRAIL_REDACT, whose list its values are checked against. TRAIL_ASYNC
  * comes last because the writer it starts checks its queue and sizes its
  * buffers against the line maximum, which TRAIL_MAX_LINE may have changed.
+ * TRAIL_ROTATE, which rotates the file of TRAIL_OUTPUT, may follow it: the
+ * writer takes the new sink with its next batch.
  */
 static const struct env_var {
   const char *name;
@@ -409,7 +432,7 @@ static const struct env_var {
     {"TRAIL_MAX_LINE", env_max_line}, {"TRAIL_SAMPLING", env_sampling},
     {"TRAIL_REDACT", env_redact},     {"TRAIL_FIELDS", env_fields},
     {"TRAIL_ASYNC", env_async},       {ASYNC_OVERFLOW_VAR, NULL},
-    {ASYNC_QUEUE_VAR, NULL},
+    {ASYNC_QUEUE_VAR, NULL},          {"TRAIL_ROTATE", env_rotate},
 };
 #define NENV_VARS (sizeof env_vars / sizeof env_vars[0])
 

@@ -308,6 +308,8 @@ enum trail__sink_kind {
   TRAIL__SINK_CALLBACK
 };
 
+typedef struct trail__rotate trail__rotate; /* rotate.c */
+
 typedef struct trail__sink {
   int id;
   int kind;
@@ -321,7 +323,8 @@ typedef struct trail__sink {
   char *path;        /* TRAIL__SINK_FILE */
   trail_sink_fn fn;
   void *user;
-  pthread_mutex_t lock; /* long lines on pipes and sockets */
+  pthread_mutex_t lock; /* pipes and sockets; a rotating file's writes */
+  trail__rotate *rot;   /* rotation by size, NULL when none (rotate.c) */
   struct trail__sink *retired_next;
 } trail__sink;
 
@@ -374,7 +377,8 @@ enum trail__rank {
   TRAIL__RANK_CONFIG,        /* trail__lock */
   TRAIL__RANK_QUEUE,         /* ring.c, async.c: the ring's slow moments */
   TRAIL__RANK_COUNTERS,      /* counters.c: the per-thread blocks */
-  TRAIL__RANK_SINK,          /* sink.c: a pipe or socket, across writev */
+  TRAIL__RANK_SINK, /* sink.c: a pipe or socket, across writev; rotate.c:
+                      a rotating file, across its flock, stat and writev */
 };
 /* Checked builds abort when the order is broken. */
 #if !defined(NDEBUG) || defined(TRAIL_LOCK_CHECK)
@@ -434,11 +438,44 @@ struct iovec;
 void trail__sink_write_rest(trail__sink *s, const char *p, size_t n, ssize_t r);
 /* Writes cnt lines (one iovec each) to an fd sink; consumes iov. */
 void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt);
+/* The same without taking the sink's lock (the caller holds what it needs). */
+void trail__sink_writev_unlocked(trail__sink *s, struct iovec *iov, int cnt);
+/* Closes (a file's fd) and frees a sink not published or retired. */
+void trail__sink_free(trail__sink *s);
 /* Opens a file sink object (not yet published). */
 int trail__sink_open_file(const char *path, trail_level min, trail__sink **out);
 trail__sink *trail__sink_new_fd(int fd, trail_level min);
 /* Makes s the only sink; returns its id or a negative code (s freed). */
 int trail__sinks_replace(trail__sink *s);
+/* ---- rotation by size (rotate.c) --------------------------------------- */
+
+#define TRAIL__ROTATE_KEEP_MAX 1000 /* rotated files kept, at most */
+/* A file sink that rotates past max_bytes, keeping keep files (unpublished). */
+int trail__sink_open_rotating(const char *path, trail_level min,
+                              uint64_t max_bytes, unsigned keep,
+                              trail__sink **out);
+/* Writes cnt lines to a rotating sink, rotating as needed; consumes iov. */
+void trail__rotate_writev(trail__sink *s, struct iovec *iov, int cnt);
+void trail__rotate_free(trail__rotate *r);
+/* A forked child's own open of the lock file (config lock held). */
+void trail__rotate_fork_child(trail__sink *s);
+/* TRAIL_ROTATE's "SIZE,KEEP"; 0 or -1. */
+int trail__rotate_parse(const char *v, uint64_t *max_bytes, unsigned *keep);
+/* Makes the single file sink rotate; 0, -EINVAL (no such sink) or -errno. */
+int trail__rotate_output(uint64_t max_bytes, unsigned keep);
+
+/* ---- reopening on a signal (reopen.c) ---------------------------------- */
+
+/* Set by the signal handler of trail_reopen_on_signal(). */
+extern int trail__reopen_pending;
+/* Reopens the files if the flag is set (and clears it). */
+void trail__reopen_run(void);
+/* Before a line is written: one relaxed load, a branch not taken. */
+static inline void trail__reopen_check(void) {
+  if (__builtin_expect(TRAIL__LOAD_RELAXED(&trail__reopen_pending), 0))
+    trail__reopen_run();
+}
+
 /* Frees retired snapshots and sinks, closes owned fds (config lock held). */
 void trail__conf_reset_locked(void);
 

@@ -122,6 +122,7 @@ static void copy_bound(trail__buf *b, trail__keyset *ks, const trail__conf *c,
  */
 static inline void write_line(const trail__conf *c, trail_level level,
                               const char *line, size_t len) {
+  trail__reopen_check(); /* trail_reopen_on_signal() */
   trail__sink *s = c->nsinks == 1 ? c->sinks[0] : NULL;
   if (s != NULL && s->fast_fd >= 0) {
     if ((int)level < s->min)

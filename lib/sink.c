@@ -88,9 +88,10 @@ int trail__sink_open_file(const char *path, trail_level min,
   return 0;
 }
 
-static void sink_free(trail__sink *s) {
+void trail__sink_free(trail__sink *s) {
   if (s->kind == TRAIL__SINK_FILE && s->fd >= 0)
     close(s->fd);
+  trail__rotate_free(s->rot);
   pthread_mutex_destroy(&s->lock);
   free(s->path);
   free(s);
@@ -135,7 +136,7 @@ void trail__sinks_retire_locked(const trail__conf *c, const trail__conf *keep) {
 void trail__sinks_free_retired_locked(void) {
   for (trail__sink *s = sinks_retired, *n; s; s = n) {
     n = s->retired_next;
-    sink_free(s);
+    trail__sink_free(s);
   }
   sinks_retired = NULL;
 }
@@ -148,8 +149,10 @@ void trail__sinks_free_retired_locked(void) {
  */
 void trail__sinks_fork_child(void) {
   const trail__conf *c = trail__conf_get();
-  for (size_t i = 0; i < c->nsinks; i++)
+  for (size_t i = 0; i < c->nsinks; i++) {
     pthread_mutex_init(&c->sinks[i]->lock, NULL);
+    trail__rotate_fork_child(c->sinks[i]);
+  }
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -250,22 +253,9 @@ static ssize_t writev_once(const trail__sink *s, const struct iovec *iov,
  * full disk) is continued; EINTR retried; EAGAIN (a non-blocking
  * descriptor) waits until writable. Any other error loses the lines not yet
  * written, for this sink only, and counts each of them in write_errors.
- * iov is consumed.
+ * iov is consumed. The caller holds whatever lock the sink needs.
  */
-void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
-  int locked = 0;
-  /*
-   * A pipe or socket takes a write whole only up to PIPE_BUF; a longer one
-   * goes in pieces when the reader is slow, and another thread's line could
-   * land between them. So every write to one, short or long, holds the
-   * sink's lock: a line of this process is never cut by another of its
-   * lines. (Regular files are appended whole by the kernel; character
-   * devices such as /dev/null or a terminal are not read by a collector.)
-   */
-  if (s->needs_lock) {
-    trail__lock_take(&s->lock, TRAIL__RANK_SINK);
-    locked = 1;
-  }
+void trail__sink_writev_unlocked(trail__sink *s, struct iovec *iov, int cnt) {
   while (cnt > 0) {
     ssize_t r = writev_once(s, iov, cnt);
     if (r >= 0) {
@@ -294,8 +284,30 @@ void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
       trail__count_write_error();
     break;
   }
-  if (locked)
-    trail__lock_drop(&s->lock, TRAIL__RANK_SINK);
+}
+
+/*
+ * trail__sink_writev_unlocked() with the sink's lock where one is needed.
+ * A pipe or socket takes a write whole only up to PIPE_BUF; a longer one
+ * goes in pieces when the reader is slow, and another thread's line could
+ * land between them. So every write to one, short or long, holds the
+ * sink's lock: a line of this process is never cut by another of its
+ * lines. (Regular files are appended whole by the kernel; character
+ * devices such as /dev/null or a terminal are not read by a collector.)
+ * A rotating file takes its locks in trail__rotate_writev().
+ */
+void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
+  if (s->rot != NULL) {
+    trail__rotate_writev(s, iov, cnt);
+    return;
+  }
+  if (!s->needs_lock) {
+    trail__sink_writev_unlocked(s, iov, cnt);
+    return;
+  }
+  trail__lock_take(&s->lock, TRAIL__RANK_SINK);
+  trail__sink_writev_unlocked(s, iov, cnt);
+  trail__lock_drop(&s->lock, TRAIL__RANK_SINK);
 }
 
 /* After a write(2) of p[0..n) to s->fast_fd returned r short of n. */
@@ -359,7 +371,7 @@ static int add_sink(trail__sink *s) {
   }
   trail__config_unlock();
   if (rc < 0)
-    sink_free(s);
+    trail__sink_free(s);
   return rc;
 }
 
@@ -382,8 +394,18 @@ int trail__sinks_replace(trail__sink *s) {
   }
   trail__config_unlock();
   if (rc < 0)
-    sink_free(s);
+    trail__sink_free(s);
   return rc;
+}
+
+TRAIL_API int trail_sink_add_file_rotating(const char *path,
+                                           trail_level min_level,
+                                           uint64_t max_bytes, unsigned keep) {
+  if (!valid_min(min_level))
+    return TRAIL_EINVAL_LEVEL;
+  trail__sink *s;
+  int rc = trail__sink_open_rotating(path, min_level, max_bytes, keep, &s);
+  return rc < 0 ? rc : add_sink(s);
 }
 
 TRAIL_API int trail_sink_add_fd(int fd, trail_level min) {

@@ -14,7 +14,9 @@
  *   2 config     trail__lock: configuration changes (never across a write)
  *   3 queue      async.c: the ring's slow moments (never across a write)
  *   4 counters   counters.c: the per-thread blocks (a leaf)
- *   5 sink       sink.c: one pipe or socket sink, across its writev(2)
+ *   5 sink       sink.c: one pipe or socket sink, across its writev(2);
+ *                rotate.c: a rotating file, with its flock on path.lock
+ *                taken under it
  *
  * Every trail lock is held with cancellation disabled: a thread cancelled
  * inside a logging call (writev, poll and pthread_cond_wait are
