@@ -76,12 +76,19 @@ static void discard(void *u, trail_level l, const char *line, size_t n) {
   (void)u, (void)l, (void)line, (void)n;
 }
 
+/*
+ * The child's logger is made in the parent: a child of a threaded process
+ * must not allocate, since another thread may have held the allocator's lock
+ * at the fork (a sanitizer's allocator has no fork handlers to release it),
+ * and the first trail_logger_get() of a name allocates the logger.
+ */
 static void act_fork(void) {
+  trail_logger *lg = trail_logger_get("child");
   pid_t pid = fork();
   CHILD_CHECK(pid >= 0);
   if (pid == 0) {
     alarm(WATCHDOG_SECONDS);
-    trail_info(trail_logger_get("child"), "in a child");
+    trail_info(lg, "in a child");
     _exit(0);
   }
   int st;
