@@ -262,6 +262,23 @@ inline trail_field trail__field_j(const char *key, uint32_t klen,
 #define TRAIL_JSON(key_, val_) trail__field_j((key_), TRAIL__KLEN(key_), (val_))
 #endif
 
+/* Nanoseconds of the monotonic clock (CLOCK_MONOTONIC): for durations. */
+TRAIL_API int64_t trail_now_ns(void);
+
+/*
+ * Two fields for an error number err (errno, or a positive code of the same
+ * kind): "error", the system's message for it (static, thread-safe), and
+ * "errno", the number. err is evaluated twice: pass a variable or errno
+ * itself (reading the message does not change errno).
+ *   trail_warn(lg, "open failed", TRAIL_STR("path", p), TRAIL_ERRNO(errno));
+ */
+#define TRAIL_ERRNO(err_)                                                      \
+  TRAIL_STR("error", trail_strerror(-(err_))), TRAIL_INT("errno", (err_))
+
+/* The milliseconds since start_ns (from trail_now_ns()), as a double field. */
+#define TRAIL_DURATION_MS(key_, start_ns_)                                     \
+  TRAIL_DOUBLE((key_), (double)(trail_now_ns() - (int64_t)(start_ns_)) / 1e6)
+
 /*
  * Private: the compile-time check that every field argument of the logging
  * macros is a trail_field (printf arguments given to trail_info() instead of

@@ -1,5 +1,6 @@
 /*
- * Timestamps for the "timestamp" key: RFC 3339, UTC, microseconds, "Z".
+ * Timestamps for the "timestamp" key: RFC 3339, UTC, microseconds, "Z";
+ * and the monotonic clock for durations (trail_now_ns()).
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -94,4 +95,10 @@ void trail__timestamp(char out[TRAIL__TIMESTAMP_LEN]) {
   long usec;
   trail__now(&sec, &usec);
   trail__timestamp_at(out, sec, usec);
+}
+
+TRAIL_API int64_t trail_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

@@ -58,12 +58,6 @@ static const http_req *creq_of(const trail_http_request *r) {
 enum { ST_NEW = 0, ST_BEGUN = 1, ST_DECIDED = 2, ST_ENDED = 3 };
 enum { TP_MISSING = 0, TP_VALID = 1, TP_INVALID = 2, TP_REPEATED = 3 };
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 TRAIL_API void trail_http_config_init(trail_http_config *cfg) {
   if (cfg != NULL)
     memset(cfg, 0, sizeof *cfg);
@@ -148,7 +142,7 @@ TRAIL_API void trail_http_begin(trail_http_request *hr,
     return;
   memset(r, 0, sizeof *r);
   r->cfg_ = cfg ? cfg : &default_config;
-  r->start_ns_ = now_ns();
+  r->start_ns_ = trail_now_ns();
   set_method(r, method);
   set_path(r, path, path_len);
   if (remote_addr != NULL)
@@ -485,7 +479,7 @@ TRAIL_API void trail_http_end(trail_http_request *hr, int server_status,
   r->state_ = ST_ENDED;
   if (r->skip_)
     return;
-  double ms = (double)(now_ns() - r->start_ns_) / 1e6;
+  double ms = (double)(trail_now_ns() - r->start_ns_) / 1e6;
   uint64_t bytes;
   int status = final_status(r, server_status, server_bytes, &bytes);
   trail_level level = level_of(r, status, ms);

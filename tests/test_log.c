@@ -5,8 +5,10 @@
  */
 #include "support.h"
 
+#include <errno.h>
 #include <math.h>
 #include <regex.h>
+#include <time.h>
 
 static int setup(void **state) {
   (void)state;
@@ -401,6 +403,49 @@ static void test_bad_arguments(void **state) {
   json_decref(j);
 }
 
+/* TRAIL_ERRNO: the system's message and the number, errno left as it was. */
+static void test_errno_fields(void **state) {
+  (void)state;
+  errno = ENOENT;
+  trail_warn(NULL, "open failed", TRAIL_STR("path", "/x"), TRAIL_ERRNO(errno));
+  assert_int_equal(errno, ENOENT);
+  int err = 9999; /* no message for it */
+  trail_warn(NULL, "odd", TRAIL_ERRNO(err));
+  int evaluated = 0;
+  trail_debug(NULL, "off", TRAIL_ERRNO(++evaluated)); /* below info */
+  assert_int_equal(evaluated, 0);
+  assert_int_equal(cap_count(), 2);
+  json_t *j = cap_json(0);
+  assert_key_order(j);
+  assert_str_field(j, "error", "No such file or directory");
+  assert_int_equal(json_integer_value(json_object_get(j, "errno")), ENOENT);
+  assert_int_equal(json_object_size(j), 8); /* 5 reserved, path, error, errno */
+  json_decref(j);
+  j = cap_json(1);
+  assert_str_field(j, "error", "unknown error");
+  assert_int_equal(json_integer_value(json_object_get(j, "errno")), 9999);
+  json_decref(j);
+}
+
+/* trail_now_ns() is monotonic; TRAIL_DURATION_MS is the ms since a start. */
+static void test_duration_fields(void **state) {
+  (void)state;
+  int64_t start = trail_now_ns();
+  struct timespec nap = {0, 2000000}; /* 2 ms of wall time to measure */
+  nanosleep(&nap, NULL);
+  int64_t mid = trail_now_ns();
+  trail_info(NULL, "done", TRAIL_DURATION_MS("took_ms", start));
+  int64_t end = trail_now_ns();
+  assert_true(start > 0 && mid >= start + 2000000 && end >= mid);
+  json_t *j = cap_json(0);
+  json_t *v = json_object_get(j, "took_ms");
+  assert_true(json_is_real(v));
+  double ms = json_real_value(v);
+  assert_true(ms >= (double)(mid - start) / 1e6);
+  assert_true(ms <= (double)(end - start) / 1e6);
+  json_decref(j);
+}
+
 /* Each reserved key, and only those, is renamed. */
 static void test_reserved_keys(void **state) {
   (void)state;
@@ -441,6 +486,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_caller, setup, teardown),
       cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_errno_fields, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_duration_fields, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,12 +19,6 @@ enum { CALL_BEGUN = 1, CALL_ENDED = 2 };
 /* The bytes of a URL kept for the line; the line's own limit comes after. */
 #define URL_MAX 2048
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /*
  * The logger of every outgoing line. Registry loggers live until the
  * process exits, so the pointer is looked up once and kept; two threads
@@ -154,7 +148,7 @@ TRAIL_API int trail_curl_begin(trail_curl_call *call, CURL *easy,
   }
   if (call->headers_ == NULL)
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-  call->start_ns_ = now_ns();
+  call->start_ns_ = trail_now_ns();
   return rc;
 }
 
@@ -213,7 +207,7 @@ TRAIL_API void trail_curl_end(trail_curl_call *call, CURLcode result) {
   if (call == NULL || call->state_ != CALL_BEGUN)
     return;
   call->state_ = CALL_ENDED;
-  double ms = (double)(now_ns() - call->start_ns_) / 1e6;
+  double ms = (double)(trail_now_ns() - call->start_ns_) / 1e6;
   CURL *easy = call->easy_;
   if (call->headers_ != NULL) {
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->user_headers_);

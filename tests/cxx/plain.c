@@ -9,6 +9,7 @@
  * Exits 1 when an argument of a disabled level was evaluated, or a setup
  * call failed. The last line says how many lines came before it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,7 +36,7 @@ static void log_levels(trail_logger *lg) {
   trail_trace(lg, "trace line");
   trail_debug(lg, "debug line", TRAIL_INT("n", 1));
   trail_info(lg, "info line", TRAIL_INT("n", 2));
-  trail_warn(lg, "warn line", TRAIL_INT("n", 3));
+  trail_warn(lg, "warn line", TRAIL_INT("n", 3), TRAIL_ERRNO(ENOENT));
   trail_error(lg, "error line", TRAIL_INT("n", 4));
   trail_fatal(lg, "fatal line", TRAIL_INT("n", 5));
   trail_info(lg, "100% data, not a %s format");
