@@ -42,7 +42,7 @@ enum {
 };
 
 typedef struct http_server {
-  const char *example; /* the example's program, in $TRAIL_EXAMPLES_DIR */
+  const char *example; /* the example's program, in $TRAIL_TEST_EXAMPLES_DIR */
   const char *service; /* the "service" field of its lines */
   /*
    * The logger of the debug lines the example writes per connection,
