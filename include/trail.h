@@ -489,6 +489,31 @@ TRAIL_API void trail__logf(trail_logger *logger, trail_level level,
                            const char *file, int line, const char *fmt, ...)
     TRAIL__PRINTF(5, 6);
 
+/*
+ * A formatted message, or string field, with fields in the same call:
+ *   trail_warn(lg, TRAIL_MSGF("order %d failed", id), TRAIL_STR("why", why));
+ *   trail_info(lg, "saved", TRAIL_STRF("order", "%s-%04d", region, id));
+ * The format is checked by the compiler, and evaluated only when the level
+ * is enabled. The text goes into storage of TRAIL_MSGF_MAX bytes made in the
+ * calling statement (no heap): at most TRAIL_MSGF_MAX - 1 bytes, a longer
+ * text cut at a UTF-8 character boundary.
+ */
+#define TRAIL_MSGF_MAX 1024
+TRAIL_API const char *trail__msgf(char *buf, size_t size, const char *fmt, ...)
+    TRAIL__PRINTF(3, 4);
+#ifndef __cplusplus
+#define TRAIL__FMTBUF ((char[TRAIL_MSGF_MAX]){0})
+#else
+extern "C++" {
+struct trail__fmtbuf {
+  char data[TRAIL_MSGF_MAX];
+};
+}
+#define TRAIL__FMTBUF (trail__fmtbuf().data)
+#endif
+#define TRAIL_MSGF(...) trail__msgf(TRAIL__FMTBUF, TRAIL_MSGF_MAX, __VA_ARGS__)
+#define TRAIL_STRF(key_, ...) TRAIL_STR((key_), TRAIL_MSGF(__VA_ARGS__))
+
 /* Private: an empty trailing element keeps __VA_ARGS__ non-empty. */
 #ifndef __cplusplus
 #define TRAIL__END ((trail_field){.key = 0})

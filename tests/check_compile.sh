@@ -35,12 +35,24 @@ if "$cc" "${flags[@]}" -c "$work/bad_format.c" -o "$work/bad.o" 2>"$work/bad.err
 fi
 grep -q "format" "$work/bad.err" || { cat "$work/bad.err"; exit 1; }
 
+# TRAIL_MSGF and TRAIL_STRF are printf-checked the same way.
+for use in 'trail_info(NULL, TRAIL_MSGF("%d items", "not an int"))' \
+  'trail_info(NULL, "m", TRAIL_STRF("k", "%s", 42))'; do
+  printf '#include <trail.h>\nvoid f(void) { %s; }\n' "$use" >"$work/bad_msgf.c"
+  if "$cc" "${flags[@]}" -c "$work/bad_msgf.c" -o "$work/bad.o" 2>"$work/bad.err"; then
+    echo "check_compile: a wrong printf argument to TRAIL_MSGF/TRAIL_STRF compiled: $use"
+    exit 1
+  fi
+  grep -q "format" "$work/bad.err" || { cat "$work/bad.err"; exit 1; }
+done
+
 cat >"$work/good_format.c" <<'C'
 #include <trail.h>
 void f(const char *path, int e) {
   trail_errorf(NULL, "cannot open %s: %d", path, e);
   trail_info(NULL, "100% literal, %s and %n are data");
   trail_info(NULL, "fields", TRAIL_STR("k", "v"), TRAIL_INT("n", 1));
+  trail_warn(NULL, TRAIL_MSGF("order %d", e), TRAIL_STRF("p", "%s/x", path));
 }
 C
 "$cc" "${flags[@]}" -Wformat=2 -c "$work/good_format.c" -o "$work/good.o"

@@ -446,6 +446,60 @@ static void test_duration_fields(void **state) {
   json_decref(j);
 }
 
+/* TRAIL_MSGF and TRAIL_STRF: formatted text with fields, only when enabled. */
+static void test_msgf(void **state) {
+  (void)state;
+  int evaluated = 0;
+  trail_warn(NULL, TRAIL_MSGF("order %d failed", 42),
+             TRAIL_STR("reason", "stock"),
+             TRAIL_STRF("sku", "%s-%04d", "eu", 7));
+  trail_debug(NULL, TRAIL_MSGF("%d", ++evaluated),
+              TRAIL_STRF("k", "%d", ++evaluated)); /* below info */
+  trail_info(NULL, TRAIL_MSGF("no arguments"));
+  assert_int_equal(evaluated, 0);
+  assert_int_equal(cap_count(), 2);
+  json_t *j = cap_json(0);
+  assert_key_order(j);
+  assert_str_field(j, "message", "order 42 failed");
+  assert_str_field(j, "reason", "stock");
+  assert_str_field(j, "sku", "eu-0007");
+  json_decref(j);
+  j = cap_json(1);
+  assert_str_field(j, "message", "no arguments");
+  json_decref(j);
+}
+
+/* A text longer than TRAIL_MSGF_MAX - 1 bytes ends at a whole character. */
+static void test_msgf_cut(void **state) {
+  (void)state;
+  static const char *const chars[] = {"a", "\xc3\xa9", "\xe2\x82\xac",
+                                      "\xf0\x9f\x98\x80"};
+  for (size_t c = 0; c < 4; c++) {
+    for (size_t pad = 0; pad < 4; pad++) {
+      char buf[TRAIL_MSGF_MAX];
+      static const char xs[] = "xxx";
+      const char *out =
+          trail__msgf(buf, sizeof buf, "%.*s%s", (int)pad, "xxx", "");
+      assert_string_equal(out, xs + (3 - pad));
+      char big[3 * TRAIL_MSGF_MAX];
+      size_t n = strlen(chars[c]), at = pad;
+      memset(big, 'x', pad);
+      while (at + n < sizeof big - 1) {
+        memcpy(big + at, chars[c], n);
+        at += n;
+      }
+      big[at] = '\0';
+      out = trail__msgf(buf, sizeof buf, "%s", big);
+      size_t len = strlen(out);
+      assert_true(len <= TRAIL_MSGF_MAX - 1 && len > TRAIL_MSGF_MAX - 1 - n);
+      assert_int_equal((len - pad) % n, 0); /* whole characters only */
+      assert_memory_equal(out, big, len);
+    }
+  }
+  char tiny[1];
+  assert_string_equal(trail__msgf(tiny, 1, "%s", "abc"), "");
+}
+
 /* Each reserved key, and only those, is renamed. */
 static void test_reserved_keys(void **state) {
   (void)state;
@@ -487,6 +541,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errno_fields, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_msgf, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_msgf_cut, setup, teardown),
       cmocka_unit_test_setup_teardown(test_duration_fields, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

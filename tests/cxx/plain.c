@@ -37,6 +37,8 @@ static void log_levels(trail_logger *lg) {
   trail_debug(lg, "debug line", TRAIL_INT("n", 1));
   trail_info(lg, "info line", TRAIL_INT("n", 2));
   trail_warn(lg, "warn line", TRAIL_INT("n", 3), TRAIL_ERRNO(ENOENT));
+  trail_warn(lg, TRAIL_MSGF("order %d failed", 42),
+             TRAIL_STRF("sku", "%s-%04d", "eu", 7));
   trail_error(lg, "error line", TRAIL_INT("n", 4));
   trail_fatal(lg, "fatal line", TRAIL_INT("n", 5));
   trail_info(lg, "100% data, not a %s format");
