@@ -17,7 +17,7 @@
 #include <trail/http.h>
 #include <trail/mhd.h>
 
-#include "mhd_end_status.h"
+#include "mhd_common.h"
 
 /*
  * One request, from MHD's start hook to its completion hook. MHD keeps the
@@ -93,27 +93,6 @@ TRAIL_API void trail_mhd_set_uri_log(trail_mhd *tm, trail_mhd_uri_log_fn fn,
 }
 
 /* The client's address as text, "" when MHD cannot say. */
-static void remote_addr(struct MHD_Connection *conn, char *buf, size_t size) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  buf[0] = '\0';
-  if (ci == NULL || ci->client_addr == NULL)
-    return;
-  /* Copies, not casts: MHD's sockaddr need not be aligned for the family's
-   * own struct. */
-  if (ci->client_addr->sa_family == AF_INET) {
-    struct sockaddr_in in;
-    memcpy(&in, ci->client_addr, sizeof in);
-    if (inet_ntop(AF_INET, &in.sin_addr, buf, (socklen_t)size) == NULL)
-      buf[0] = '\0';
-  } else if (ci->client_addr->sa_family == AF_INET6) {
-    struct sockaddr_in6 in6;
-    memcpy(&in6, ci->client_addr, sizeof in6);
-    if (inet_ntop(AF_INET6, &in6.sin6_addr, buf, (socklen_t)size) == NULL)
-      buf[0] = '\0';
-  }
-}
-
 /*
  * The request's start: MHD calls this once per request, right after the
  * request line, on the thread that will serve the request, and makes the
@@ -134,7 +113,7 @@ TRAIL_API void *trail_mhd_uri_log(void *cls, const char *uri,
   if (r == NULL)
     return NULL;
   r->conn = connection;
-  remote_addr(connection, addr, sizeof addr);
+  trail__mhd_remote_addr(connection, addr, sizeof addr);
   trail_http_begin(&r->http, tm->cfg_, NULL, uri, TRAIL_NTS,
                    addr[0] ? addr : NULL);
   if (tm->uri_log_ != NULL) {

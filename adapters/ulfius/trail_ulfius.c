@@ -24,7 +24,7 @@
 #include <trail/http.h>
 #include <trail/ulfius.h>
 
-#include "../mhd/mhd_end_status.h"
+#include "../mhd/mhd_common.h"
 
 /* An application callback and its data, standing behind the wrapper. */
 typedef struct ul_wrap {
@@ -135,25 +135,6 @@ static trail_logger *http_logger(const trail_ulfius *tu) {
 
 /* The client's address as text, "" when MHD cannot say (ulfius keeps only
  * the first sizeof(struct sockaddr) bytes of it, too few for IPv6). */
-static void remote_addr(struct MHD_Connection *conn, char *buf, size_t size) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  buf[0] = '\0';
-  if (ci == NULL || ci->client_addr == NULL)
-    return;
-  if (ci->client_addr->sa_family == AF_INET) {
-    struct sockaddr_in in;
-    memcpy(&in, ci->client_addr, sizeof in);
-    if (inet_ntop(AF_INET, &in.sin_addr, buf, (socklen_t)size) == NULL)
-      buf[0] = '\0';
-  } else if (ci->client_addr->sa_family == AF_INET6) {
-    struct sockaddr_in6 in6;
-    memcpy(&in6, ci->client_addr, sizeof in6);
-    if (inet_ntop(AF_INET6, &in6.sin6_addr, buf, (socklen_t)size) == NULL)
-      buf[0] = '\0';
-  }
-}
-
 /*
  * MHD's start hook, in place of ulfius's: ulfius's runs first and makes
  * the request's con_cls (its connection_info_struct, with the struct
@@ -175,7 +156,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn) {
   r->conn = conn;
   r->con_info = ci;
   r->ureq = ci->request;
-  remote_addr(conn, addr, sizeof addr);
+  trail__mhd_remote_addr(conn, addr, sizeof addr);
   trail_http_begin(&r->http, tu->cfg_, NULL, uri, TRAIL_NTS,
                    addr[0] ? addr : NULL);
   table_add(r);

@@ -1,0 +1,75 @@
+/*
+ * What the two adapters on libmicrohttpd (adapters/mhd and adapters/ulfius,
+ * which runs on MHD) share, so that the same request gives the same access
+ * line on both. A private header of the adapters, not installed.
+ *
+ * trail__mhd_end_status(): the status of a request MHD ended, for
+ * trail_http_end(), which puts a status reported through trail first. MHD
+ * knows what it queued (the application's response, or one of its own such
+ * as 400 or 431 when it answered before the application ran), and toe says
+ * whether it went out:
+ * - completed: what MHD queued;
+ * - daemon shutdown: 503, the service stopped first;
+ * - otherwise, with no response from the application: 500 when the
+ *   application refused the request (MHD's handler said MHD_NO), else MHD's
+ *   own error reply if it made one, 408 on a timeout;
+ * - otherwise the client left (or its connection broke) first: 499, and the
+ *   request is marked so.
+ */
+#ifndef TRAIL_MHD_COMMON_H
+#define TRAIL_MHD_COMMON_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <microhttpd.h>
+#include <trail/http.h>
+
+static inline int trail__mhd_end_status(trail_http_request *http,
+                                        struct MHD_Connection *conn,
+                                        enum MHD_RequestTerminationCode toe,
+                                        int answered, int refused) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+  unsigned int sent = ci ? ci->http_status : 0;
+  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    return sent != 0 ? (int)sent : 500;
+  if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+    return 503;
+  if (!answered) {
+    if (refused)
+      return 500;
+    if (sent != 0)
+      return (int)sent;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+      return 408;
+  }
+  trail_http_client_gone(http);
+  return TRAIL_HTTP_CLIENT_GONE;
+}
+
+/* The client's address as text into buf ("" when MHD knows none). */
+static inline void trail__mhd_remote_addr(struct MHD_Connection *conn,
+                                          char *buf, size_t size) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  buf[0] = '\0';
+  if (ci == NULL || ci->client_addr == NULL)
+    return;
+  /* Copies, not casts: MHD's sockaddr need not be aligned for the family's
+   * own struct. */
+  if (ci->client_addr->sa_family == AF_INET) {
+    struct sockaddr_in in;
+    memcpy(&in, ci->client_addr, sizeof in);
+    if (inet_ntop(AF_INET, &in.sin_addr, buf, (socklen_t)size) == NULL)
+      buf[0] = '\0';
+  } else if (ci->client_addr->sa_family == AF_INET6) {
+    struct sockaddr_in6 in6;
+    memcpy(&in6, ci->client_addr, sizeof in6);
+    if (inet_ntop(AF_INET6, &in6.sin6_addr, buf, (socklen_t)size) == NULL)
+      buf[0] = '\0';
+  }
+}
+
+#endif /* TRAIL_MHD_COMMON_H */
