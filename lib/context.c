@@ -54,6 +54,21 @@ TRAIL_API void trail_ctx_clear(trail_ctx *ctx) {
 }
 
 /*
+ * Empty as trail_ctx_clear() leaves it, for every reader, without clearing
+ * its 3 KiB: each string made empty, each length zero. Nothing reads past a
+ * string's NUL, past ids_len_, fields_len_ or nfields_.
+ */
+void trail__ctx_empty(trail_ctx *ctx) {
+  ctx->request_id_[0] = ctx->user_id_[0] = '\0';
+  ctx->trace_id_[0] = ctx->span_id_[0] = ctx->parent_span_id_[0] = '\0';
+  ctx->tracestate_[0] = '\0';
+  ctx->trace_flags_ = ctx->has_parent_ = 0;
+  ctx->ids_len_ = ctx->fields_len_ = ctx->nfields_ = 0;
+  ctx->redact_gen_ = 0;
+  memset(ctx->reserved_, 0, sizeof ctx->reserved_);
+}
+
+/*
  * A new request: a UUID v4 request_id and a new trace with a new span, from
  * one draw of the kernel's random pool. The random sources cannot fail in a
  * way worth reporting (getrandom blocks only before the kernel's pool is
@@ -62,7 +77,7 @@ TRAIL_API void trail_ctx_clear(trail_ctx *ctx) {
 TRAIL_API void trail_ctx_init(trail_ctx *ctx) {
   if (ctx == NULL)
     return;
-  trail_ctx_clear(ctx);
+  trail__ctx_empty(ctx);
   trail__ids_new(ctx->request_id_, ctx->trace_id_, ctx->span_id_);
   ctx->trace_flags_ = 1; /* sampled: this trace is recorded, in the logs */
   rebuild_ids(ctx);

@@ -261,6 +261,8 @@ extern uint64_t (*trail__sample_clock)(void);
 /* ---- context (context.c) ----------------------------------------------- */
 
 trail_ctx *trail__ctx_current(void);
+/* ctx as trail_ctx_clear() leaves it, without clearing all its bytes. */
+void trail__ctx_empty(trail_ctx *ctx);
 /* The context's bound field key spans, as trail__key. */
 size_t trail__ctx_keys(const trail_ctx *ctx, trail__key *out, size_t max);
 

@@ -2,7 +2,7 @@
  * Where trail's random bytes come from: the kernel's pool, directly
  * (trail__random_kernel, one getrandom(2) per call) or through a small
  * per-thread pool refilled from it (trail__random_pooled), which lets a new
- * request's ids cost a twelfth of a system call instead of one.
+ * request's ids cost a hundredth of a system call instead of one.
  *
  * The pool must never hand a forked child the bytes its parent will use.
  * fork() copies every thread-local pool, and neither pthread_atfork()
@@ -37,9 +37,15 @@
 #include "internal.h"
 #include "random.h"
 
-/* Bytes a thread draws from the kernel at once: a request's ids take 40,
- * and getrandom(2) never cuts a read of up to 256 bytes short. */
-#define POOL_BYTES 256
+/*
+ * Bytes a thread draws from the kernel at once: a request's ids take 40, so
+ * one page serves a hundred requests. The system call, not the bytes, is
+ * the cost: on a virtual machine a request's share of a 256-byte draw (a
+ * sixth of a call) was a third of what the middleware cost it, of a
+ * 4096-byte one too little to measure. A read over 256 bytes can come back
+ * short when a signal arrives; trail__random_kernel goes on where it ended.
+ */
+#define POOL_BYTES 4096
 
 /* The last resort when the kernel has no getrandom(2), or a seccomp filter
  * refuses it: the same pool through /dev/urandom. */

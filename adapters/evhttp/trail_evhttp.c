@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,6 @@
 
 /* One request in flight. */
 typedef struct ev_state {
-  trail_http_request http; /* the middleware core's state, with the ctx */
   struct evhttp_request *req;
   struct evhttp_connection *evcon;     /* NULL once the connection is gone */
   struct event *watch;                 /* EOF watcher while the reply is due */
@@ -49,6 +49,9 @@ typedef struct ev_state {
   struct ev_state *next;               /* table chain */
   uint8_t gone;                        /* the client left before the reply */
   uint8_t closed;                      /* the connection was freed */
+  /* The middleware core's state, with the ctx. Last: only what precedes it
+   * is cleared; trail_http_begin() sets it. */
+  trail_http_request http;
 } ev_state;
 
 /* ---- the table: struct evhttp_request * -> ev_state * ------------------ */
@@ -294,9 +297,10 @@ static int begin(struct evhttp_request *req, const trail_http_config *cfg,
       return 0;
     drop_stale(old, evcon);
   }
-  ev_state *st = calloc(1, sizeof *st);
+  ev_state *st = malloc(sizeof *st);
   if (st == NULL)
     return -ENOMEM;
+  memset(st, 0, offsetof(ev_state, http));
   st->req = req;
   st->evcon = evcon;
   st->handler = h;

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,14 @@
  * time, so nothing here needs a lock.
  */
 typedef struct mhd_request {
-  trail_http_request http;
   struct MHD_Connection *conn;
   void *app_cls;        /* the application's *con_cls */
   uint8_t headers_read; /* the first access-handler call has run */
   uint8_t app_aware;    /* the application has seen the request */
   uint8_t app_refused;  /* its handler returned MHD_NO */
   uint8_t queued;       /* a response was queued through the adapter */
+  /* Last: only what precedes it is cleared; trail_http_begin() sets it. */
+  trail_http_request http;
 } mhd_request;
 
 /*
@@ -109,9 +111,10 @@ TRAIL_API void *trail_mhd_uri_log(void *cls, const char *uri,
   if (tm == NULL)
     return NULL;
   __atomic_store_n(&tm->started_, 1, __ATOMIC_RELAXED);
-  mhd_request *r = calloc(1, sizeof *r);
+  mhd_request *r = malloc(sizeof *r);
   if (r == NULL)
     return NULL;
+  memset(r, 0, offsetof(mhd_request, http));
   r->conn = connection;
   trail__mhd_remote_addr(connection, addr, sizeof addr);
   trail_http_begin(&r->http, tm->cfg_, NULL, uri, TRAIL_NTS,

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,6 @@ typedef struct ul_wrap {
  * at a time, so the members need no lock; the table does.
  */
 typedef struct ul_request {
-  trail_http_request http;
   trail_ulfius *tu;
   struct MHD_Connection *conn;
   struct connection_info_struct *con_info;
@@ -51,6 +51,8 @@ typedef struct ul_request {
   uint64_t bytes;          /* the body of the response last prepared */
   uint8_t headers_read;    /* the first wrapped callback has run */
   uint8_t answered;        /* a wrapped callback prepared a response */
+  /* Last: only what precedes it is cleared; trail_http_begin() sets it. */
+  trail_http_request http;
 } ul_request;
 
 /* What MHD's callbacks return: enum MHD_Result from 0.9.71 on, int before. */
@@ -148,9 +150,10 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn) {
   struct connection_info_struct *ci = ulfius_uri_logger(NULL, uri);
   if (ci == NULL || ci->request == NULL || tu == NULL)
     return ci;
-  ul_request *r = calloc(1, sizeof *r);
+  ul_request *r = malloc(sizeof *r);
   if (r == NULL)
     return ci;
+  memset(r, 0, offsetof(ul_request, http));
   char addr[TRAIL_HTTP_ADDR_MAX + 1];
   r->tu = tu;
   r->conn = conn;
