@@ -4,7 +4,9 @@
  * program.
  *
  *   GET  /api/orders/{id}   200 {"id":..,"state":"shipped"}; 404 for id 999;
- *                           503 for id 7 (a pretend database timeout);
+ *                           503 for id 7 (a pretend database timeout,
+ *                           whose debug "query" line is written before
+ *                           its error, marked "buffered":true);
  *                           ?sleep_ms=N waits N ms first (for tests)
  *   POST /api/orders        JSON body read by jansson: 201 {"id":1001};
  *                           400 on a body that is not a JSON object
@@ -51,6 +53,8 @@ static inline void orders_http_config(trail_http_config *cfg) {
   cfg->user_id_header = "X-User-ID";
   cfg->skip_paths = orders_skip_paths;
   cfg->slow_ms = ORDERS_SLOW_MS;
+  cfg->buffer_bytes = ORDERS_BUFFER_BYTES; /* debug lines of failed requests */
+  cfg->buffer_level = TRAIL_LEVEL_DEBUG;
 }
 
 static inline void orders_set(orders_reply *r, int status, const char *body) {

@@ -616,7 +616,12 @@ typedef struct trail_ctx {
   char fields_[TRAIL_CTX_FIELDS_SIZE];
   uint16_t field_key_[TRAIL_CTX_FIELDS_MAX][2]; /* key offset, key length */
   uint32_t redact_gen_; /* the redaction list fields_ was encoded under */
-  void *reserved_[3];
+  /* trail_ctx_buffer(): the ring (made on its first line), its size, the
+   * lowest level it keeps and its state (0 off, 1 buffering, 2 failed) */
+  void *buffer_;
+  size_t buffer_bytes_;
+  uint8_t buffer_level_;
+  uint8_t buffer_state_;
 } trail_ctx;
 
 /* A new request: fresh request_id (UUID v4), trace_id and span_id. */
@@ -692,6 +697,28 @@ inline int trail__ctx_bind(trail_ctx *ctx, const F &...f) {
 }
 #define trail_ctx_bind(ctx, ...) trail__ctx_bind((ctx), __VA_ARGS__)
 #endif
+
+/*
+ * Request-scoped buffering. From trail_ctx_buffer() on, the lines logged
+ * under ctx below their logger's level but at or above min_level are kept
+ * in a ring of at most bytes instead of being dropped (the oldest go when
+ * it is full). trail_ctx_buffer_flush() writes them, in order, with their
+ * own timestamps and "buffered":true, and from then on such lines are
+ * written at once; a line at error or above under ctx flushes first by
+ * itself. trail_ctx_buffer_end() drops what is left and frees the ring;
+ * call it before ctx is reused or goes away, when no other thread logs
+ * under it. The rings come from a pool of TRAIL_BUFFER_POOL_DEFAULT bytes
+ * (TRAIL_BUFFER sets another); a line that finds no room is discarded.
+ * trail_ctx_buffer() returns 0, -EINVAL (bad level or size) or -EBUSY
+ * (ctx buffers already). See docs/api.md, "Request-scoped buffering".
+ */
+#define TRAIL_BUFFER_BYTES_MIN 1024
+#define TRAIL_BUFFER_BYTES_MAX ((size_t)64 * 1024 * 1024)
+#define TRAIL_BUFFER_POOL_DEFAULT ((size_t)16 * 1024 * 1024)
+TRAIL_API int trail_ctx_buffer(trail_ctx *ctx, trail_level min_level,
+                               size_t bytes);
+TRAIL_API void trail_ctx_buffer_flush(trail_ctx *ctx);
+TRAIL_API void trail_ctx_buffer_end(trail_ctx *ctx);
 
 /*
  * Makes ctx the calling thread's current context and returns the previous
@@ -918,7 +945,10 @@ typedef struct trail_counters {
   uint64_t dropped;                   /* events lost before any sink */
   uint64_t queue_high_water;          /* async: most bytes ever queued */
   uint64_t suppressed;                /* events held back by sampling */
-  uint64_t reserved[6];
+  uint64_t buffered;                  /* lines kept in a request's buffer */
+  uint64_t buffer_flushed;   /* of those, written: their request failed */
+  uint64_t buffer_discarded; /* dropped: request done, buffer full, pool */
+  uint64_t reserved[3];
 } trail_counters;
 
 /* A snapshot of the process-wide counters, at any time, from any thread. */
@@ -928,7 +958,9 @@ TRAIL_API void trail_counters_reset(void);
  * The counters in the Prometheus text exposition format, for /metrics:
  * trail_log_lines_total{service,level}, trail_log_bytes_total,
  * trail_log_write_errors_total, trail_log_truncated_total,
- * trail_log_dropped_total, trail_log_suppressed_total and the gauge
+ * trail_log_dropped_total, trail_log_suppressed_total,
+ * trail_log_buffered_total, trail_log_buffer_flushed_total,
+ * trail_log_buffer_discarded_total and the gauge
  * trail_log_queue_high_water_bytes. Writes at most size bytes (NUL
  * included) and returns the length the whole text needs, like snprintf.
  */

@@ -141,6 +141,41 @@ static int parse_bool(const char *v, int *out) {
   return -1;
 }
 
+/* Digits with an optional k, m or g (base 1024); at least 1. */
+int trail__parse_bytes(const char *v, const char **end, uint64_t *out) {
+  char *e;
+  if (v[0] < '0' || v[0] > '9')
+    return -1;
+  errno = 0;
+  unsigned long long n = strtoull(v, &e, 10);
+  if (errno != 0)
+    return -1;
+  unsigned shift = 0;
+  switch (*e) {
+  case 'k':
+  case 'K':
+    shift = 10;
+    break;
+  case 'm':
+  case 'M':
+    shift = 20;
+    break;
+  case 'g':
+  case 'G':
+    shift = 30;
+    break;
+  default:
+    break;
+  }
+  if (shift != 0)
+    e++;
+  if (n == 0 || n > (UINT64_MAX >> shift))
+    return -1;
+  *out = (uint64_t)n << shift;
+  *end = e;
+  return 0;
+}
+
 /* Bytes, or with a k/K (KiB) or m/M (MiB) suffix. */
 static int parse_size(const char *v, size_t *out) {
   char *end;
@@ -338,6 +373,24 @@ static int env_rotate(const char *var, const char *v) {
 }
 
 /*
+ * TRAIL_BUFFER: LEVEL,SIZE[,POOL], what every request of the middleware
+ * buffers; a bad value leaves buffering as it was.
+ */
+static int env_buffer(const char *var, const char *v) {
+  trail_level level;
+  size_t bytes, pool;
+  if (trail__buffer_parse(v, &level, &bytes, &pool) == 0) {
+    trail__buffer_set_defaults(level, bytes, pool);
+    return 0;
+  }
+  env_complain(var, v,
+               "not LEVEL,SIZE[,POOL] (a level from trace to fatal; SIZE "
+               "from 1k to 64m; POOL at least SIZE: e.g. debug,64k,16m)",
+               "no request buffering");
+  return 1;
+}
+
+/*
  * The writer's options from TRAIL_ASYNC_OVERFLOW (block, drop) and
  * TRAIL_ASYNC_QUEUE (bytes, k or m) into o; a bad one is reported and its
  * default left in o. Returns the number of variables rejected.
@@ -433,6 +486,7 @@ static const struct env_var {
     {"TRAIL_REDACT", env_redact},     {"TRAIL_FIELDS", env_fields},
     {"TRAIL_ASYNC", env_async},       {ASYNC_OVERFLOW_VAR, NULL},
     {ASYNC_QUEUE_VAR, NULL},          {"TRAIL_ROTATE", env_rotate},
+    {"TRAIL_BUFFER", env_buffer},
 };
 #define NENV_VARS (sizeof env_vars / sizeof env_vars[0])
 
@@ -573,6 +627,7 @@ TRAIL_API void trail_shutdown(void) {
   trail__config_unlock();
   trail__config_lock();
   trail__conf_reset_locked();
+  trail__buffer_reset_locked();
   trail__level_spec deflt = {.deflt = TRAIL_LEVEL_INFO};
   trail__loggers_apply_spec_locked(&deflt);
   trail__config_unlock();

@@ -65,7 +65,9 @@ void trail__ctx_empty(trail_ctx *ctx) {
   ctx->trace_flags_ = ctx->has_parent_ = 0;
   ctx->ids_len_ = ctx->fields_len_ = ctx->nfields_ = 0;
   ctx->redact_gen_ = 0;
-  memset(ctx->reserved_, 0, sizeof ctx->reserved_);
+  ctx->buffer_ = NULL;
+  ctx->buffer_bytes_ = 0;
+  ctx->buffer_level_ = ctx->buffer_state_ = 0;
 }
 
 /*

@@ -19,10 +19,12 @@
 #define TRAIL__K_TRACE_ID "trace_id"
 #define TRAIL__K_SPAN_ID "span_id"
 #define TRAIL__K_CALLER "caller"
+#define TRAIL__K_BUFFERED "buffered"
 #define TRAIL__K_TRUNCATED "truncated"
 
 /*
- * The keys in line order (truncated, which ends a cut line, last). X(key)
+ * The keys in line order (buffered, on a line its request kept back, and
+ * truncated, which ends a cut line, after the fields). X(key)
  * for each; tests/test_contract.c checks this list against the schema and
  * the reserved-key rule against this list.
  */
@@ -37,6 +39,7 @@
   X(TRAIL__K_TRACE_ID)                                                         \
   X(TRAIL__K_SPAN_ID)                                                          \
   X(TRAIL__K_CALLER)                                                           \
+  X(TRAIL__K_BUFFERED)                                                         \
   X(TRAIL__K_TRUNCATED)
 
 /* The length of a string literal. */

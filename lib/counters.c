@@ -17,6 +17,7 @@
 typedef struct thread_block {
   uint64_t events[TRAIL_LEVEL_COUNT];
   uint64_t bytes;
+  uint64_t buffered; /* lines kept in a request's buffer */
   struct thread_block *next, *prev;
 } thread_block;
 
@@ -26,6 +27,8 @@ static struct {
   uint64_t dropped;
   uint64_t high_water;
   uint64_t suppressed;
+  uint64_t buffer_flushed;
+  uint64_t buffer_discarded;
 } counters;
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,6 +44,7 @@ static void add_block(thread_block *to, const thread_block *from) {
   for (int i = 0; i < TRAIL_LEVEL_COUNT; i++)
     to->events[i] += TRAIL__LOAD_RELAXED(&from->events[i]);
   to->bytes += TRAIL__LOAD_RELAXED(&from->bytes);
+  to->buffered += TRAIL__LOAD_RELAXED(&from->buffered);
 }
 
 /*
@@ -125,6 +129,27 @@ void trail__count_queued(trail_level level) { count((int)level, 0); }
  * the logging thread). 0 only makes the thread's block. */
 void trail__count_bytes(size_t bytes) { count(-1, bytes); }
 
+/* A line kept in its request's buffer: per thread, as events are. */
+void trail__count_buffered(void) {
+  thread_block *b = my_block();
+  if (b != NULL) {
+    bump(&b->buffered, 1);
+    return;
+  }
+  trail__lock_take(&blocks_lock, TRAIL__RANK_COUNTERS);
+  departed.buffered++;
+  trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
+}
+
+/* Per request, not per line: the shared counters do. */
+void trail__count_buffer_flushed(uint64_t n) {
+  TRAIL__ADD(&counters.buffer_flushed, n);
+}
+
+void trail__count_buffer_discarded(uint64_t n) {
+  TRAIL__ADD(&counters.buffer_discarded, n);
+}
+
 void trail__count_write_error(void) { TRAIL__ADD(&counters.write_errors, 1); }
 
 void trail__count_truncated(void) { TRAIL__ADD(&counters.truncated, 1); }
@@ -162,7 +187,10 @@ TRAIL_API void trail_counters_get(trail_counters *out) {
   for (int i = 0; i < TRAIL_LEVEL_COUNT; i++)
     out->events[i] = t.events[i] - base.events[i];
   out->bytes = t.bytes - base.bytes;
+  out->buffered = t.buffered - base.buffered;
   trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
+  out->buffer_flushed = TRAIL__LOAD_RELAXED(&counters.buffer_flushed);
+  out->buffer_discarded = TRAIL__LOAD_RELAXED(&counters.buffer_discarded);
   out->write_errors = TRAIL__LOAD_RELAXED(&counters.write_errors);
   out->truncated = TRAIL__LOAD_RELAXED(&counters.truncated);
   out->dropped = TRAIL__LOAD_RELAXED(&counters.dropped);
@@ -184,6 +212,8 @@ TRAIL_API void trail_counters_reset(void) {
   __atomic_store_n(&counters.truncated, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.dropped, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.suppressed, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&counters.buffer_flushed, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&counters.buffer_discarded, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&counters.high_water, 0, __ATOMIC_RELAXED);
   trail__async_reset_high_water();
 }

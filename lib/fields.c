@@ -29,7 +29,7 @@ int trail__key_reserved(const char *k, size_t len) {
                          : TRAIL__K_SPAN_ID;
     break;
   case 8:
-    want = TRAIL__K_TRACE_ID;
+    want = k[0] == 't' ? TRAIL__K_TRACE_ID : TRAIL__K_BUFFERED;
     break;
   case 9:
     want = k[1] == 'i' ? TRAIL__K_TIMESTAMP : TRAIL__K_TRUNCATED;

@@ -344,12 +344,22 @@ static void report_rejected(http_req *r, int ts_dropped) {
  * request id and a new trace are made first, so that whatever is rejected
  * leaves a complete, valid context behind.
  */
+/* The request's buffering, as configured or as TRAIL_BUFFER says. */
+static void buffer_start(http_req *r) {
+  trail_level level = r->cfg_->buffer_level;
+  size_t bytes = r->cfg_->buffer_bytes;
+  if (bytes == 0 && !trail__buffer_defaults(&level, &bytes))
+    return;
+  trail_ctx_buffer(&r->ctx_, level, bytes);
+}
+
 TRAIL_API void trail_http_headers_done(trail_http_request *hr) {
   http_req *r = req_of(hr);
   if (r == NULL || r->state_ != ST_BEGUN)
     return;
   trail_ctx_init(&r->ctx_);
   int ts_dropped = decide_ids(r);
+  buffer_start(r);
   const char *const *skip = r->cfg_->skip_paths;
   for (size_t i = 0; skip && skip[i]; i++)
     if (strcmp(skip[i], r->path_) == 0)
@@ -493,11 +503,15 @@ TRAIL_API void trail_http_end(trail_http_request *hr, int server_status,
   if (r->state_ == ST_BEGUN)
     trail_http_headers_done(hr);
   r->state_ = ST_ENDED;
+  uint64_t bytes;
+  int status = final_status(r, server_status, server_bytes, &bytes);
+  /* A failed request's buffered lines come before its access line. */
+  if (status >= 500 && status <= STATUS_MAX)
+    trail_ctx_buffer_flush(&r->ctx_);
+  trail_ctx_buffer_end(&r->ctx_);
   if (r->skip_)
     return;
   double ms = (double)(trail_now_ns() - r->start_ns_) / 1e6;
-  uint64_t bytes;
-  int status = final_status(r, server_status, server_bytes, &bytes);
   trail_level level = level_of(r, status, ms);
   trail_logger *lg = http_logger(r);
   if (!trail_enabled(lg, level))

@@ -135,8 +135,8 @@ TRAIL_API int trail_request_id_new(char *buf, size_t size) {
 
 /*
  * A new request's three ids from one draw of the thread's random pool (a
- * getrandom(2) every hundredth request): a UUID v4 into request_id (37 bytes), a
- * trace id into trace_id (33) and a span id into span_id (17). A draw whose
+ * getrandom(2) every hundredth request): a UUID v4 into request_id (37 bytes),
+ * a trace id into trace_id (33) and a span id into span_id (17). A draw whose
  * trace or span bytes are all zero is drawn again whole. 0 or -errno, the
  * buffers untouched on failure. Thread-safe and fork-safe, not
  * async-signal-safe (the pool; and libuuid formats the UUID).

@@ -266,6 +266,47 @@ void trail__ctx_empty(trail_ctx *ctx);
 /* The context's bound field key spans, as trail__key. */
 size_t trail__ctx_keys(const trail_ctx *ctx, trail__key *out, size_t max);
 
+/* ---- request buffering (buffer.c) -------------------------------------- */
+
+/* What becomes of a line below its logger's level (trail__buffer_mode). */
+enum { TRAIL__BUF_DROP = 0, TRAIL__BUF_KEEP = 1, TRAIL__BUF_THROUGH = 2 };
+/* The entries of a request's ring, and the report of those dropped. */
+enum { TRAIL__BUF_RECORD = 1, TRAIL__BUF_LINE = 2, TRAIL__BUF_DROPPED = 3 };
+
+/* The lowest level any context buffers (TRAIL_LEVEL_OFF: none), which a
+ * logger's threshold never exceeds: see logger.c. */
+extern int trail__buffer_floor_v;
+/* DROP, KEEP (into the ring) or THROUGH (the request failed: write it). */
+int trail__buffer_mode(const trail_ctx *ctx, trail_level level);
+/* 1 while ctx buffers and has not failed. */
+int trail__buffer_active(const trail_ctx *ctx);
+/*
+ * Room for an entry of len bytes in ctx's ring: KEEP with *out set and the
+ * ring locked until trail__buffer_commit(), THROUGH, or DROP (no room in
+ * the pool, larger than the ring; counted as discarded).
+ */
+int trail__buffer_reserve(trail_ctx *ctx, size_t len, int kind,
+                          trail_level level, char **out);
+void trail__buffer_commit(trail_ctx *ctx);
+/* Each entry, oldest first (a DROPPED report first, with len the count). */
+typedef void (*trail__buffer_fn)(void *arg, int kind, trail_level level,
+                                 const char *data, size_t len);
+/* Marks ctx's request failed and hands fn its entries, once. */
+void trail__buffer_drain(trail_ctx *ctx, trail__buffer_fn fn, void *arg);
+/* TRAIL_BUFFER's level and bytes for the middleware; 0 when unset. */
+int trail__buffer_defaults(trail_level *level, size_t *bytes);
+/* LEVEL,SIZE[,POOL]; 0 or -1. */
+int trail__buffer_parse(const char *v, trail_level *level, size_t *bytes,
+                        size_t *pool);
+void trail__buffer_set_defaults(trail_level level, size_t bytes, size_t pool);
+/* trail_shutdown(): no defaults, the default pool, the floor off (config
+ * lock held; the caller recomputes the loggers' thresholds). */
+void trail__buffer_reset_locked(void);
+
+/* A byte count: digits and an optional k, m or g (KiB, MiB, GiB), not 0;
+ * *end is left after it (config.c). 0 or -1. */
+int trail__parse_bytes(const char *v, const char **end, uint64_t *out);
+
 /* ---- process fields (process_fields.c) -------------------------------- */
 
 #define TRAIL__PFIELDS_MAX 32     /* fields in a set */
@@ -379,8 +420,9 @@ enum trail__rank {
   TRAIL__RANK_CONFIG,        /* trail__lock */
   TRAIL__RANK_QUEUE,         /* ring.c, async.c: the ring's slow moments */
   TRAIL__RANK_COUNTERS,      /* counters.c: the per-thread blocks */
-  TRAIL__RANK_SINK, /* sink.c: a pipe or socket, across writev; rotate.c:
-                      a rotating file, across its flock, stat and writev */
+  TRAIL__RANK_SINK,   /* sink.c: a pipe or socket, across writev; rotate.c:
+                        a rotating file, across its flock, stat and writev */
+  TRAIL__RANK_BUFFER, /* buffer.c: a request's ring, across a memcpy */
 };
 /* Checked builds abort when the order is broken. */
 #if !defined(NDEBUG) || defined(TRAIL_LOCK_CHECK)
@@ -511,6 +553,7 @@ typedef struct trail__event {
   int64_t sec;     /* the time of the call, UTC */
   long usec;
   int tsc;              /* sec holds a time stamp counter reading instead */
+  int buffered;         /* written from its request's buffer: marked so */
   const char *name_seg; /* ,"logger":"name" */
   size_t name_seg_len;
   const char *ids; /* the context's pre-encoded ids */
@@ -603,6 +646,9 @@ void trail__count_truncated(void);
 void trail__count_dropped(void);
 void trail__count_high_water(uint64_t bytes);
 void trail__count_suppressed(void);
+void trail__count_buffered(void);
+void trail__count_buffer_flushed(uint64_t n);
+void trail__count_buffer_discarded(uint64_t n);
 
 /* ---- small helpers ----------------------------------------------------- */
 

@@ -204,6 +204,10 @@ encode_event(trail__buf *b, trail__key *keys, size_t keys_cap,
   for (size_t i = 0; i < ev->nfields; i++)
     trail__put_field(b, &ks, &ev->fields[i]);
 
+  if (ev->buffered)
+    trail__buf_put_unchecked(
+        b, TRAIL__SEG(TRAIL__K_BUFFERED) "true",
+        TRAIL__LIT_LEN(TRAIL__SEG(TRAIL__K_BUFFERED) "true"));
   if (b->truncated)
     trail__buf_put_unchecked(
         b, TRAIL__SEG(TRAIL__K_TRUNCATED) "true",
@@ -234,6 +238,33 @@ queued_as_event(trail__event *ev, int direct) {
   return r != TRAIL__ASYNC_OFF;
 }
 
+/* Encodes ev (stamped) into the thread's line buffer; its length. */
+__attribute__((always_inline)) static inline size_t
+encode_tls(const trail__conf *c, const trail__event *ev, size_t max) {
+  trail__buf b = {.data = tls.buf,
+                  .len = 0,
+                  .limit = max - TRAIL__TAIL_RESERVE,
+                  .truncated = ev->cut};
+  encode_event(&b, tls.keys, tls.keys_cap, c, ev);
+  if (b.truncated)
+    trail__count_truncated();
+  return b.len;
+}
+
+/* A finished line to the queue, or to the sinks when there is none (or
+ * direct: the writer's own lines), counted. */
+__attribute__((always_inline)) static inline void
+deliver(const trail__conf *c, trail_level level, const char *line, size_t len,
+        int direct) {
+  int r = direct || !TRAIL__LOAD_RELAXED(&trail__async_on)
+              ? TRAIL__ASYNC_OFF
+              : trail__async_push(level, line, len);
+  if (r != TRAIL__ASYNC_DROPPED)
+    trail__count_event(level, len);
+  if (r == TRAIL__ASYNC_OFF)
+    write_line(c, level, line, len);
+}
+
 /*
  * Stamps, encodes and writes ev on the calling thread: sync mode, or an
  * async caller whose event could not be queued as it is (the line itself
@@ -243,20 +274,119 @@ __attribute__((always_inline)) static inline void
 encode_and_write(const trail__conf *c, trail__event *ev, size_t max,
                  int direct) {
   trail__now(&ev->sec, &ev->usec);
-  trail__buf b = {.data = tls.buf,
-                  .len = 0,
-                  .limit = max - TRAIL__TAIL_RESERVE,
-                  .truncated = ev->cut};
-  encode_event(&b, tls.keys, tls.keys_cap, c, ev);
-  if (b.truncated)
-    trail__count_truncated();
-  int r = direct || !TRAIL__LOAD_RELAXED(&trail__async_on)
-              ? TRAIL__ASYNC_OFF
-              : trail__async_push(ev->level, b.data, b.len);
-  if (r != TRAIL__ASYNC_DROPPED)
-    trail__count_event(ev->level, b.len);
-  if (r == TRAIL__ASYNC_OFF)
-    write_line(c, ev->level, b.data, b.len);
+  size_t len = encode_tls(c, ev, max);
+  deliver(c, ev->level, tls.buf, len, direct);
+}
+
+/* ---- request buffering: what goes into a ring and what comes out -------- */
+
+typedef struct flush_arg {
+  const trail__conf *c;
+  size_t max;
+  trail_ctx *ctx;
+} flush_arg;
+
+static void emit_call(trail_logger *lg, trail_level level, const char *file,
+                      int line, const char *msg, size_t msg_len,
+                      const trail_field *fields, size_t nfields, int cut,
+                      int direct, int below);
+
+/* The report of the lines a full ring dropped, with the request's ids. */
+static void report_buffer_dropped(trail_ctx *ctx, uint64_t n) {
+  trail_field f[] = {TRAIL_UINT("buffer_dropped", n)};
+  trail_ctx *prev = trail_ctx_enter(ctx);
+  emit_call(trail_logger_get("trail"), TRAIL_LEVEL_WARN, NULL, 0,
+            "buffered lines dropped: the request's buffer was full", TRAIL_NTS,
+            f, 1, 0, 0, 0);
+  trail_ctx_leave(prev);
+}
+
+/* One entry of a failed request's ring, written marked "buffered". */
+static void flush_entry(void *arg, int kind, trail_level level,
+                        const char *data, size_t len) {
+  flush_arg *fa = arg;
+  if (kind == TRAIL__BUF_DROPPED) {
+    report_buffer_dropped(fa->ctx, len);
+    return;
+  }
+  if (kind == TRAIL__BUF_LINE) {
+    deliver(fa->c, level, data, len, 0);
+    return;
+  }
+  trail__event ev;
+  trail_field fields[TRAIL__RECORD_KEYS_MAX];
+  if (trail__record_read(data, len, &ev, fields) != 0)
+    return;
+  ev.buffered = 1;
+  if (tls_reserve(fa->max + TRAIL__BUF_SLACK, TRAIL__PFIELDS_MAX + ev.lnkeys +
+                                                  ev.cnkeys + ev.nfields + 1)) {
+    trail__count_dropped();
+    return;
+  }
+  deliver(fa->c, level, tls.buf, encode_tls(fa->c, &ev, fa->max), 0);
+}
+
+__attribute__((noinline)) static void flush(trail_ctx *ctx) {
+  flush_arg fa = {.c = trail__conf_get(), .max = trail_max_line(), .ctx = ctx};
+  trail__buffer_drain(ctx, flush_entry, &fa);
+}
+
+TRAIL_API void trail_ctx_buffer_flush(trail_ctx *ctx) {
+  if (trail__buffer_active(ctx))
+    flush(ctx);
+}
+
+/*
+ * Keeps ev, a line below its logger's level, in its request's ring: as a
+ * record (its parts copied, stamped now), or as its finished line when it
+ * cannot be recorded. Returns 0 when it is to be written now instead (the
+ * request failed), 1 when kept or dropped.
+ */
+__attribute__((noinline)) static int keep(const trail__conf *c, trail_ctx *ctx,
+                                          trail__event *ev, size_t max) {
+  int mode = trail__buffer_mode(ctx, ev->level);
+  if (mode != TRAIL__BUF_KEEP)
+    return mode == TRAIL__BUF_DROP;
+  trail__now(&ev->sec, &ev->usec);
+  uint32_t slen[TRAIL__RECORD_KEYS_MAX];
+  size_t len = trail__record_size(ev, slen);
+  char *dst;
+  if (len > 0) {
+    mode = trail__buffer_reserve(ctx, len, TRAIL__BUF_RECORD, ev->level, &dst);
+    if (mode == TRAIL__BUF_KEEP)
+      trail__record_write(dst, ev, slen);
+  } else {
+    ev->buffered = 1;
+    len = encode_tls(c, ev, max);
+    mode = trail__buffer_reserve(ctx, len, TRAIL__BUF_LINE, ev->level, &dst);
+    if (mode == TRAIL__BUF_KEEP)
+      memcpy(dst, tls.buf, len);
+  }
+  if (mode == TRAIL__BUF_KEEP)
+    trail__buffer_commit(ctx);
+  return mode != TRAIL__BUF_THROUGH;
+}
+
+/*
+ * Where a made event goes: below its logger's level, into its request's
+ * buffer (or written marked, once the request failed); otherwise queued as
+ * it is, or encoded and written, after what its request buffered when it
+ * is an error.
+ */
+__attribute__((always_inline)) static inline void
+dispatch(const trail__conf *c, trail_ctx *ctx, trail__event *ev, size_t max,
+         int direct, int below) {
+  if (below) {
+    if (keep(c, ctx, ev, max))
+      return;
+    ev->buffered = 1;
+    encode_and_write(c, ev, max, direct);
+    return;
+  }
+  if (ev->level >= TRAIL_LEVEL_ERROR && trail__buffer_active(ctx))
+    flush(ctx); /* what led up to an error comes before it */
+  if (!queued_as_event(ev, direct))
+    encode_and_write(c, ev, max, direct);
 }
 
 /*
@@ -269,7 +399,7 @@ encode_and_write(const trail__conf *c, trail__event *ev, size_t max,
 __attribute__((always_inline)) static inline void
 emit(trail_logger *lg, trail_level level, const char *file, int line,
      const char *msg, size_t msg_len, const trail_field *fields, size_t nfields,
-     int cut, int direct) {
+     int cut, int direct, int below) {
   const trail__conf *c = trail__conf_get();
   if ((int)level < c->min_level)
     return;
@@ -316,15 +446,15 @@ emit(trail_logger *lg, trail_level level, const char *file, int line,
       .nfields = nfields,
       .pf = c->pfields,
   };
-  if (!queued_as_event(&ev, direct))
-    encode_and_write(c, &ev, max, direct);
+  dispatch(c, ctx, &ev, max, direct, below);
 }
 
 __attribute__((noinline)) static void
 emit_call(trail_logger *lg, trail_level level, const char *file, int line,
           const char *msg, size_t msg_len, const trail_field *fields,
-          size_t nfields, int cut, int direct) {
-  emit(lg, level, file, line, msg, msg_len, fields, nfields, cut, direct);
+          size_t nfields, int cut, int direct, int below) {
+  emit(lg, level, file, line, msg, msg_len, fields, nfields, cut, direct,
+       below);
 }
 
 /* The async writer's own lines: straight to the sinks, no context. */
@@ -334,7 +464,7 @@ void trail__log_direct(trail_logger *logger, trail_level level, const char *msg,
     logger = trail__root();
   if (!trail_enabled(logger, level))
     return;
-  emit_call(logger, level, NULL, 0, msg, TRAIL_NTS, fields, nfields, 0, 1);
+  emit_call(logger, level, NULL, 0, msg, TRAIL_NTS, fields, nfields, 0, 1, 0);
 }
 
 /* The report of suppressed events, a line of its own on the same logger. */
@@ -354,7 +484,7 @@ void trail__sample_report(trail_logger *lg, uint64_t n) {
                           : TRAIL_LEVEL_WARN;
   trail_ctx *prev = trail_ctx_enter(NULL);
   emit_call(lg, level, NULL, 0, "log events suppressed by sampling", TRAIL_NTS,
-            f, 1, 0, 0);
+            f, 1, 0, 0, 0);
   trail_ctx_leave(prev);
 }
 
@@ -382,6 +512,23 @@ static trail_level clamp_level(trail_level level) {
 }
 
 /*
+ * A line below its logger's own level passes the inline check only while
+ * some context buffers (the buffering floor lowers every threshold): it is
+ * kept when the current context buffers at its level, and dropped if not,
+ * unsampled (sampling thins what is written, and the ring is bounded).
+ */
+static inline int below_level(const trail_logger *lg, trail_level level) {
+  return (int)level < __atomic_load_n(&lg->level, __ATOMIC_RELAXED);
+}
+
+__attribute__((noinline)) static void
+log_below(trail_logger *logger, trail_level level, const char *file, int line,
+          const char *msg, const trail_field *fields, size_t nfields) {
+  if (trail__buffer_mode(trail__ctx_current(), level) != TRAIL__BUF_DROP)
+    emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0, 0, 1);
+}
+
+/*
  * The call behind trail_info() and the other macros. It checks the level
  * again because it can be called directly, and because the threshold the
  * macro read may predate a configuration change.
@@ -396,10 +543,14 @@ TRAIL_API void trail__log(trail_logger *logger, trail_level level,
     return;
   if (nfields > 0 && fields == NULL)
     nfields = 0;
+  if (__builtin_expect(below_level(logger, level), 0)) {
+    log_below(logger, level, file, line, msg, fields, nfields);
+    return;
+  }
   if (TRAIL__LOAD_RELAXED(&logger->sampler) != NULL &&
       !sampled(logger, level, msg))
     return;
-  emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0, 0);
+  emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0, 0, 0);
 }
 
 /* The line carries ctx's ids; the current context is put back after. */
@@ -430,7 +581,11 @@ static void logv(trail_logger *logger, trail_level level, const char *file,
   level = clamp_level(level);
   if (!trail_enabled(logger, level))
     return;
-  if (TRAIL__LOAD_RELAXED(&logger->sampler) != NULL &&
+  int below = below_level(logger, level);
+  if (below &&
+      trail__buffer_mode(trail__ctx_current(), level) == TRAIL__BUF_DROP)
+    return;
+  if (!below && TRAIL__LOAD_RELAXED(&logger->sampler) != NULL &&
       !sampled(logger, level, fmt))
     return;
   size_t max = trail_max_line();
@@ -468,7 +623,7 @@ static void logv(trail_logger *logger, trail_level level, const char *file,
   } else {
     len = (size_t)n;
   }
-  emit_call(logger, level, file, line, tls.fmt, len, NULL, 0, cut, 0);
+  emit_call(logger, level, file, line, tls.fmt, len, NULL, 0, cut, 0, below);
 }
 
 TRAIL_API void trail_logv(trail_logger *logger, trail_level level,

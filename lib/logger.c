@@ -53,10 +53,17 @@ static void unlink_logger(trail_logger *lg) {
 /*
  * A logger's threshold is the higher of its own level and the lowest level
  * any sink takes: an event below it would reach nobody, so the inline check
- * in trail.h rejects it with a single comparison.
+ * in trail.h rejects it with a single comparison. While some context
+ * buffers (buffer.c), its own level counts as no higher than the lowest
+ * level buffered, so that such lines reach trail__log(), which keeps them
+ * for their request or drops them.
  */
 static void update_threshold(trail_logger *lg, int sink_min) {
-  int t = lg->level > sink_min ? lg->level : sink_min;
+  int own = lg->level;
+  int floor = __atomic_load_n(&trail__buffer_floor_v, __ATOMIC_RELAXED);
+  if (floor < own)
+    own = floor;
+  int t = own > sink_min ? own : sink_min;
   __atomic_store_n(&lg->head.threshold, t, __ATOMIC_RELAXED);
 }
 

@@ -65,6 +65,16 @@ TRAIL_API size_t trail_metrics_render(char *buf, size_t size) {
   counter(&o, "trail_log_suppressed_total",
           "Events held back by sampling (reported in lines of their own).",
           service, c.suppressed);
+  counter(&o, "trail_log_buffered_total",
+          "Lines below their logger's level kept in their request's buffer.",
+          service, c.buffered);
+  counter(&o, "trail_log_buffer_flushed_total",
+          "Buffered lines written because their request failed.", service,
+          c.buffer_flushed);
+  counter(&o, "trail_log_buffer_discarded_total",
+          "Buffered lines dropped: request succeeded, buffer full, or no "
+          "room in the pool.",
+          service, c.buffer_discarded);
   put(&o,
       "# HELP trail_log_queue_high_water_bytes Most bytes the async queue "
       "held at once.\n"

@@ -236,46 +236,11 @@ void trail__rotate_writev(trail__sink *s, struct iovec *iov, int cnt) {
 
 /* ---- TRAIL_ROTATE ------------------------------------------------------ */
 
-/* Digits with an optional k, m or g (base 1024); at least 1. */
-static int parse_bytes(const char *v, const char **end, uint64_t *out) {
-  char *e;
-  if (v[0] < '0' || v[0] > '9')
-    return -1;
-  errno = 0;
-  unsigned long long n = strtoull(v, &e, 10);
-  if (errno != 0)
-    return -1;
-  unsigned shift = 0;
-  switch (*e) {
-  case 'k':
-  case 'K':
-    shift = 10;
-    break;
-  case 'm':
-  case 'M':
-    shift = 20;
-    break;
-  case 'g':
-  case 'G':
-    shift = 30;
-    break;
-  default:
-    break;
-  }
-  if (shift != 0)
-    e++;
-  if (n == 0 || n > (UINT64_MAX >> shift))
-    return -1;
-  *out = (uint64_t)n << shift;
-  *end = e;
-  return 0;
-}
-
 /* "SIZE,KEEP": 100m,5. Returns 0, or -1 for anything else. */
 int trail__rotate_parse(const char *v, uint64_t *max_bytes, unsigned *keep) {
   const char *p;
   uint64_t size;
-  if (v == NULL || parse_bytes(v, &p, &size) != 0 || *p != ',')
+  if (v == NULL || trail__parse_bytes(v, &p, &size) != 0 || *p != ',')
     return -1;
   p++;
   if (*p < '0' || *p > '9')

@@ -317,15 +317,28 @@ static inline void *http_job_run(void *arg) {
   return NULL;
 }
 
-/*
- * Sends n GET requests at once (a barrier releases them together), each
- * with its own X-Request-ID "conc-<i>"; path may contain one %d for i.
- */
-static inline void http_concurrent(int port, const char *path_fmt, int n,
-                                   http_job *jobs) {
+/* Runs n jobs (port, path and header set) at once: a barrier releases
+ * them together. */
+static inline void http_jobs_run(int n, http_job *jobs) {
   pthread_barrier_t start;
   pthread_barrier_init(&start, NULL, (unsigned)n);
   pthread_t *t = calloc((size_t)n, sizeof *t);
+  for (int i = 0; i < n; i++) {
+    jobs[i].start = &start;
+    pthread_create(&t[i], NULL, http_job_run, &jobs[i]);
+  }
+  for (int i = 0; i < n; i++)
+    pthread_join(t[i], NULL);
+  free(t);
+  pthread_barrier_destroy(&start);
+}
+
+/*
+ * Sends n GET requests at once, each with its own X-Request-ID "conc-<i>";
+ * path may contain one %d for i.
+ */
+static inline void http_concurrent(int port, const char *path_fmt, int n,
+                                   http_job *jobs) {
   for (int i = 0; i < n; i++) {
     jobs[i].port = port;
     /* path_fmt's one %d, filled by hand: a format that is not a literal
@@ -338,13 +351,8 @@ static inline void http_concurrent(int port, const char *path_fmt, int n,
                (int)(d - path_fmt), path_fmt, i, d + 2);
     snprintf(jobs[i].rid_header, sizeof jobs[i].rid_header,
              "X-Request-ID: conc-%d", i);
-    jobs[i].start = &start;
-    pthread_create(&t[i], NULL, http_job_run, &jobs[i]);
   }
-  for (int i = 0; i < n; i++)
-    pthread_join(t[i], NULL);
-  free(t);
-  pthread_barrier_destroy(&start);
+  http_jobs_run(n, jobs);
 }
 
 /*

@@ -747,6 +747,70 @@ static inline void scenario_sigint(void **state) {
  * in both; the line breaks in thread mode, the repeated headers and
  * SIGINT in polling mode (what they test does not depend on the mode).
  */
+/* ---- request-scoped buffering ------------------------------------------ */
+
+/*
+ * The examples keep each request's debug lines (ORDERS_BUFFER_BYTES) and
+ * write them only when it fails. Under 16 concurrent requests, half of them
+ * failing (/api/orders/7, 503), at the default level: each failing request
+ * has exactly its "query" line, marked buffered, then its error, then its
+ * access line, in that order; a succeeding one has no debug line at all.
+ */
+enum { HTTP_NBUF = 16 };
+
+static inline void check_buffered_request(service *s, const char *rid,
+                                          int fails) {
+  const char *want[] = {"query", "query timed out", "request completed"};
+  size_t seen = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    json_t *j = s->lines[i];
+    const char *r = str_or_null(j, "request_id");
+    if (r == NULL || strcmp(r, rid) != 0)
+      continue;
+    const char *level = str_or_null(j, "level");
+    int buffered = json_is_true(json_object_get(j, "buffered"));
+    if (!fails) {
+      if (strcmp(level, "debug") == 0 || buffered)
+        fail_msg("%s succeeded but wrote a debug line", rid);
+      continue;
+    }
+    if (seen >= 3)
+      fail_msg("%s: more lines than query, error, access", rid);
+    assert_string_equal(str_or_null(j, "message"), want[seen]);
+    assert_int_equal(buffered, seen == 0);
+    if (seen == 0)
+      assert_string_equal(level, "debug");
+    seen++;
+  }
+  if (fails && seen != 3)
+    fail_msg("%s: %zu of its 3 lines", rid, seen);
+}
+
+static inline void scenario_buffered(void **state) {
+  const http_case *c = *state;
+  service s;
+  int port = http_start(c->sv, &s, c->mode, NULL);
+  http_job jobs[HTTP_NBUF];
+  memset(jobs, 0, sizeof jobs);
+  for (int i = 0; i < HTTP_NBUF; i++) {
+    jobs[i].port = port;
+    snprintf(jobs[i].path, sizeof jobs[i].path, "/api/orders/%d",
+             i % 2 ? 7 : 42);
+    snprintf(jobs[i].rid_header, sizeof jobs[i].rid_header,
+             "X-Request-ID: buf-%d", i);
+  }
+  http_jobs_run(HTTP_NBUF, jobs);
+  http_stop(c->sv, &s);
+  for (int i = 0; i < HTTP_NBUF; i++) {
+    char rid[32];
+    snprintf(rid, sizeof rid, "buf-%d", i);
+    assert_string_equal(jobs[i].resp.request_id, rid);
+    assert_int_equal(jobs[i].resp.status, i % 2 ? 503 : 200);
+    check_buffered_request(&s, rid, i % 2);
+  }
+  service_free(&s);
+}
+
 #define HTTP_SCENARIOS_ON_MHD(thread, poll)                                    \
   HTTP_SCENARIO("test_get_thread", scenario_basic_get, thread),                \
       HTTP_SCENARIO("test_get_poll", scenario_basic_get, poll),                \
@@ -766,6 +830,8 @@ static inline void scenario_sigint(void **state) {
       HTTP_SCENARIO("test_client_gone_poll", scenario_client_gone, poll),      \
       HTTP_SCENARIO("test_drain_thread", scenario_drain, thread),              \
       HTTP_SCENARIO("test_drain_poll", scenario_drain, poll),                  \
-      HTTP_SCENARIO("test_sigint", scenario_sigint, poll)
+      HTTP_SCENARIO("test_sigint", scenario_sigint, poll),                     \
+      HTTP_SCENARIO("test_buffered_thread", scenario_buffered, thread),        \
+      HTTP_SCENARIO("test_buffered_poll", scenario_buffered, poll)
 
 #endif /* TRAIL_TEST_HTTP_SCENARIOS_H */

@@ -655,6 +655,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_concurrent, teardown),
       cmocka_unit_test_teardown(test_concurrent_interleaved, teardown),
       HTTP_SCENARIO("test_sigint", scenario_sigint, &evhttp),
+      HTTP_SCENARIO("test_buffered", scenario_buffered, &evhttp),
       cmocka_unit_test_teardown(test_stop_finishes_deferred, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,7 +53,14 @@ typedef struct trail_http_config {
   double slow_ms;
   /* The access line's logger; NULL: trail_logger_get("http"). */
   trail_logger *logger;
-  void *reserved[4];
+  /* Request-scoped buffering (trail_ctx_buffer()): every request keeps
+   * its lines below their logger's level, from buffer_level up, in a ring
+   * of buffer_bytes, written before the access line when the status is
+   * 5xx and dropped otherwise. 0 bytes: as TRAIL_BUFFER says (default:
+   * off). */
+  size_t buffer_bytes;
+  trail_level buffer_level;
+  void *reserved[2];
 } trail_http_config;
 
 /* The defaults: no user header, no query, no skipped path, no threshold. */
