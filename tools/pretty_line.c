@@ -294,9 +294,10 @@ static void write_time(pretty_state *st, const pretty_event *e) {
   memcpy(st->last_date, date, sizeof st->last_date);
 }
 
-/* Writes the level, padded to five columns: one of the six in capitals, any
-   other as it is. */
-static void write_level(const pretty_state *st, const pretty_event *e) {
+/* Writes the level: one of the six in capitals, any other as it is.
+   Returns the separator after it, which pads it to five columns. */
+static const char *write_level(const pretty_state *st, const pretty_event *e) {
+  static const char spaces[] = "      ";
   size_t n = e->len[PRETTY_SLOT_LEVEL];
   if (e->level != PRETTY_LEVEL_NONE) {
     n = strlen(level_labels[e->level]);
@@ -304,12 +305,11 @@ static void write_level(const pretty_state *st, const pretty_event *e) {
   } else {
     pretty_text_write(st->out, e->str[PRETTY_SLOT_LEVEL], n, 0);
   }
-  for (; n < 5; n++)
-    putc(' ', st->out);
+  return n < 5 ? spaces + n : " ";
 }
 
 /* Writes the head: time, level, service, logger, message. Returns the
-   separator the next part needs. */
+   separator the next part needs, so that a line never ends in spaces. */
 static const char *write_head(pretty_state *st, const pretty_event *e) {
   const char *sep = "";
   bool svc = service_shown(st, e);
@@ -319,8 +319,7 @@ static const char *write_head(pretty_state *st, const pretty_event *e) {
   }
   if (e->key[PRETTY_SLOT_LEVEL] != NULL && !hidden(st, e, PRETTY_SLOT_LEVEL)) {
     fputs(sep, st->out);
-    write_level(st, e);
-    sep = " ";
+    sep = write_level(st, e);
   }
   if (svc) {
     fputs(sep, st->out);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -347,6 +348,10 @@ _Noreturn static void other_option(int c, char **argv) {
   }
   if (c == ':')
     usage_error("option needs a value:", argv[optind - 1]);
+  /* A long option given a value it does not take ("--date=x") comes back
+     with its own code in optopt, which need not be a character. */
+  if (optopt != 0 && strncmp(argv[optind - 1], "--", 2) == 0)
+    usage_error("option takes no value:", argv[optind - 1]);
   if (optopt != 0) {
     char opt[3] = {'-', (char)optopt, '\0'};
     usage_error("unknown option", opt);
@@ -430,7 +435,13 @@ int main(int argc, char **argv) {
   bool follow = false;
 
   st.out = stdout;
+  /* A --where REGEX matches characters, not bytes: "." takes one "é". The
+     C.UTF-8 locale changes nothing else here (and nothing where it is
+     missing: the regular expressions then work on bytes). */
+  (void)setlocale(LC_CTYPE, "C.UTF-8");
   int first = parse_options(argc, argv, &st, &follow);
+  if (st.opt.local)
+    tzset();
   size_t n = first < argc ? (size_t)(argc - first) : 0;
   if (follow && n == 0)
     usage_error("-f needs a FILE to follow", NULL);
