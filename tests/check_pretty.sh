@@ -311,7 +311,7 @@ gen() {
     }' "$@"
 }
 limit_kb=$((48 * 1024))
-if (ulimit -v "$limit_kb" && "$prog" </dev/null >/dev/null 2>&1); then
+if (ulimit -v "$limit_kb" && "$prog" </dev/null >/dev/null 2>&1) 2>/dev/null; then
   status=0
   (ulimit -v "$limit_kb" && exec "$prog" <(gen gateway 180000) <(gen orders 180000)) \
     >"$work/big.out" 2>"$work/big.err" || status=$?

@@ -61,6 +61,8 @@ static void hand_out(pretty_chunk *line, const char *s, size_t n, bool ended) {
  * dropped up to its '\n'.
  */
 static bool scan(pretty_input *in, pretty_chunk *line) {
+  if (in->buf == NULL)
+    return false; /* nothing read yet */
   for (;;) {
     char *nl = memchr(in->buf + in->scanned, '\n', in->len - in->scanned);
     if (nl == NULL)
