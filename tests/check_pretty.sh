@@ -373,6 +373,27 @@ trap - EXIT
 expect follow "$fout" 0 0
 [[ -s "$work/follow.err" ]] && fail "follow: unexpected standard error" && cat "$work/follow.err"
 
+# -f with two files: what they hold at the start is merged in time order
+# (the golden merge.out, then one more line), later lines shown as they come.
+cp "$data/merge.gateway.in" "$work/gateway.log"
+cp "$data/merge.orders.in" "$work/orders.log"
+fout="$work/follow.merge.out"
+"$prog" -f "$work/gateway.log" "$work/orders.log" >"$fout" 2>"$work/follow.merge.err" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+follow_ok=1
+wait_lines "$fout" 12 || follow_ok=0
+printf '%s\n' '{"timestamp":"2026-11-27T06:22:37Z","level":"info","message":"written later, shown at once","service":"orders"}' \
+  >>"$work/orders.log"
+wait_lines "$fout" 13 || follow_ok=0
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+trap - EXIT
+[[ $follow_ok -eq 1 ]] || fail "follow.merge: timed out waiting for lines"
+expect follow.merge "$fout" 0 0
+[[ -s "$work/follow.merge.err" ]] && fail "follow.merge: unexpected standard error" &&
+  cat "$work/follow.merge.err"
+
 # --- help, version, usage errors ---------------------------------------------
 
 status=0
