@@ -429,19 +429,10 @@ static int open_inputs(pretty_input *inputs, size_t n) {
   return status;
 }
 
-int main(int argc, char **argv) {
-  static char outbuf[64 * 1024];
-  pretty_state st = {0};
-  bool follow = false;
-
-  st.out = stdout;
-  /* A --where REGEX matches characters, not bytes: "." takes one "é". The
-     C.UTF-8 locale changes nothing else here (and nothing where it is
-     missing: the regular expressions then work on bytes). */
-  (void)setlocale(LC_CTYPE, "C.UTF-8");
-  int first = parse_options(argc, argv, &st, &follow);
-  if (st.opt.local)
-    tzset();
+/* The inputs the FILE arguments name (standard input when there is none),
+   checked against -f, which cannot follow standard input. */
+static pretty_input *make_inputs(int argc, char **argv, int first, bool follow,
+                                 size_t *count) {
   size_t n = first < argc ? (size_t)(argc - first) : 0;
   if (follow && n == 0)
     usage_error("-f needs a FILE to follow", NULL);
@@ -453,7 +444,6 @@ int main(int argc, char **argv) {
     if (strcmp(names[i], "-") == 0)
       usage_error("-f cannot follow standard input", NULL);
   }
-
   pretty_input *inputs = calloc(n, sizeof *inputs);
   if (inputs == NULL)
     out_of_memory();
@@ -461,6 +451,25 @@ int main(int argc, char **argv) {
     inputs[i].name = names[i];
     inputs[i].fd = -1;
   }
+  *count = n;
+  return inputs;
+}
+
+int main(int argc, char **argv) {
+  static char outbuf[64 * 1024];
+  pretty_state st = {0};
+  bool follow = false;
+  size_t n;
+
+  st.out = stdout;
+  /* A --where REGEX matches characters, not bytes: "." takes one "é". The
+     C.UTF-8 locale changes nothing else here (and nothing where it is
+     missing: the regular expressions then work on bytes). */
+  (void)setlocale(LC_CTYPE, "C.UTF-8");
+  int first = parse_options(argc, argv, &st, &follow);
+  if (st.opt.local)
+    tzset();
+  pretty_input *inputs = make_inputs(argc, argv, first, follow, &n);
 
   /* Fully buffered even on a terminal: pretty_input_next() flushes before
      each read, which is the moment a line must be visible. */
