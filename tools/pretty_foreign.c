@@ -8,7 +8,8 @@
  *            a number since 1970 (pino and bunyan: milliseconds; zap: a
  *            real number of seconds)
  *   level    "level": a name in any case (slog's "INFO", logrus's
- *            "warning"), or pino's and bunyan's 10, 20, 30, 40, 50, 60
+ *            "warning"), or pino's and bunyan's 10, 20, 30, 40, 50, 60;
+ *            else "severity" (Google Cloud Logging's "WARNING")
  *   message  "message" (trail, zerolog), "msg" (pino, bunyan, zap, logrus,
  *            slog)
  *   logger   "logger" (trail, zap), "name" on a line whose level is a
@@ -86,13 +87,19 @@ static void read_time(pretty_event *e) {
   }
 }
 
-/* The level: a string, or one of pino's and bunyan's numbers. */
+/* The level: "level" as a string or as one of pino's and bunyan's numbers,
+   else "severity" (Google Cloud Logging) as a string. */
 static void read_level(pretty_event *e) {
   json_t *v = json_object_get(e->obj, "level");
+  const char *key = "level";
+  if (v == NULL) {
+    v = json_object_get(e->obj, "severity");
+    key = "severity";
+  }
   if (json_is_string(v)) {
-    set_slot(e, PRETTY_SLOT_LEVEL, "level", v);
+    set_slot(e, PRETTY_SLOT_LEVEL, key, v);
     e->level = pretty_level_parse(json_string_value(v), json_string_length(v));
-  } else if (json_is_integer(v)) {
+  } else if (json_is_integer(v) && strcmp(key, "level") == 0) {
     json_int_t nr = json_integer_value(v);
     if (nr < 10 || nr > 60 || nr % 10 != 0)
       return;
