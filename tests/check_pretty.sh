@@ -300,7 +300,7 @@ fi
 
 # --- memory stays bounded ---------------------------------------------------------
 
-# Two inputs of 40 MiB each, through pipes, merged under a 48 MiB limit of
+# Two inputs of 40 MiB each, through pipes, merged under a 24 MiB limit of
 # address space: neither is held whole. Skipped when the program cannot run
 # under such a limit at all (a sanitizer reserves far more).
 gen() {
@@ -310,7 +310,7 @@ gen() {
         $i / 60000000 % 60, $i / 1000000 % 60, $i % 1000000, $svc, $i, "x" x 120;
     }' "$@"
 }
-limit_kb=$((48 * 1024))
+limit_kb=$((24 * 1024))
 if (ulimit -v "$limit_kb" && "$prog" </dev/null >/dev/null 2>&1) 2>/dev/null; then
   status=0
   (ulimit -v "$limit_kb" && exec "$prog" <(gen gateway 180000) <(gen orders 180000)) \
