@@ -4,9 +4,12 @@
 # byte, with a tests/pretty/*.out file. Every output is also checked for raw
 # control characters (outside the SGR colour sequences the program writes
 # itself), whatever the golden file says. Further cases cover files given as
-# arguments, -f following a growing, rotated and truncated file, colour on a
-# terminal (through util-linux's script(1), when it is there), lines longer
-# than the maximum, --help, --version and usage errors.
+# arguments and merged in time order, other JSON loggers' lines, the
+# service, local time, --fields, --hide, --where, --since and --until,
+# hostile input, -f following a growing, rotated and truncated file, colour
+# on a terminal (through util-linux's script(1), when it is there), lines
+# longer than the maximum, memory that stays bounded on inputs larger than
+# it, --help, --version and usage errors.
 #
 # ctest: check_pretty BUILD_DIR SOURCE_DIR. Skipped (77) when trail-pretty
 # was not built. After a deliberate change to the output, run it with
@@ -88,6 +91,32 @@ golden() {
   fi
 }
 
+# golden_files NAME STDIN ARG...: like golden, with STDIN (a file of
+# tests/pretty/, or /dev/null) on standard input and each ARG that names a
+# file of tests/pretty/ (ending in .in) given by its path.
+golden_files() {
+  local name="$1" input="$2" status=0 arg
+  shift 2
+  local args=()
+  for arg in "$@"; do
+    if [[ "$arg" == *.in ]]; then
+      used["$arg"]=1
+      args+=("$data/$arg")
+    else
+      args+=("$arg")
+    fi
+  done
+  [[ "$input" != /dev/null ]] && used["$input"]=1 && input="$data/$input"
+  runs=$((runs + 1))
+  local out="$work/$runs.$name.out" err="$work/$runs.$name.err"
+  "$prog" "${args[@]}" <"$input" >"$out" 2>"$err" || status=$?
+  expect "$name" "$out" "$status" 0
+  if [[ -s "$err" ]]; then
+    fail "$name: unexpected standard error:"
+    cat "$err"
+  fi
+}
+
 # --- events, values, escapes, pass-through ----------------------------------
 
 golden events events.in
@@ -150,6 +179,83 @@ golden filters.trace filters.in --trace-id 4bf92f35
 golden filters.logger filters.in --logger db
 golden filters.combined filters.in --logger db --logger http --level info
 
+# --- --where, --since, --until -------------------------------------------------
+
+golden filters.where-number filters.in --where status=404
+golden filters.where-regex filters.in --where 'message~^request' --where 'status~^5'
+# A key no event holds: only the line that is not an event is left.
+golden filters.where-missing filters.in --where no_such_key=1
+golden filters.where-level filters.in --where level=warn --logger http
+golden events.where-scalars events.in --where ok=true --where none=null \
+  --where ratio=0.1 --where max_u64=18446744073709551615 --where huge=1e400
+golden events.where-json events.in \
+  --where 'opts={"timeout_ms":250,"nested":{"a":[1.5,"b c"]}}' \
+  --where 'opts.nested.a~"b c"' --where 'params=[42,"x y",null,true,false]'
+golden events.where-empty events.in --where empty= --where 'nbsp~^a.b$' \
+  --where 'unicode~^na.ve caf. .$'
+golden times.window times.in --since 2026-11-27T06:22:02.5Z \
+  --until 2026-11-27T08:22:04+02:00
+# Relative times count back from now: these hold while the clock is after
+# 2026-11-28 and before the year 2999.
+golden times.since-1d times.in --since 1d
+golden times.until-1h times.in --until 1h
+golden times.empty-window times.in --since 2026-11-27T06:22:03Z \
+  --until 2026-11-27T06:22:02Z
+
+# --- --fields, --hide ----------------------------------------------------------
+
+golden events.fields events.in --fields status,sql,path
+golden events.fields-hide events.in --fields status,path,method --fields bytes \
+  --hide path,request_id,user_id
+golden events.hide-head events.in --hide timestamp,level,logger,message,trace_id
+golden events.hide-full events.in --full --hide span_id,service,caller,id
+
+# --- the service ---------------------------------------------------------------
+
+golden services services.in
+golden services.always services.in --service
+golden services.always services.in --service=always
+golden services.never services.in --service=never
+golden services.never services.in --full --service=never --hide span_id
+golden services.never services.in --hide service
+golden services.full services.in --full
+# Only one service passes the filter: it is never shown.
+golden services.where services.in --where service=gateway
+golden services.color services.in --color=always
+
+# --- local time ----------------------------------------------------------------
+
+TZ=UTC-5:30 golden events.local events.in --local
+# The time zone of TZ changes nothing without --local.
+TZ=UTC-5:30 golden events events.in
+# A time zone with summer time (the rule of America/New_York, without the
+# tz database): the same day in July and in November.
+TZ=EST5EDT,M3.2.0,M11.1.0 golden local.dst local.in --local --date
+
+# --- other JSON loggers ----------------------------------------------------------
+
+golden foreign foreign.in
+golden foreign.level-warn foreign.in --level warn
+golden foreign.hide foreign.in --hide pid,hostname,caller,msg
+golden foreign.where foreign.in --where 'message~^zap' --where 'level~^(info|error)$'
+golden foreign.where-nested foreign.in --where err.type=Error
+golden foreign.since foreign.in --since 2026-11-27T06:22:42Z --until 2026-11-27T06:22:46Z
+
+# --- hostile input ---------------------------------------------------------------
+
+golden hostile hostile.in
+golden hostile.where hostile.in --where deep~1 --hide deep
+TZ=UTC-14 golden hostile.local hostile.in --local --service --full --date
+
+# --- several files, merged in time order -------------------------------------------
+
+golden_files merge /dev/null merge.gateway.in merge.orders.in
+golden_files merge.reversed /dev/null merge.orders.in merge.gateway.in
+golden_files merge.three merge.pino.in merge.gateway.in - merge.orders.in
+golden_files merge.where /dev/null --where trace_id~^4bf9 merge.gateway.in \
+  merge.orders.in
+golden_files merge.one /dev/null merge.gateway.in
+
 # --- files as arguments -------------------------------------------------------
 
 runs=$((runs + 1))
@@ -190,6 +296,34 @@ status=0
 "$prog" <"$work/long.in" >"$work/long.out" 2>"$work/long.err" || status=$?
 if [[ $status -ne 0 ]] || ! cmp -s "$work/long.want" "$work/long.out"; then
   fail "long lines: status $status, output not as expected"
+fi
+
+# --- memory stays bounded ---------------------------------------------------------
+
+# Two inputs of 40 MiB each, through pipes, merged under a 24 MiB limit of
+# address space: neither is held whole. Skipped when the program cannot run
+# under such a limit at all (a sanitizer reserves far more).
+gen() {
+  perl -e 'my ($svc, $n) = @ARGV;
+    for my $i (0 .. $n - 1) {
+      printf "{\"timestamp\":\"2026-11-27T06:%02d:%02d.%06dZ\",\"level\":\"info\",\"logger\":\"http\",\"message\":\"request completed\",\"service\":\"%s\",\"n\":%d,\"pad\":\"%s\"}\n",
+        $i / 60000000 % 60, $i / 1000000 % 60, $i % 1000000, $svc, $i, "x" x 120;
+    }' "$@"
+}
+limit_kb=$((24 * 1024))
+if (ulimit -v "$limit_kb" && "$prog" </dev/null >/dev/null 2>&1) 2>/dev/null; then
+  status=0
+  (ulimit -v "$limit_kb" && exec "$prog" <(gen gateway 180000) <(gen orders 180000)) \
+    >"$work/big.out" 2>"$work/big.err" || status=$?
+  lines="$(wc -l <"$work/big.out")"
+  # Merged: the same n from both services, one after the other.
+  order="$(sed -n '3p;4p' "$work/big.out" | sed 's/.*\[\([a-z]*\)\].* n=\([0-9]*\).*/\1 \2/' | tr '\n' ' ')"
+  if [[ $status -ne 0 || "$lines" -ne 360000 || "$order" != "gateway 1 orders 1 " ]]; then
+    fail "bounded memory: status $status, $lines lines, lines 3-4: $order"
+    head -c 300 "$work/big.err"
+  fi
+else
+  echo "check_pretty: cannot run under a limit of address space; bounded memory case skipped"
 fi
 
 # --- -f -----------------------------------------------------------------------
@@ -239,6 +373,27 @@ trap - EXIT
 expect follow "$fout" 0 0
 [[ -s "$work/follow.err" ]] && fail "follow: unexpected standard error" && cat "$work/follow.err"
 
+# -f with two files: what they hold at the start is merged in time order
+# (the golden merge.out, then one more line), later lines shown as they come.
+cp "$data/merge.gateway.in" "$work/gateway.log"
+cp "$data/merge.orders.in" "$work/orders.log"
+fout="$work/follow.merge.out"
+"$prog" -f "$work/gateway.log" "$work/orders.log" >"$fout" 2>"$work/follow.merge.err" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+follow_ok=1
+wait_lines "$fout" 12 || follow_ok=0
+printf '%s\n' '{"timestamp":"2026-11-27T06:22:37Z","level":"info","message":"written later, shown at once","service":"orders"}' \
+  >>"$work/orders.log"
+wait_lines "$fout" 13 || follow_ok=0
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+trap - EXIT
+[[ $follow_ok -eq 1 ]] || fail "follow.merge: timed out waiting for lines"
+expect follow.merge "$fout" 0 0
+[[ -s "$work/follow.merge.err" ]] && fail "follow.merge: unexpected standard error" &&
+  cat "$work/follow.merge.err"
+
 # --- help, version, usage errors ---------------------------------------------
 
 status=0
@@ -267,6 +422,41 @@ usage_error --color=sometimes
 usage_error --request-id ""
 usage_error -f
 usage_error -f -
+usage_error --where
+usage_error --where a
+usage_error --where =x
+usage_error --where '~x'
+usage_error --where 'a~('
+usage_error --since yesterday
+usage_error --since 10
+usage_error --since -5m
+usage_error --until 5x
+usage_error --until 2026-11-27T06:22:38
+usage_error --until 2026-11-27
+usage_error --fields ""
+usage_error --fields a,,b
+usage_error --hide ,
+usage_error --hide a,
+usage_error --service=sometimes
+usage_error --local=yes
+usage_error --date=x
+
+# usage_message PATTERN ARG...: the usage error's first line matches PATTERN.
+usage_message() {
+  local pattern="$1"
+  shift
+  usage_error "$@"
+  head -n 1 "$work/usage.err" | grep -q -- "$pattern" ||
+    fail "'$*': message '$(head -n 1 "$work/usage.err")' does not match '$pattern'"
+}
+usage_message "^trail-pretty: --where: .* in the regular expression of 'a~(\[z-a\]'$" \
+  --where 'a~([z-a]'
+usage_message "^trail-pretty: --where: not KEY=VALUE or KEY~REGEX: 'status'$" --where status
+usage_message "^trail-pretty: --since: not an RFC 3339 time or a count of s, m, h or d: '1w'$" \
+  --since 1w
+usage_message "^trail-pretty: --fields: an empty key in 'a,,b'$" --fields a,,b
+usage_message "^trail-pretty: --service: not one of auto, always, never: 'x'$" --service=x
+usage_message "^trail-pretty: option takes no value: '--local=yes'$" --local=yes
 
 # --- every input and golden file is used ------------------------------------
 

@@ -1,9 +1,9 @@
 /*
  * One input line in, at most one output line out. A line that holds a JSON
- * object is an event: it is read with jansson, checked against the filters
- * and written as
+ * object is an event: it is read with jansson, its parts found by
+ * pretty_foreign.c, checked against the filters and written as
  *
- *   [DATE ]TIME LEVEL logger  message  key=value ... rid=.. trace=.. user=..
+ *   [DATE ]TIME LEVEL [service] logger  message  key=value ... rid=.. ...
  *
  * Any other line (text, a JSON array or number, broken JSON) is not an
  * event: it is written as it came, made safe for a terminal, and no filter
@@ -11,7 +11,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <jansson.h>
 
@@ -19,13 +18,12 @@
 
 #define SGR_RESET "\033[0m"
 #define SGR_DIM "\033[2m"
-#define SGR_LOGGER "\033[36m" /* cyan */
-#define SGR_MARKER "\033[33m" /* yellow */
-#define SHORT_ID 8            /* bytes of request_id and trace_id shown */
+#define SGR_LOGGER "\033[36m"  /* cyan */
+#define SGR_SERVICE "\033[34m" /* blue */
+#define SGR_MARKER "\033[33m"  /* yellow */
+#define SHORT_ID 8             /* bytes of request_id and trace_id shown */
 #define MAX_QUOTED_NUMBERS ((size_t)64) /* numbers too big for jansson */
 
-static const char *const level_names[] = {"trace", "debug", "info",
-                                          "warn",  "error", "fatal"};
 static const char *const level_labels[] = {"TRACE", "DEBUG", "INFO",
                                            "WARN",  "ERROR", "FATAL"};
 static const char *const level_colors[] = {
@@ -37,126 +35,14 @@ static const char *const level_colors[] = {
     "\033[1;35m", /* fatal: bold magenta */
 };
 
-/*
- * The level named by the n bytes at s, compared without regard to case, with
- * "warning" taken for "warn" as trail's own TRAIL_LEVEL does;
- * PRETTY_LEVEL_NONE for anything else.
- */
-int pretty_level_parse(const char *s, size_t n) {
-  for (int i = PRETTY_LEVEL_TRACE; i <= PRETTY_LEVEL_FATAL; i++) {
-    if (strlen(level_names[i]) == n && strncasecmp(s, level_names[i], n) == 0)
-      return i;
-  }
-  if (n == 7 && strncasecmp(s, "warning", 7) == 0)
-    return PRETTY_LEVEL_WARN;
-  return PRETTY_LEVEL_NONE;
-}
-
 /* Frees what the state allocated (not the state itself). */
 void pretty_state_free(pretty_state *st) {
   free(st->scratch);
   st->scratch = NULL;
   st->scratch_cap = 0;
-}
-
-/* ---- time ---------------------------------------------------------------- */
-
-/* Days from 1970-01-01 to the given proleptic Gregorian date (H. Hinnant's
-   days_from_civil). */
-static long long days_from_civil(long long y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  long long era = (y >= 0 ? y : y - 399) / 400;
-  unsigned yoe = (unsigned)(y - era * 400);
-  unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (long long)doe - 719468;
-}
-
-/* The inverse of days_from_civil(). */
-static void civil_from_days(long long z, long long *y, unsigned *m,
-                            unsigned *d) {
-  z += 719468;
-  long long era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (long long)yoe + era * 400 + (*m <= 2);
-}
-
-/* Reads exactly `width` decimal digits at *p into *v and advances *p. */
-static bool digits(const char **p, const char *end, int width, unsigned *v) {
-  *v = 0;
-  for (int i = 0; i < width; i++, (*p)++) {
-    if (*p >= end || **p < '0' || **p > '9')
-      return false;
-    *v = *v * 10 + (unsigned)(**p - '0');
-  }
-  return true;
-}
-
-/*
- * Reads an RFC 3339 timestamp (trail writes "2026-11-27T06:22:38.123456Z";
- * other offsets and any number of fractional digits are read too) and
- * writes its UTC date as "YYYY-MM-DD" and time as "HH:MM:SS.mmm". The
- * milliseconds are cut, not rounded, so that a time never moves into the
- * next second. False when s is not such a timestamp.
- */
-static bool parse_time(const char *s, size_t n, char date[32], char time[32]) {
-  const char *p = s, *end = s + n;
-  unsigned y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0;
-  int sign = 0;
-
-  if (!digits(&p, end, 4, &y) || p >= end || *p++ != '-' ||
-      !digits(&p, end, 2, &mo) || p >= end || *p++ != '-' ||
-      !digits(&p, end, 2, &d) || p >= end ||
-      (*p != 'T' && *p != 't' && *p != ' '))
-    return false;
-  p++;
-  if (!digits(&p, end, 2, &h) || p >= end || *p++ != ':' ||
-      !digits(&p, end, 2, &mi) || p >= end || *p++ != ':' ||
-      !digits(&p, end, 2, &sec))
-    return false;
-  if (p < end && *p == '.') {
-    int n_digits = 0;
-    for (p++; p < end && *p >= '0' && *p <= '9'; p++, n_digits++) {
-      if (n_digits < 3)
-        ms = ms * 10 + (unsigned)(*p - '0');
-    }
-    if (n_digits == 0)
-      return false;
-    for (; n_digits < 3; n_digits++)
-      ms *= 10;
-  }
-  if (p < end && (*p == 'Z' || *p == 'z')) {
-    p++;
-  } else if (p < end && (*p == '+' || *p == '-')) {
-    sign = *p++ == '+' ? 1 : -1;
-    if (!digits(&p, end, 2, &oh) || p >= end || *p++ != ':' ||
-        !digits(&p, end, 2, &om))
-      return false;
-  } else {
-    return false;
-  }
-  if (p != end || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-      sec > 60 || oh > 23 || om > 59)
-    return false;
-
-  long long t = days_from_civil(y, mo, d) * 86400 + (long long)h * 3600 +
-                (long long)mi * 60 + sec -
-                sign * ((long long)oh * 3600 + (long long)om * 60);
-  long long days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-  long long secs = t - days * 86400, yy;
-  unsigned mm, dd;
-  civil_from_days(days, &yy, &mm, &dd);
-  if (yy < 0 || yy > 9999)
-    return false;
-  snprintf(date, 32, "%04d-%02u-%02u", (int)yy, mm, dd);
-  snprintf(time, 32, "%02d:%02d:%02d.%03u", (int)(secs / 3600),
-           (int)(secs / 60 % 60), (int)(secs % 60), ms);
-  return true;
+  free(st->first_service);
+  st->first_service = NULL;
+  pretty_options_free(&st->opt);
 }
 
 /* ---- reading the line -------------------------------------------------- */
@@ -229,39 +115,6 @@ static json_t *parse(pretty_state *st, const char *line, size_t n) {
   }
 }
 
-/* ---- filters ----------------------------------------------------------- */
-
-/* The string value of v and its length, or NULL when v is not a string. */
-static const char *str_of(json_t *v, size_t *len) {
-  if (!json_is_string(v))
-    return NULL;
-  *len = json_string_length(v);
-  return json_string_value(v);
-}
-
-/* Whether one of the prefixes in list starts s (n bytes), without regard to
-   ASCII case. */
-static bool prefix_match(const pretty_list *list, const char *s, size_t n) {
-  for (size_t i = 0; i < list->len; i++) {
-    size_t plen = strlen(list->items[i]);
-    if (s != NULL && plen <= n && strncasecmp(s, list->items[i], plen) == 0)
-      return true;
-  }
-  return false;
-}
-
-/* Whether the logger name s (n bytes) is one in list or a dotted descendant
-   of one: "db" takes "db" and "db.pool", not "dbx". */
-static bool logger_match(const pretty_list *list, const char *s, size_t n) {
-  for (size_t i = 0; i < list->len; i++) {
-    size_t plen = strlen(list->items[i]);
-    if (s != NULL && plen <= n && memcmp(s, list->items[i], plen) == 0 &&
-        (plen == n || s[plen] == '.'))
-      return true;
-  }
-  return false;
-}
-
 /* ---- writing ----------------------------------------------------------- */
 
 /* Writes a double as the shortest %g text that reads back to it. */
@@ -284,7 +137,7 @@ static void write_quoted(FILE *out, const char *s, size_t n, unsigned flags) {
 
 /* Writes v as compact JSON, its strings made safe with JSON escapes, its
    keys in the order of the line. */
-static void write_json(FILE *out, json_t *v) {
+void pretty_write_json(FILE *out, json_t *v) {
   const char *key;
   json_t *item;
   size_t i;
@@ -297,7 +150,7 @@ static void write_json(FILE *out, json_t *v) {
       fputs(sep, out);
       write_quoted(out, key, strlen(key), PRETTY_TEXT_JSON);
       putc(':', out);
-      write_json(out, item);
+      pretty_write_json(out, item);
       sep = ",";
     }
     putc('}', out);
@@ -306,7 +159,7 @@ static void write_json(FILE *out, json_t *v) {
     putc('[', out);
     json_array_foreach(v, i, item) {
       fputs(sep, out);
-      write_json(out, item);
+      pretty_write_json(out, item);
       sep = ",";
     }
     putc(']', out);
@@ -348,7 +201,7 @@ static void write_value(FILE *out, json_t *v) {
   if (json_is_string(v))
     write_str(out, json_string_value(v), json_string_length(v));
   else
-    write_json(out, v);
+    pretty_write_json(out, v);
 }
 
 /* Writes `key=`, dim when in colour. */
@@ -385,157 +238,210 @@ static void write_colored(const pretty_state *st, const char *sgr,
     fputs(SGR_RESET, st->out);
 }
 
-/* The keys that have a place of their own when they hold a string. */
-static bool reserved_string_key(const char *key) {
-  static const char *const keys[] = {"timestamp", "level",    "logger",
-                                     "message",   "service",  "request_id",
-                                     "user_id",   "trace_id", "span_id"};
-  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-    if (strcmp(key, keys[i]) == 0)
-      return true;
-  }
-  return false;
+/* Whether the part `slot` of the event is hidden by --hide: by trail's name
+   for it, or by the key it came from. */
+static bool hidden(const pretty_state *st, const pretty_event *e, int slot) {
+  return pretty_list_has(&st->opt.hide, pretty_slot_names[slot]) ||
+         (e->key[slot] != NULL && pretty_list_has(&st->opt.hide, e->key[slot]));
 }
 
-/*
- * Writes one event, unless the filters leave it out. The head holds the
- * time, the level, the logger and the message; then come the fields in the
- * order of the line, then the ids (request_id and trace_id shortened,
- * span_id and service only with --full), then the mark of a cut line. A
- * reserved key that does not hold what the contract says (a number for
- * "message", say) is shown as an ordinary field rather than lost.
- */
-static void write_event(pretty_state *st, json_t *ev) {
-  FILE *out = st->out;
-  size_t ts_n = 0, lv_n = 0, lg_n = 0, msg_n = 0, svc_n = 0, rid_n = 0,
-         uid_n = 0, tid_n = 0, sid_n = 0;
-  const char *ts = str_of(json_object_get(ev, "timestamp"), &ts_n);
-  const char *lv = str_of(json_object_get(ev, "level"), &lv_n);
-  const char *lg = str_of(json_object_get(ev, "logger"), &lg_n);
-  const char *msg = str_of(json_object_get(ev, "message"), &msg_n);
-  const char *svc = str_of(json_object_get(ev, "service"), &svc_n);
-  const char *rid = str_of(json_object_get(ev, "request_id"), &rid_n);
-  const char *uid = str_of(json_object_get(ev, "user_id"), &uid_n);
-  const char *tid = str_of(json_object_get(ev, "trace_id"), &tid_n);
-  const char *sid = str_of(json_object_get(ev, "span_id"), &sid_n);
-  bool truncated = json_is_true(json_object_get(ev, "truncated"));
-  int level = lv != NULL ? pretty_level_parse(lv, lv_n) : PRETTY_LEVEL_NONE;
+/* Notes the service of an event that is to be shown: once a second service
+   has been seen, the services are mixed. */
+static void note_service(pretty_state *st, const pretty_event *e) {
+  const char *svc = e->str[PRETTY_SLOT_SERVICE];
+  size_t n = e->len[PRETTY_SLOT_SERVICE];
+  if (svc == NULL || st->mixed)
+    return;
+  if (st->first_service == NULL) {
+    st->first_service = malloc(n + 1);
+    if (st->first_service != NULL) {
+      memcpy(st->first_service, svc, n);
+      st->first_service_len = n;
+    }
+  } else if (n != st->first_service_len ||
+             memcmp(svc, st->first_service, n) != 0) {
+    st->mixed = true;
+  }
+}
 
-  /* The filters: a level below the threshold, or an id or logger other
-     than asked for, leaves the event out. An unknown level is shown. */
-  if (st->opt.min_level != PRETTY_LEVEL_NONE && level != PRETTY_LEVEL_NONE &&
-      level < st->opt.min_level)
-    return;
-  if (st->opt.request.len > 0 && !prefix_match(&st->opt.request, rid, rid_n))
-    return;
-  if (st->opt.trace.len > 0 && !prefix_match(&st->opt.trace, tid, tid_n))
-    return;
-  if (st->opt.logger.len > 0 && !logger_match(&st->opt.logger, lg, lg_n))
-    return;
+/* Whether the event's service is shown: with --service=auto, once events of
+   two services have been read. */
+static bool service_shown(const pretty_state *st, const pretty_event *e) {
+  if (e->str[PRETTY_SLOT_SERVICE] == NULL || hidden(st, e, PRETTY_SLOT_SERVICE))
+    return false;
+  if (st->opt.service == PRETTY_SERVICE_AUTO)
+    return st->mixed;
+  return st->opt.service == PRETTY_SERVICE_ALWAYS;
+}
 
-  /* Each part writes the separator left by the part before it. */
+/* Writes the time: the date first when asked for or when it changed. A
+   time that cannot be read is written as it is. */
+static void write_time(pretty_state *st, const pretty_event *e) {
+  if (!e->has_time) {
+    write_colored(st, SGR_DIM, e->str[PRETTY_SLOT_TIME],
+                  e->len[PRETTY_SLOT_TIME]);
+    return;
+  }
+  char date[PRETTY_TIME_TEXT], time[PRETTY_TIME_TEXT];
+  pretty_time_format(e->time, st->opt.local, date, time);
+  if (st->opt.color)
+    fputs(SGR_DIM, st->out);
+  if (st->opt.date || strcmp(date, st->last_date) != 0)
+    fprintf(st->out, "%s ", date);
+  fputs(time, st->out);
+  if (st->opt.color)
+    fputs(SGR_RESET, st->out);
+  memcpy(st->last_date, date, sizeof st->last_date);
+}
+
+/* Writes the level: one of the six in capitals, any other as it is.
+   Returns the separator after it, which pads it to five columns. */
+static const char *write_level(const pretty_state *st, const pretty_event *e) {
+  static const char spaces[] = "      ";
+  size_t n = e->len[PRETTY_SLOT_LEVEL];
+  if (e->level != PRETTY_LEVEL_NONE) {
+    n = strlen(level_labels[e->level]);
+    write_colored(st, level_colors[e->level], level_labels[e->level], n);
+  } else {
+    pretty_text_write(st->out, e->str[PRETTY_SLOT_LEVEL], n, 0);
+  }
+  return n < 5 ? spaces + n : " ";
+}
+
+/* Writes the head: time, level, service, logger, message. Returns the
+   separator the next part needs, so that a line never ends in spaces. */
+static const char *write_head(pretty_state *st, const pretty_event *e) {
   const char *sep = "";
-  if (ts != NULL) {
-    char date[32], time[32];
-    if (parse_time(ts, ts_n, date, time)) {
-      if (st->opt.color)
-        fputs(SGR_DIM, out);
-      if (st->opt.date || strcmp(date, st->last_date) != 0)
-        fprintf(out, "%s ", date);
-      fputs(time, out);
-      if (st->opt.color)
-        fputs(SGR_RESET, out);
-      memcpy(st->last_date, date, sizeof st->last_date);
-    } else {
-      write_colored(st, SGR_DIM, ts, ts_n);
-    }
+  bool svc = service_shown(st, e);
+  if (e->key[PRETTY_SLOT_TIME] != NULL && !hidden(st, e, PRETTY_SLOT_TIME)) {
+    write_time(st, e);
     sep = " ";
   }
-  if (lv != NULL) {
-    fputs(sep, out);
-    if (level != PRETTY_LEVEL_NONE) {
-      write_colored(st, level_colors[level], level_labels[level],
-                    strlen(level_labels[level]));
-      lv_n = strlen(level_labels[level]);
-    } else {
-      pretty_text_write(out, lv, lv_n, 0);
-    }
-    for (size_t i = lv_n; i < 5; i++)
-      putc(' ', out);
+  if (e->key[PRETTY_SLOT_LEVEL] != NULL && !hidden(st, e, PRETTY_SLOT_LEVEL)) {
+    fputs(sep, st->out);
+    sep = write_level(st, e);
+  }
+  if (svc) {
+    fputs(sep, st->out);
+    putc('[', st->out);
+    write_colored(st, SGR_SERVICE, e->str[PRETTY_SLOT_SERVICE],
+                  e->len[PRETTY_SLOT_SERVICE]);
+    putc(']', st->out);
     sep = " ";
   }
-  if (lg != NULL) {
-    fputs(sep, out);
-    write_colored(st, SGR_LOGGER, lg, lg_n);
+  if (e->str[PRETTY_SLOT_LOGGER] != NULL &&
+      !hidden(st, e, PRETTY_SLOT_LOGGER)) {
+    fputs(sep, st->out);
+    write_colored(st, SGR_LOGGER, e->str[PRETTY_SLOT_LOGGER],
+                  e->len[PRETTY_SLOT_LOGGER]);
     sep = "  ";
   }
-  if (msg != NULL) {
-    fputs(sep, out);
-    pretty_text_write(out, msg, msg_n, 0);
+  if (e->str[PRETTY_SLOT_MESSAGE] != NULL &&
+      !hidden(st, e, PRETTY_SLOT_MESSAGE)) {
+    fputs(sep, st->out);
+    pretty_text_write(st->out, e->str[PRETTY_SLOT_MESSAGE],
+                      e->len[PRETTY_SLOT_MESSAGE], 0);
     sep = "  ";
   }
+  return sep;
+}
 
+/* Writes the fields: every key without a place of its own, in the order of
+   the line, as --fields and --hide allow. */
+static const char *write_fields(const pretty_state *st, const pretty_event *e,
+                                const char *sep) {
   const char *key;
   json_t *v;
-  json_object_foreach(ev, key, v) {
-    if ((json_is_string(v) && reserved_string_key(key)) ||
-        (strcmp(key, "truncated") == 0 && json_is_true(v)))
+  json_object_foreach(e->obj, key, v) {
+    if (pretty_event_owns(e, key) || pretty_list_has(&st->opt.hide, key) ||
+        (st->opt.fields.len > 0 && !pretty_list_has(&st->opt.fields, key)))
       continue;
-    fputs(sep, out);
+    fputs(sep, st->out);
     write_key(st, key, strlen(key));
-    write_value(out, v);
+    write_value(st->out, v);
     sep = " ";
   }
+  return sep;
+}
 
-  if (rid != NULL) {
-    fputs(sep, out);
-    write_id(st, "rid", rid, rid_n);
+/* Writes the ids (request_id and trace_id shortened, span_id only with
+   --full), then the mark of a line trail cut. */
+static void write_ids(const pretty_state *st, const pretty_event *e,
+                      const char *sep) {
+  static const struct {
+    int slot;
+    const char *label;
+    bool shortened, full_only;
+  } ids[] = {{PRETTY_SLOT_REQUEST, "rid", true, false},
+             {PRETTY_SLOT_TRACE, "trace", true, false},
+             {PRETTY_SLOT_SPAN, "span", true, true},
+             {PRETTY_SLOT_USER, "user", false, false}};
+  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+    int slot = ids[i].slot;
+    if (e->str[slot] == NULL || hidden(st, e, slot) ||
+        (ids[i].full_only && !st->opt.full))
+      continue;
+    fputs(sep, st->out);
+    if (ids[i].shortened) {
+      write_id(st, ids[i].label, e->str[slot], e->len[slot]);
+    } else {
+      write_key(st, ids[i].label, strlen(ids[i].label));
+      write_str(st->out, e->str[slot], e->len[slot]);
+    }
     sep = " ";
   }
-  if (tid != NULL) {
-    fputs(sep, out);
-    write_id(st, "trace", tid, tid_n);
-    sep = " ";
-  }
-  if (sid != NULL && st->opt.full) {
-    fputs(sep, out);
-    write_id(st, "span", sid, sid_n);
-    sep = " ";
-  }
-  if (uid != NULL) {
-    fputs(sep, out);
-    write_key(st, "user", 4);
-    write_str(out, uid, uid_n);
-    sep = " ";
-  }
-  if (svc != NULL && st->opt.full) {
-    fputs(sep, out);
-    write_key(st, "service", 7);
-    write_str(out, svc, svc_n);
-    sep = " ";
-  }
-  if (truncated) {
-    fputs(sep, out);
+  if (e->truncated) {
+    fputs(sep, st->out);
     write_colored(st, SGR_MARKER, "[truncated]", 11);
   }
-  putc('\n', out);
 }
 
 /*
- * Handles one line of input, n bytes without its line ending. `cut` says
- * that the reader kept only the first PRETTY_MAX_LINE bytes of a longer
- * line: such a line is not read as JSON (its end is missing) and is written
- * with a mark.
+ * Writes one event: the head, then the fields in the order of the line,
+ * then the ids, then the mark of a cut line. A key that does not hold what
+ * its part needs (a number for "message", say) is shown as an ordinary
+ * field rather than lost.
  */
-void pretty_line(pretty_state *st, const char *line, size_t n, bool cut) {
-  json_t *ev = cut ? NULL : parse(st, line, n);
-  if (ev != NULL) {
-    write_event(st, ev);
-    json_decref(ev);
+static void write_event(pretty_state *st, const pretty_event *e) {
+  const char *sep = write_head(st, e);
+  sep = write_fields(st, e, sep);
+  write_ids(st, e, sep);
+  putc('\n', st->out);
+}
+
+/*
+ * Reads one line of input, n bytes without its line ending, into r. `cut`
+ * says that the reader kept only the first PRETTY_MAX_LINE bytes of a longer
+ * line: such a line is not read as JSON (its end is missing). The filters
+ * are applied here, and the service of an event that passes them is noted,
+ * so that an input read ahead (pretty_merge.c) shows the service from its
+ * first line when two inputs hold two services.
+ */
+void pretty_record_read(pretty_state *st, pretty_record *r, const char *line,
+                        size_t n, bool cut) {
+  r->line = line;
+  r->n = n;
+  r->cut = cut;
+  r->ev = cut ? NULL : parse(st, line, n);
+  r->pass = true;
+  if (r->ev == NULL)
+    return;
+  pretty_event_read(&r->e, r->ev);
+  r->pass = pretty_filter_pass(&st->opt, &r->e);
+  if (r->pass)
+    note_service(st, &r->e);
+}
+
+/* Writes a record read by pretty_record_read(): an event unless the filters
+   leave it out, a line that is not an event always, marked when cut. */
+void pretty_record_write(pretty_state *st, const pretty_record *r) {
+  if (r->ev != NULL) {
+    if (r->pass)
+      write_event(st, &r->e);
     return;
   }
-  pretty_text_write(st->out, line, n, PRETTY_TEXT_KEEP_TAB);
-  if (cut) {
+  pretty_text_write(st->out, r->line, r->n, PRETTY_TEXT_KEEP_TAB);
+  if (r->cut) {
     char mark[64];
     int len = snprintf(mark, sizeof mark, "[line cut at %zu bytes]",
                        (size_t)PRETTY_MAX_LINE);
@@ -543,4 +449,18 @@ void pretty_line(pretty_state *st, const char *line, size_t n, bool cut) {
     write_colored(st, SGR_MARKER, mark, (size_t)len);
   }
   putc('\n', st->out);
+}
+
+/* Frees what pretty_record_read() allocated. */
+void pretty_record_free(pretty_record *r) {
+  json_decref(r->ev);
+  r->ev = NULL;
+}
+
+/* Reads, writes and frees one line. */
+void pretty_line(pretty_state *st, const char *line, size_t n, bool cut) {
+  pretty_record r;
+  pretty_record_read(st, &r, line, n, cut);
+  pretty_record_write(st, &r);
+  pretty_record_free(&r);
 }

@@ -1,20 +1,17 @@
 /*
- * trail-pretty: trail's JSON lines, for people.
+ * trail-pretty: trail's JSON lines, and other JSON loggers', for people.
  *
  *   ./service | trail-pretty
  *   trail-pretty --level warn app.log
+ *   trail-pretty gateway.log orders.log        # merged in time order
  *   trail-pretty -f /var/log/orders/app.log --request-id 3f2b8c1e
  *
- * This file reads the command line and the input, and cuts the input into
- * lines; pretty_line.c writes each line. The input is read with read(2)
- * into a buffer of our own rather than with stdio, so that a follower can
- * keep a half-written last line until its end arrives, and so that the
- * output is flushed exactly when the program is about to wait for input:
- * a line shows as soon as it is written, however the output is buffered.
+ * This file reads the command line and runs the inputs: merged in time
+ * order (pretty_merge.c), then, with -f, followed as they grow.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,25 +25,13 @@
 #endif
 
 #define PROG "trail-pretty"
-#define READ_CHUNK ((size_t)64 * 1024)
 #define FOLLOW_POLL_NS 200000000L /* -f looks for new data 5 times a second */
-
-/* One input: a file named on the command line, or standard input. */
-typedef struct input {
-  const char *name; /* as given; "-" for standard input */
-  int fd;           /* -1 once closed */
-  dev_t dev;        /* identity of the open file, for -f */
-  ino_t ino;
-  off_t pos; /* bytes read from the open file */
-  char *buf; /* bytes read and not yet written as lines */
-  size_t len, cap;
-  size_t scanned; /* buf[0, scanned) holds no '\n' */
-  bool skipping;  /* dropping the rest of a line longer than the maximum */
-} input;
 
 static const char usage_text[] =
     "usage: " PROG " [OPTION]... [FILE]...\n"
-    "Show trail's JSON log lines (from FILEs, or standard input) for people.\n"
+    "Show JSON log lines (from FILEs, merged in time order, or standard\n"
+    "input) for people: trail's, and those of pino, bunyan, zap, zerolog,\n"
+    "logrus and slog.\n"
     "\n"
     "  -f, --follow          after the end of each FILE, wait for more lines\n"
     "                        (and follow the name across log rotation)\n"
@@ -55,19 +40,32 @@ static const char usage_text[] =
     "      --request-id ID   only events whose request_id starts with ID\n"
     "      --trace-id ID     only events whose trace_id starts with ID\n"
     "      --logger NAME     only events of logger NAME or NAME.*\n"
+    "      --where KEY=VALUE only events whose KEY is VALUE\n"
+    "      --where KEY~REGEX only events whose KEY matches the extended\n"
+    "                        regular expression REGEX\n"
+    "      --since TIME      only events at TIME or later\n"
+    "      --until TIME      only events at TIME or earlier; TIME is RFC\n"
+    "                        3339 (2026-11-27T06:22:38Z) or a time ago:\n"
+    "                        90s, 10m, 2h, 7d\n"
+    "      --fields KEY,...  show only these fields\n"
+    "      --hide KEY,...    never show these keys\n"
+    "      --service[=WHEN]  show the service: auto (the default: once\n"
+    "                        events of two services have been read),\n"
+    "                        always or never; alone means always\n"
+    "      --local           times in the local time zone (TZ), not UTC\n"
     "      --color[=WHEN]    colour: auto (the default), always or never;\n"
     "                        --color alone means always\n"
     "      --date            the date on every line, not only when it "
     "changes\n"
-    "      --full            whole ids, and the span_id and service keys\n"
+    "      --full            whole ids, the span_id, and the service always\n"
     "  -h, --help            show this help and exit\n"
     "  -V, --version         show the version and exit\n"
     "\n"
-    "A filter given twice takes either value; different filters must all\n"
-    "match. Lines that are not JSON objects are shown as they are (control\n"
-    "characters escaped), whatever the filters. With --color=auto, colour is\n"
-    "used when standard output is a terminal, NO_COLOR is unset or empty and\n"
-    "TERM is not \"dumb\".\n"
+    "A filter given twice takes either value; different filters, and every\n"
+    "--where, must all match. Lines that are not JSON objects are shown as\n"
+    "they are (control characters escaped), whatever the filters. With\n"
+    "--color=auto, colour is used when standard output is a terminal,\n"
+    "NO_COLOR is unset or empty and TERM is not \"dumb\".\n"
     "\n"
     "Exit status: 0 on success, 1 when an input could not be read or the\n"
     "output could not be written, 2 on a usage error.\n";
@@ -85,6 +83,12 @@ _Noreturn static void usage_error(const char *what, const char *arg) {
   exit(2);
 }
 
+/* Reports that memory ran out, and exits with status 1. */
+_Noreturn static void out_of_memory(void) {
+  fputs(PROG ": out of memory\n", stderr);
+  exit(1);
+}
+
 /* Whether the variable NO_COLOR asks for no colour: set and not empty, as
    https://no-color.org says. */
 static bool no_color_env(void) {
@@ -92,159 +96,39 @@ static bool no_color_env(void) {
   return v != NULL && v[0] != '\0';
 }
 
-/* ---- reading lines ------------------------------------------------------ */
+/* ---- -f ------------------------------------------------------------------ */
 
-/* Makes room for at least READ_CHUNK more bytes in in->buf. */
-static bool input_reserve(input *in) {
-  if (in->cap - in->len >= READ_CHUNK)
-    return true;
-  size_t cap = in->cap ? in->cap : READ_CHUNK;
-  while (cap - in->len < READ_CHUNK)
-    cap *= 2;
-  char *p = realloc(in->buf, cap);
-  if (p == NULL)
-    return false;
-  in->buf = p;
-  in->cap = cap;
-  return true;
+/* Writes every line of `in` up to the end of what is there now (with its
+   last line, when `final`). Returns the bytes read, or -1 on a read error,
+   which closes the input. */
+static long long drain(pretty_state *st, pretty_input *in, bool final) {
+  off_t before = in->pos;
+  pretty_chunk line;
+  int rc;
+  while ((rc = pretty_input_next(in, st->out, final, &line)) > 0)
+    pretty_line(st, line.s, line.n, line.cut);
+  if (rc < 0) {
+    pretty_input_close(in);
+    return -1;
+  }
+  return (long long)(in->pos - before);
 }
 
 /*
- * Hands one line to pretty_line(): n bytes at s, without the '\n' that
- * `ended` it, if any. A CR just before that '\n' belongs to the line ending
- * ("\r\n"), not to the line. A line longer than PRETTY_MAX_LINE is cut.
+ * Notices that the file was truncated in place (copytruncate rotation), and
+ * starts again from its beginning, or that its name now belongs to another
+ * file (rename-and-create rotation, as with trail_reopen()), and moves to
+ * that file after reading the old one to its end. A name that is gone for
+ * now keeps the old file open: its writer may still be writing there.
  */
-static void emit(pretty_state *st, const char *s, size_t n, bool ended) {
-  if (ended && n > 0 && s[n - 1] == '\r')
-    n--;
-  if (n > PRETTY_MAX_LINE)
-    pretty_line(st, s, PRETTY_MAX_LINE, true);
-  else
-    pretty_line(st, s, n, false);
-}
-
-/*
- * Writes every complete line in in->buf and keeps the incomplete rest. A
- * line that grows beyond PRETTY_MAX_LINE without ending is written cut, and
- * the rest of it is dropped as it arrives, so that memory stays bounded
- * whatever the input.
- */
-static void input_lines(pretty_state *st, input *in) {
-  size_t start = 0;
-  for (;;) {
-    char *nl = memchr(in->buf + in->scanned, '\n', in->len - in->scanned);
-    if (nl == NULL)
-      break;
-    size_t end = (size_t)(nl - in->buf);
-    if (in->skipping)
-      in->skipping = false;
-    else
-      emit(st, in->buf + start, end - start, true);
-    start = end + 1;
-    in->scanned = start;
-  }
-  memmove(in->buf, in->buf + start, in->len - start);
-  in->len -= start;
-  in->scanned = in->len;
-  /* One byte more than the maximum may be the CR of a "\r\n" to come. */
-  if (in->skipping) {
-    in->len = in->scanned = 0;
-  } else if (in->len > PRETTY_MAX_LINE + 1) {
-    emit(st, in->buf, in->len, false);
-    in->skipping = true;
-    in->len = in->scanned = 0;
-  }
-}
-
-/* Writes what is left in the buffer as a last line: the input ended, or the
-   file it came from was replaced, without a final '\n'. */
-static void input_rest(pretty_state *st, input *in) {
-  if (in->len > 0 && !in->skipping)
-    emit(st, in->buf, in->len, false);
-  in->len = in->scanned = 0;
-  in->skipping = false;
-}
-
-/*
- * Reads from `in` until the end of what is there now, writing each complete
- * line as it comes. The output is flushed before each read(), which is where
- * the program may wait. Returns the number of bytes read, or -1 after
- * reporting a read error.
- */
-static long long input_read(pretty_state *st, input *in) {
-  long long total = 0;
-  for (;;) {
-    if (!input_reserve(in)) {
-      fprintf(stderr, PROG ": %s: out of memory\n", in->name);
-      return -1;
-    }
-    fflush(st->out);
-    ssize_t r = read(in->fd, in->buf + in->len, in->cap - in->len);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0) {
-      fprintf(stderr, PROG ": %s: %s\n", in->name, strerror(errno));
-      return -1;
-    }
-    if (r == 0)
-      return total;
-    in->len += (size_t)r;
-    in->pos += r;
-    total += r;
-    input_lines(st, in);
-  }
-}
-
-/* Opens in->name and records which file it is. False, after reporting it
-   when `report`, when it cannot be opened. */
-static bool input_open(input *in, bool report) {
-  struct stat sb;
-  int fd = open(in->name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &sb) != 0) {
-    if (report)
-      fprintf(stderr, PROG ": %s: %s\n", in->name, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return false;
-  }
-  if (S_ISDIR(sb.st_mode)) {
-    if (report)
-      fprintf(stderr, PROG ": %s: %s\n", in->name, strerror(EISDIR));
-    close(fd);
-    return false;
-  }
-  in->fd = fd;
-  in->dev = sb.st_dev;
-  in->ino = sb.st_ino;
-  in->pos = 0;
-  return true;
-}
-
-/* Closes the input's file (never standard input) and frees its buffer. */
-static void input_close(input *in) {
-  if (in->fd > STDIN_FILENO)
-    close(in->fd);
-  in->fd = -1;
-  free(in->buf);
-  in->buf = NULL;
-  in->len = in->cap = in->scanned = 0;
-}
-
-/*
- * For -f: notices that the file was truncated in place (copytruncate
- * rotation), and starts again from its beginning, or that its name now
- * belongs to another file (rename-and-create rotation, as with
- * trail_reopen()), and moves to that file after reading the old one to its
- * end. A name that is gone for now keeps the old file open: its writer may
- * still be writing there.
- */
-static void input_check_rotation(pretty_state *st, input *in) {
+static void check_rotation(pretty_state *st, pretty_input *in) {
   struct stat now;
+  pretty_chunk line;
   if (stat(in->name, &now) != 0)
     return;
   if (now.st_dev != in->dev || now.st_ino != in->ino) {
-    input old = *in;
-    if (!input_open(in, false)) {
+    pretty_input old = *in;
+    if (!pretty_input_open(in, false)) {
       *in = old;
       return;
     }
@@ -252,13 +136,17 @@ static void input_check_rotation(pretty_state *st, input *in) {
        finished written as it is. */
     int new_fd = in->fd;
     in->fd = old.fd;
-    (void)input_read(st, in);
-    input_rest(st, in);
+    if (drain(st, in, true) < 0) {
+      close(new_fd);
+      return;
+    }
     close(old.fd);
     in->fd = new_fd;
     in->pos = 0;
+    in->eof = false;
   } else if (now.st_size < in->pos) {
-    input_rest(st, in);
+    if (pretty_input_rest(in, &line))
+      pretty_line(st, line.s, line.n, line.cut);
     if (lseek(in->fd, 0, SEEK_SET) == 0)
       in->pos = 0;
   }
@@ -271,14 +159,51 @@ static void follow_wait(void) {
     ;
 }
 
-/* ---- main -----------------------------------------------------------------
- */
+/* Shows what each file holds, merged in time order, then waits for more,
+   forever (-f): new lines are shown as they arrive. Returns only when no
+   file is left to follow. */
+static int run_follow(pretty_state *st, pretty_input *inputs, size_t n) {
+  int status = pretty_merge(st, inputs, n, false);
+  for (;;) {
+    long long got = 0;
+    size_t open_inputs = 0;
+    for (size_t i = 0; i < n; i++) {
+      pretty_input *in = &inputs[i];
+      if (in->fd < 0)
+        continue;
+      long long r = drain(st, in, false);
+      if (r < 0) {
+        status = 1;
+        continue;
+      }
+      got += r;
+      open_inputs++;
+      check_rotation(st, in);
+    }
+    if (open_inputs == 0)
+      return status;
+    if (got == 0) {
+      if (fflush(st->out) != 0 || ferror(st->out))
+        return 1;
+      follow_wait();
+    }
+  }
+}
+
+/* ---- the command line ---------------------------------------------------- */
 
 enum {
   OPT_LEVEL = 256,
   OPT_REQUEST,
   OPT_TRACE,
   OPT_LOGGER,
+  OPT_WHERE,
+  OPT_SINCE,
+  OPT_UNTIL,
+  OPT_FIELDS,
+  OPT_HIDE,
+  OPT_SERVICE,
+  OPT_LOCAL,
   OPT_COLOR,
   OPT_DATE,
   OPT_FULL
@@ -291,17 +216,165 @@ static void list_add(pretty_list *list, const char *opt, const char *value) {
     snprintf(what, sizeof what, "%s needs a value that is not empty", opt);
     usage_error(what, NULL);
   }
-  list->items[list->len++] = value;
+  if (!pretty_list_add(list, value, strlen(value)))
+    out_of_memory();
+}
+
+/* Adds each key of a comma-separated list, refusing an empty one. */
+static void keys_add(pretty_list *list, const char *opt, const char *value) {
+  const char *p = value;
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    if (n == 0) {
+      char what[64];
+      snprintf(what, sizeof what, "%s: an empty key in", opt);
+      usage_error(what, value);
+    }
+    if (!pretty_list_add(list, p, n))
+      out_of_memory();
+    if (p[n] == '\0')
+      return;
+    p += n + 1;
+  }
+}
+
+/* Reads the TIME of --since or --until. */
+static pretty_time time_arg(const char *opt, const char *value) {
+  struct timespec ts;
+  pretty_time now = {0, 0}, t;
+  if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+    now.sec = ts.tv_sec;
+    now.nsec = (int32_t)ts.tv_nsec;
+  }
+  if (!pretty_time_arg(value, now, &t)) {
+    char what[128];
+    snprintf(what, sizeof what,
+             "%s: not an RFC 3339 time or a count of s, m, h or d:", opt);
+    usage_error(what, value);
+  }
+  return t;
+}
+
+/* Reads WHEN of --color or --service: auto, always, never, or nothing (for
+   always). */
+static int when_arg(const char *opt, const char *value) {
+  if (value == NULL || strcmp(value, "always") == 0)
+    return PRETTY_SERVICE_ALWAYS;
+  if (strcmp(value, "never") == 0)
+    return PRETTY_SERVICE_NEVER;
+  if (strcmp(value, "auto") == 0)
+    return PRETTY_SERVICE_AUTO;
+  char what[64];
+  snprintf(what, sizeof what, "%s: not one of auto, always, never:", opt);
+  usage_error(what, value);
+}
+
+/* Handles one option of the filters; false when c is not one of them. */
+static bool filter_option(int c, pretty_options *opt) {
+  char err[320];
+  switch (c) {
+  case OPT_LEVEL:
+    opt->min_level = pretty_level_parse(optarg, strlen(optarg));
+    if (opt->min_level == PRETTY_LEVEL_NONE)
+      usage_error("--level: not one of trace, debug, info, warn, error, "
+                  "fatal:",
+                  optarg);
+    return true;
+  case OPT_REQUEST:
+    list_add(&opt->request, "--request-id", optarg);
+    return true;
+  case OPT_TRACE:
+    list_add(&opt->trace, "--trace-id", optarg);
+    return true;
+  case OPT_LOGGER:
+    list_add(&opt->logger, "--logger", optarg);
+    return true;
+  case OPT_WHERE:
+    if (pretty_where_add(opt, optarg, err, sizeof err) != 0)
+      usage_error(err, optarg);
+    return true;
+  case OPT_SINCE:
+    opt->since = time_arg("--since", optarg);
+    opt->has_since = true;
+    return true;
+  case OPT_UNTIL:
+    opt->until = time_arg("--until", optarg);
+    opt->has_until = true;
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Handles one option of the display; false when c is not one of them. */
+static bool display_option(int c, pretty_options *opt, int *color,
+                           int *service) {
+  switch (c) {
+  case OPT_FIELDS:
+    keys_add(&opt->fields, "--fields", optarg);
+    return true;
+  case OPT_HIDE:
+    keys_add(&opt->hide, "--hide", optarg);
+    return true;
+  case OPT_SERVICE:
+    *service = when_arg("--service", optarg);
+    return true;
+  case OPT_LOCAL:
+    opt->local = true;
+    return true;
+  case OPT_COLOR:
+    *color = when_arg("--color", optarg);
+    return true;
+  case OPT_DATE:
+    opt->date = true;
+    return true;
+  case OPT_FULL:
+    opt->full = true;
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Handles what getopt_long() reports that is not an option of ours. */
+_Noreturn static void other_option(int c, char **argv) {
+  if (c == 'h') {
+    fputs(usage_text, stdout);
+    exit(fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1);
+  }
+  if (c == 'V') {
+    puts(PROG " " TRAIL_PRETTY_VERSION);
+    exit(fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1);
+  }
+  if (c == ':')
+    usage_error("option needs a value:", argv[optind - 1]);
+  /* A long option given a value it does not take ("--date=x") comes back
+     with its own code in optopt, which need not be a character. */
+  if (optopt != 0 && strncmp(argv[optind - 1], "--", 2) == 0)
+    usage_error("option takes no value:", argv[optind - 1]);
+  if (optopt != 0) {
+    char opt[3] = {'-', (char)optopt, '\0'};
+    usage_error("unknown option", opt);
+  }
+  usage_error("unknown option", argv[optind - 1]);
 }
 
 /*
- * Reads the options into st->opt and returns the index of the first FILE.
  * Colour is decided here: --color=always or never wins; with auto (the
  * default) colour needs a terminal on standard output, NO_COLOR unset or
  * empty, and TERM other than "dumb". A command-line flag beats NO_COLOR
  * because the person typing it is the more specific voice, the order the
  * NO_COLOR convention itself gives.
  */
+static bool decide_color(int color) {
+  if (color != PRETTY_SERVICE_AUTO)
+    return color == PRETTY_SERVICE_ALWAYS;
+  const char *term = getenv("TERM");
+  return isatty(STDOUT_FILENO) && !no_color_env() &&
+         !(term != NULL && strcmp(term, "dumb") == 0);
+}
+
+/* Reads the options into st->opt and returns the index of the first FILE. */
 static int parse_options(int argc, char **argv, pretty_state *st,
                          bool *follow) {
   static const struct option longopts[] = {
@@ -310,6 +383,13 @@ static int parse_options(int argc, char **argv, pretty_state *st,
       {"request-id", required_argument, NULL, OPT_REQUEST},
       {"trace-id", required_argument, NULL, OPT_TRACE},
       {"logger", required_argument, NULL, OPT_LOGGER},
+      {"where", required_argument, NULL, OPT_WHERE},
+      {"since", required_argument, NULL, OPT_SINCE},
+      {"until", required_argument, NULL, OPT_UNTIL},
+      {"fields", required_argument, NULL, OPT_FIELDS},
+      {"hide", required_argument, NULL, OPT_HIDE},
+      {"service", optional_argument, NULL, OPT_SERVICE},
+      {"local", no_argument, NULL, OPT_LOCAL},
       {"color", optional_argument, NULL, OPT_COLOR},
       {"colour", optional_argument, NULL, OPT_COLOR},
       {"date", no_argument, NULL, OPT_DATE},
@@ -317,148 +397,42 @@ static int parse_options(int argc, char **argv, pretty_state *st,
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
-  enum { AUTO, ALWAYS, NEVER } color = AUTO;
-  int c;
+  int color = PRETTY_SERVICE_AUTO, service = -1, c;
 
   st->opt.min_level = PRETTY_LEVEL_NONE;
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":fhV", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'f':
+    if (c == 'f')
       *follow = true;
-      break;
-    case OPT_LEVEL:
-      st->opt.min_level = pretty_level_parse(optarg, strlen(optarg));
-      if (st->opt.min_level == PRETTY_LEVEL_NONE)
-        usage_error("--level: not one of trace, debug, info, warn, error, "
-                    "fatal:",
-                    optarg);
-      break;
-    case OPT_REQUEST:
-      list_add(&st->opt.request, "--request-id", optarg);
-      break;
-    case OPT_TRACE:
-      list_add(&st->opt.trace, "--trace-id", optarg);
-      break;
-    case OPT_LOGGER:
-      list_add(&st->opt.logger, "--logger", optarg);
-      break;
-    case OPT_COLOR:
-      if (optarg == NULL || strcmp(optarg, "always") == 0)
-        color = ALWAYS;
-      else if (strcmp(optarg, "never") == 0)
-        color = NEVER;
-      else if (strcmp(optarg, "auto") == 0)
-        color = AUTO;
-      else
-        usage_error("--color: not one of auto, always, never:", optarg);
-      break;
-    case OPT_DATE:
-      st->opt.date = true;
-      break;
-    case OPT_FULL:
-      st->opt.full = true;
-      break;
-    case 'h':
-      fputs(usage_text, stdout);
-      exit(fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1);
-    case 'V':
-      puts(PROG " " TRAIL_PRETTY_VERSION);
-      exit(fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1);
-    case ':':
-      usage_error("option needs a value:", argv[optind - 1]);
-    default:
-      if (optopt != 0) {
-        char opt[3] = {'-', (char)optopt, '\0'};
-        usage_error("unknown option", opt);
-      }
-      usage_error("unknown option", argv[optind - 1]);
-    }
+    else if (!filter_option(c, &st->opt) &&
+             !display_option(c, &st->opt, &color, &service))
+      other_option(c, argv);
   }
-
-  if (color == AUTO) {
-    const char *term = getenv("TERM");
-    st->opt.color = isatty(STDOUT_FILENO) && !no_color_env() &&
-                    !(term != NULL && strcmp(term, "dumb") == 0);
-  } else {
-    st->opt.color = color == ALWAYS;
-  }
+  st->opt.color = decide_color(color);
+  /* --full shows the service always, unless --service says otherwise. */
+  if (service < 0)
+    service = st->opt.full ? PRETTY_SERVICE_ALWAYS : PRETTY_SERVICE_AUTO;
+  st->opt.service = service;
   return optind;
 }
 
-/* Reads each input to its end, in order. Returns the exit status. */
-static int run_once(pretty_state *st, input *inputs, size_t n) {
+/* ---- main ---------------------------------------------------------------- */
+
+/* Opens every input, reporting those that cannot be. Returns 0, or 1 when
+   one could not be opened. */
+static int open_inputs(pretty_input *inputs, size_t n) {
   int status = 0;
   for (size_t i = 0; i < n; i++) {
-    input *in = &inputs[i];
-    if (strcmp(in->name, "-") == 0) {
-      in->fd = STDIN_FILENO;
-    } else if (!input_open(in, true)) {
+    if (!pretty_input_open(&inputs[i], true))
       status = 1;
-      continue;
-    }
-    if (input_read(st, in) < 0)
-      status = 1;
-    input_rest(st, in);
-    input_close(in);
   }
   return status;
 }
 
-/* Reads each file to its end, then waits for more, forever (-f). Returns
-   only when no file is left to follow. */
-static int run_follow(pretty_state *st, input *inputs, size_t n) {
-  size_t open_inputs = 0;
-  int status = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (input_open(&inputs[i], true))
-      open_inputs++;
-    else
-      status = 1;
-  }
-  while (open_inputs > 0) {
-    long long got = 0;
-    for (size_t i = 0; i < n; i++) {
-      input *in = &inputs[i];
-      if (in->fd < 0)
-        continue;
-      long long r = input_read(st, in);
-      if (r < 0) {
-        input_close(in);
-        open_inputs--;
-        status = 1;
-        continue;
-      }
-      got += r;
-      input_check_rotation(st, in);
-    }
-    if (got == 0) {
-      if (fflush(st->out) != 0 || ferror(st->out))
-        return 1;
-      follow_wait();
-    }
-  }
-  return status;
-}
-
-int main(int argc, char **argv) {
-  static char outbuf[64 * 1024];
-  pretty_state st = {0};
-  bool follow = false;
-
-  /* Each of the three lists of filter values has room for every argument. */
-  size_t nargs = argc > 0 ? (size_t)argc : 1;
-  const char **lists = calloc(nargs * 3, sizeof *lists);
-  if (lists == NULL) {
-    fputs(PROG ": out of memory\n", stderr);
-    return 1;
-  }
-  st.opt.request.items = lists;
-  st.opt.trace.items = lists + nargs;
-  st.opt.logger.items = lists + 2 * nargs;
-  st.out = stdout;
-
-  int first = parse_options(argc, argv, &st, &follow);
+/* The inputs the FILE arguments name (standard input when there is none),
+   checked against -f, which cannot follow standard input. */
+static pretty_input *make_inputs(int argc, char **argv, int first, bool follow,
+                                 size_t *count) {
   size_t n = first < argc ? (size_t)(argc - first) : 0;
   if (follow && n == 0)
     usage_error("-f needs a FILE to follow", NULL);
@@ -470,27 +444,45 @@ int main(int argc, char **argv) {
     if (strcmp(names[i], "-") == 0)
       usage_error("-f cannot follow standard input", NULL);
   }
-
-  input *inputs = calloc(n, sizeof *inputs);
-  if (inputs == NULL) {
-    fputs(PROG ": out of memory\n", stderr);
-    free(lists);
-    return 1;
-  }
+  pretty_input *inputs = calloc(n, sizeof *inputs);
+  if (inputs == NULL)
+    out_of_memory();
   for (size_t i = 0; i < n; i++) {
     inputs[i].name = names[i];
     inputs[i].fd = -1;
   }
+  *count = n;
+  return inputs;
+}
 
-  /* Fully buffered even on a terminal: input_read() flushes before each
-     read, which is the moment a line must be visible. */
+int main(int argc, char **argv) {
+  static char outbuf[64 * 1024];
+  pretty_state st = {0};
+  bool follow = false;
+  size_t n;
+
+  st.out = stdout;
+  /* A --where REGEX matches characters, not bytes: "." takes one "é". The
+     C.UTF-8 locale changes nothing else here (and nothing where it is
+     missing: the regular expressions then work on bytes). */
+  (void)setlocale(LC_CTYPE, "C.UTF-8");
+  int first = parse_options(argc, argv, &st, &follow);
+  if (st.opt.local)
+    tzset();
+  pretty_input *inputs = make_inputs(argc, argv, first, follow, &n);
+
+  /* Fully buffered even on a terminal: pretty_input_next() flushes before
+     each read, which is the moment a line must be visible. */
   setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-  int status = follow ? run_follow(&st, inputs, n) : run_once(&st, inputs, n);
+  int status = open_inputs(inputs, n);
+  int run =
+      follow ? run_follow(&st, inputs, n) : pretty_merge(&st, inputs, n, true);
+  if (run != 0)
+    status = run;
 
   for (size_t i = 0; i < n; i++)
-    input_close(&inputs[i]);
+    pretty_input_close(&inputs[i]);
   free(inputs);
-  free(lists);
   pretty_state_free(&st);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, PROG ": standard output: %s\n", strerror(errno));
