@@ -6,8 +6,17 @@
  * MODE sync:     the workload's trail_info() call, synchronous, to PATH
  * MODE async:    the same with TRAIL_ASYNC=1 set before trail_init()
  * MODE disabled: the same call as trail_debug() with the level at info
+ * MODE buffered: that trail_debug() in a context that buffers debug lines
+ *                (trail_ctx_buffer, 64 KiB): the line is kept for its
+ *                request, which then ends well and drops it. Every 20
+ *                calls the request ends and a new one begins, untimed
+ *                (trail_ctx_buffer_end, trail_ctx_buffer); the first line
+ *                of each request, which makes its ring, is timed.
+ * MODE unbuffered: that trail_debug() once some other context has
+ *                buffered (the inline level check lets it through) in a
+ *                context that does not: the call drops it
  *
- * Default: all three, 1,000,000 calls each after 10,000 warm-up calls, PATH
+ * Default: all five, 1,000,000 calls each after 10,000 warm-up calls, PATH
  * /dev/null. Each mode runs in its own child process (a fresh trail_init()
  * with its own environment). Every call is timed on its own: the time
  * stamp counter on x86-64 (calibrated against CLOCK_MONOTONIC), elsewhere
@@ -121,8 +130,45 @@ static size_t threads_now(void) {
         TRAIL_STR("path", "/api/orders/42"), TRAIL_INT("status", 200),         \
         TRAIL_DOUBLE("duration_ms", 12.5 + ((i) % 100) / 100.0))
 
+/* A buffering request's lines: then it ends, and the next one begins. */
+#define BUFFER_LINES 20
+#define BUFFER_BYTES (64 * 1024)
+
+/* MODE buffered: the calls, each request of BUFFER_LINES. */
+static void time_buffered(trail_logger *lg, trail_ctx *ctx, uint64_t *d,
+                          size_t calls) {
+  for (size_t i = 0; i < calls; i++) {
+    if (i % BUFFER_LINES == 0) {
+      trail_ctx_buffer_end(ctx);
+      trail_ctx_buffer(ctx, TRAIL_LEVEL_DEBUG, BUFFER_BYTES);
+    }
+    uint64_t t0 = ticks();
+    EVENT(trail_debug, lg, i);
+    d[i] = ticks() - t0;
+  }
+  trail_ctx_buffer_end(ctx);
+}
+
+static void time_calls(const char *mode, trail_logger *lg, trail_ctx *ctx,
+                       uint64_t *d, size_t calls) {
+  if (strcmp(mode, "buffered") == 0) {
+    time_buffered(lg, ctx, d, calls);
+  } else if (strcmp(mode, "sync") == 0 || strcmp(mode, "async") == 0) {
+    for (size_t i = 0; i < calls; i++) {
+      uint64_t t0 = ticks();
+      EVENT(trail_info, lg, i);
+      d[i] = ticks() - t0;
+    }
+  } else {
+    for (size_t i = 0; i < calls; i++) {
+      uint64_t t0 = ticks();
+      EVENT(trail_debug, lg, i);
+      d[i] = ticks() - t0;
+    }
+  }
+}
+
 static int run_mode(const char *mode, const options *o) {
-  int disabled = strcmp(mode, "disabled") == 0;
   int async = strcmp(mode, "async") == 0;
   if (async)
     setenv("TRAIL_ASYNC", "1", 1);
@@ -144,35 +190,24 @@ static int run_mode(const char *mode, const options *o) {
       trail_ctx_set_trace_id(&ctx, WL_TRACE_ID) != 0 ||
       trail_ctx_set_span_id(&ctx, WL_SPAN_ID) != 0)
     return 1;
+  if (strcmp(mode, "unbuffered") == 0) { /* another context buffers */
+    trail_ctx other;
+    trail_ctx_init(&other);
+    trail_ctx_buffer(&other, TRAIL_LEVEL_DEBUG, BUFFER_BYTES);
+    trail_ctx_buffer_end(&other);
+  }
   trail_ctx *prev = trail_ctx_enter(&ctx);
-  uint64_t *d = malloc((o->calls ? o->calls : 1) * sizeof *d);
+  uint64_t *d =
+      malloc((o->calls > o->warmup ? o->calls : o->warmup + 1) * sizeof *d);
   if (d == NULL)
     return 1;
 
-  for (size_t i = 0; i < o->warmup; i++) {
-    if (disabled)
-      EVENT(trail_debug, lg, i);
-    else
-      EVENT(trail_info, lg, i);
-  }
+  time_calls(mode, lg, &ctx, d, o->warmup);
   /* With the async writer running, the process has a thread of trail's. */
   const char *note = "";
   if (async && threads_now() <= 1)
     note = "async writer not running: TRAIL_ASYNC ignored, this is sync";
-
-  if (disabled) {
-    for (size_t i = 0; i < o->calls; i++) {
-      uint64_t t0 = ticks();
-      EVENT(trail_debug, lg, i);
-      d[i] = ticks() - t0;
-    }
-  } else {
-    for (size_t i = 0; i < o->calls; i++) {
-      uint64_t t0 = ticks();
-      EVENT(trail_info, lg, i);
-      d[i] = ticks() - t0;
-    }
-  }
+  time_calls(mode, lg, &ctx, d, o->calls);
 
   trail_ctx_leave(prev);
   trail_shutdown();
@@ -197,7 +232,7 @@ static void run_timer(const options *o) {
 
 static _Noreturn void usage(void) {
   fprintf(stderr, "usage: trail_latency [-n CALLS] [-w WARMUP] [-o PATH] "
-                  "[sync|async|disabled ...]\n");
+                  "[sync|async|disabled|buffered|unbuffered ...]\n");
   exit(2);
 }
 
@@ -226,17 +261,22 @@ int main(int argc, char **argv) {
       usage();
     }
   }
-  static const char *const all[] = {"sync", "async", "disabled"};
+  static const char *const all[] = {"sync", "async", "disabled", "buffered",
+                                    "unbuffered"};
+  const size_t nall = sizeof all / sizeof all[0];
   const char *const *modes = all;
-  size_t nmodes = 3;
+  size_t nmodes = nall;
   if (optind < argc) {
     modes = (const char *const *)(argv + optind);
     nmodes = (size_t)(argc - optind);
   }
-  for (size_t k = 0; k < nmodes; k++)
-    if (strcmp(modes[k], "sync") != 0 && strcmp(modes[k], "async") != 0 &&
-        strcmp(modes[k], "disabled") != 0)
+  for (size_t k = 0; k < nmodes; k++) {
+    size_t j = 0;
+    while (j < nall && strcmp(modes[k], all[j]) != 0)
+      j++;
+    if (j == nall)
       usage();
+  }
 
   timer_calibrate();
   printf("# trail_latency: %zu calls after %zu warm-up calls, output %s, "

@@ -337,6 +337,18 @@ def targets(all_results, latency):
                         a["p50"] <= 60))
             out.append(("async caller p99.9 <= 2 us", "%.0f ns" % a["p999"],
                         a["p999"] <= 2000))
+        # Request-scoped buffering: a debug line kept for its request, which
+        # then ends well, against the CPU time of a line written (both
+        # threads' in async mode): under half.
+        b = latency.get("buffered")
+        for sid, what in (("A", "sync"), ("D", "async")):
+            s = all_results.get(sid, {}).get("trail", {}).get("summary")
+            t = s["cpu"] if s else None
+            if b and t:
+                out.append(("buffered, discarded line (mean) <= 0.5 x %s %s "
+                            "line" % (sid, what),
+                            "%.2f x (%.0f ns)" % (b["mean"] / t, b["mean"]),
+                            b["mean"] / t <= 0.5))
     if not async_live:
         out = [(w, v + " (sync: no async writer)" if ("async" in w or
                                                        w.startswith("D") or

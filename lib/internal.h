@@ -420,9 +420,8 @@ enum trail__rank {
   TRAIL__RANK_CONFIG,        /* trail__lock */
   TRAIL__RANK_QUEUE,         /* ring.c, async.c: the ring's slow moments */
   TRAIL__RANK_COUNTERS,      /* counters.c: the per-thread blocks */
-  TRAIL__RANK_SINK,   /* sink.c: a pipe or socket, across writev; rotate.c:
-                        a rotating file, across its flock, stat and writev */
-  TRAIL__RANK_BUFFER, /* buffer.c: a request's ring, across a memcpy */
+  TRAIL__RANK_SINK, /* sink.c: a pipe or socket, across writev; rotate.c:
+                      a rotating file, across its flock, stat and writev */
 };
 /* Checked builds abort when the order is broken. */
 #if !defined(NDEBUG) || defined(TRAIL_LOCK_CHECK)
