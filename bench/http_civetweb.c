@@ -22,15 +22,18 @@
 
 /* Now as an IMF-fixdate, as trail_civetweb_send() writes it. */
 static void plain_date(char *out, size_t cap) {
-  static const char days[] = "SunMonTueWedThuFriSat";
-  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  static const char *const days[7] = {"Sun", "Mon", "Tue", "Wed",
+                                      "Thu", "Fri", "Sat"};
+  static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr",
+                                         "May", "Jun", "Jul", "Aug",
+                                         "Sep", "Oct", "Nov", "Dec"};
   time_t now = time(NULL);
   struct tm tm;
   if (gmtime_r(&now, &tm) == NULL)
     memset(&tm, 0, sizeof tm);
-  snprintf(out, cap, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
-           days + 3 * (tm.tm_wday % 7), tm.tm_mday,
-           months + 3 * (tm.tm_mon % 12), tm.tm_year + 1900, tm.tm_hour,
+  snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+           days[(unsigned)tm.tm_wday % 7u], tm.tm_mday,
+           months[(unsigned)tm.tm_mon % 12u], tm.tm_year + 1900, tm.tm_hour,
            tm.tm_min, tm.tm_sec);
 }
 
