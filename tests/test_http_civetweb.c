@@ -887,10 +887,10 @@ static void test_inproc_api(void **state) {
 /* ---- one write a response ------------------------------------------------
  *
  * civetweb sends with send(); this test program defines send() itself, in
- * front of the C library's (a shared library's call goes to the
- * program's definition), counts the calls made on civetweb's worker
- * threads and passes every one to the kernel unchanged. The test's own
- * clients run on the main thread and are not counted.
+ * front of libc's (civetweb's call goes to the program's definition),
+ * counts the calls made on civetweb's worker threads and passes every one
+ * to the kernel unchanged. The test's own clients run on the main thread
+ * and are not counted.
  */
 static atomic_long worker_sends;
 static pid_t main_tid;
