@@ -23,6 +23,7 @@
  * the timing, and with requests sent one after the other on one socket.
  * Times are printed, never asserted.
  */
+#define _GNU_SOURCE /* strptime(), for the Date header */
 #include "http_scenarios.h"
 
 #include <arpa/inet.h>
@@ -35,6 +36,8 @@
 
 #ifdef TRAIL_TEST_HAVE_CIVETWEB
 #include <semaphore.h>
+#include <stdatomic.h>
+#include <strings.h>
 
 #include <civetweb.h>
 #include <trail/civetweb.h>
@@ -601,6 +604,30 @@ static int h_gone(struct mg_connection *conn, void *cb) {
   return rc;
 }
 
+static int h_json(struct mg_connection *conn, void *cb) {
+  (void)cb;
+  return trail_civetweb_send(conn, 200, "application/json", "{\"ok\":true}",
+                             11);
+}
+
+/* A body longer than the adapter's buffer: 'a' to 'z' over and over. */
+enum { BIG_LEN = 20000 };
+static int h_big(struct mg_connection *conn, void *cb) {
+  (void)cb;
+  static char big[BIG_LEN];
+  for (size_t i = 0; i < BIG_LEN; i++)
+    big[i] = (char)('a' + i % 26);
+  return trail_civetweb_send(conn, 200, "application/json", big, BIG_LEN);
+}
+
+static int h_twice(struct mg_connection *conn, void *cb) {
+  (void)cb;
+  int rc = trail_civetweb_send(conn, 201, "text/plain", "first", 5);
+  trail_info(NULL, "second send",
+             TRAIL_INT("rc", trail_civetweb_send(conn, 500, NULL, "x", 1)));
+  return rc;
+}
+
 static struct mg_context *inproc_start(int *port) {
   static const char *const skip[] = {"/skip", NULL};
   struct mg_callbacks cb;
@@ -609,8 +636,15 @@ static struct mg_context *inproc_start(int *port) {
   inproc_cfg.user_id_header = "X-User-ID";
   inproc_cfg.skip_paths = skip;
   assert_int_equal(trail_civetweb_callbacks(&cb, &inproc_cfg), 0);
-  const char *opts[] = {"listening_ports",   "127.0.0.1:0", "num_threads", "4",
-                        "enable_keep_alive", "yes",         NULL};
+  const char *opts[] = {"listening_ports",
+                        "127.0.0.1:0",
+                        "num_threads",
+                        "4",
+                        "enable_keep_alive",
+                        "yes",
+                        "additional_header",
+                        "X-Frame-Options: DENY",
+                        NULL};
   struct mg_context *ctx = mg_start(&cb, NULL, opts);
   assert_non_null(ctx);
   mg_set_request_handler(ctx, "/send1", h_send_return_1, NULL);
@@ -619,6 +653,9 @@ static struct mg_context *inproc_start(int *port) {
   mg_set_request_handler(ctx, "/error", h_error, NULL);
   mg_set_request_handler(ctx, "/user", h_user, NULL);
   mg_set_request_handler(ctx, "/gone", h_gone, NULL);
+  mg_set_request_handler(ctx, "/json", h_json, NULL);
+  mg_set_request_handler(ctx, "/big", h_big, NULL);
+  mg_set_request_handler(ctx, "/twice", h_twice, NULL);
   struct mg_server_port p[2];
   assert_true(mg_get_server_ports(ctx, 2, p) >= 1);
   *port = p[0].port;
@@ -846,9 +883,276 @@ static void test_inproc_api(void **state) {
   assert_true(seen);
   cap_stop();
 }
+
+/* ---- one write a response ------------------------------------------------
+ *
+ * civetweb sends with send(); this test program defines send() itself, in
+ * front of libc's (civetweb's call goes to the program's definition),
+ * counts the calls made on civetweb's worker threads and passes every one
+ * to the kernel unchanged. The test's own clients run on the main thread
+ * and are not counted.
+ */
+static atomic_long worker_sends;
+static pid_t main_tid;
+
+ssize_t send(int fd, const void *buf, size_t len, int flags) {
+  if (main_tid != 0 && (pid_t)syscall(SYS_gettid) != main_tid)
+    atomic_fetch_add(&worker_sends, 1);
+  return (ssize_t)syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
+}
+
+/* A response as read from the socket: status line, headers in order,
+ * body. */
+typedef struct parsed {
+  char status_line[128];
+  int nh;
+  char name[24][64];
+  char value[24][256];
+  char body[65536];
+  size_t body_len;
+  long sends; /* the worker's send() calls for it */
+} parsed;
+
+/* The value of header name (any case), and how many times it came. */
+static const char *parsed_header(const parsed *p, const char *name, int *n) {
+  const char *v = NULL;
+  *n = 0;
+  for (int i = 0; i < p->nh; i++)
+    if (strcasecmp(p->name[i], name) == 0 && (*n)++ == 0)
+      v = p->value[i];
+  return v;
+}
+
+/* Splits the head in buf (up to and with its blank line) into p. */
+static void parse_head(char *buf, parsed *p) {
+  char *line = buf, *eol = strstr(line, "\r\n");
+  assert_non_null(eol);
+  *eol = '\0';
+  assert_true(strlen(line) < sizeof p->status_line);
+  strcpy(p->status_line, line);
+  p->nh = 0;
+  for (line = eol + 2; (eol = strstr(line, "\r\n")) != line; line = eol + 2) {
+    assert_non_null(eol);
+    *eol = '\0';
+    char *colon = strchr(line, ':');
+    assert_non_null(colon);
+    assert_true(p->nh < 24);
+    *colon = '\0';
+    snprintf(p->name[p->nh], sizeof p->name[0], "%s", line);
+    snprintf(p->value[p->nh], sizeof p->value[0], "%s", colon + 2);
+    assert_int_equal(colon[1], ' ');
+    p->nh++;
+  }
+}
+
+/*
+ * Sends req on fd and reads one response: the head, then a body of its
+ * Content-Length unless head_only (the answer to a HEAD). Counts the
+ * worker's sends for it.
+ */
+static void exchange(int fd, const char *req, int head_only, parsed *p) {
+  static char buf[sizeof p->body + 8192];
+  long before = atomic_load(&worker_sends);
+  assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+  size_t n = 0;
+  char *end = NULL;
+  while (end == NULL) {
+    ssize_t r = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+    assert_true(r > 0);
+    n += (size_t)r;
+    buf[n] = '\0';
+    end = strstr(buf, "\r\n\r\n");
+  }
+  size_t head = (size_t)(end + 4 - buf), want = 0;
+  memcpy(p->body, end + 4, n - head);
+  p->body_len = n - head;
+  parse_head(buf, p);
+  int k;
+  const char *cl = parsed_header(p, "Content-Length", &k);
+  if (cl != NULL && !head_only)
+    want = (size_t)strtoul(cl, NULL, 10);
+  assert_true(want <= sizeof p->body);
+  while (p->body_len < want) {
+    ssize_t r = recv(fd, p->body + p->body_len, want - p->body_len, 0);
+    assert_true(r > 0);
+    p->body_len += (size_t)r;
+  }
+  assert_int_equal(p->body_len, want); /* nothing past the response */
+  p->sends = atomic_load(&worker_sends) - before;
+}
+
+/* The header names of p, in order, are exactly names (NULL-ended). */
+static void assert_header_names(const parsed *p, const char *const *names) {
+  int i = 0;
+  for (; names[i] != NULL; i++) {
+    if (i >= p->nh)
+      fail_msg("header %d: none, want %s", i, names[i]);
+    if (strcmp(p->name[i], names[i]) != 0)
+      fail_msg("header %d: %s, want %s", i, p->name[i], names[i]);
+  }
+  assert_int_equal(p->nh, i);
+}
+
+/* Date is an IMF-fixdate between t0 and t1 (the seconds around the
+ * exchange). */
+static void assert_date(const parsed *p, time_t t0, time_t t1) {
+  int n;
+  const char *d = parsed_header(p, "Date", &n);
+  assert_int_equal(n, 1);
+  assert_int_equal(strlen(d), 29);
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *end = strptime(d, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  assert_non_null(end);
+  assert_int_equal(*end, '\0');
+  time_t t = timegm(&tm);
+  assert_true(t >= t0 && t <= t1);
+  char again[64];
+  strftime(again, sizeof again, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  assert_string_equal(again, d); /* two-digit day, English names */
+}
+
+static void assert_one(const parsed *p, const char *name, const char *want) {
+  int n;
+  const char *v = parsed_header(p, name, &n);
+  if (n != 1)
+    fail_msg("%s: %d times, want once", name, n);
+  assert_string_equal(v, want);
+}
+
+static const char *const ONE_WRITE_HEADERS[] = {"X-Request-ID",
+                                                "X-Frame-Options",
+                                                "Content-Type",
+                                                "Content-Length",
+                                                "Date",
+                                                "Connection",
+                                                NULL};
+
+/*
+ * trail_civetweb_send() on one kept-alive connection: a GET, a HEAD (the
+ * GET's Content-Length, no body), an HTTP/1.0 request asking for
+ * keep-alive, then one asking to close. Each response is one send(),
+ * has exactly the headers of ONE_WRITE_HEADERS in that order (the
+ * server's additional_header among them), X-Request-ID once, a Date of
+ * now, and the access line counts the body alone.
+ */
+static void test_inproc_one_write(void **state) {
+  (void)state;
+  int port;
+  static parsed p[4];
+  cap_start(TRAIL_LEVEL_INFO);
+  struct mg_context *ctx = inproc_start(&port);
+  int fd = raw_connect(port);
+  time_t t0 = time(NULL);
+  exchange(fd, "GET /json HTTP/1.1\r\nHost: x\r\nX-Request-ID: ow-1\r\n\r\n", 0,
+           &p[0]);
+  exchange(fd, "HEAD /json HTTP/1.1\r\nHost: x\r\nX-Request-ID: ow-2\r\n\r\n",
+           1, &p[1]);
+  exchange(fd,
+           "GET /json HTTP/1.0\r\nConnection: keep-alive\r\n"
+           "X-Request-ID: ow-3\r\n\r\n",
+           0, &p[2]);
+  exchange(fd,
+           "GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           "X-Request-ID: ow-4\r\n\r\n",
+           0, &p[3]);
+  time_t t1 = time(NULL);
+  char more;
+  ssize_t after = recv(fd, &more, 1, 0); /* civetweb closes: end of stream */
+  close(fd);
+  mg_stop(ctx);
+
+  const char *status[] = {"HTTP/1.1 200 OK", "HTTP/1.1 200 OK",
+                          "HTTP/1.0 200 OK", "HTTP/1.1 200 OK"};
+  const char *conn[] = {"keep-alive", "keep-alive", "keep-alive", "close"};
+  for (int i = 0; i < 4; i++) {
+    char rid[16];
+    snprintf(rid, sizeof rid, "ow-%d", i + 1);
+    assert_string_equal(p[i].status_line, status[i]);
+    assert_header_names(&p[i], ONE_WRITE_HEADERS);
+    assert_one(&p[i], "X-Request-ID", rid);
+    assert_one(&p[i], "X-Frame-Options", "DENY");
+    assert_one(&p[i], "Content-Type", "application/json");
+    assert_one(&p[i], "Content-Length", "11");
+    assert_one(&p[i], "Connection", conn[i]);
+    assert_date(&p[i], t0, t1);
+    assert_int_equal(p[i].sends, 1);
+    assert_int_equal(p[i].body_len, i == 1 ? 0 : 11);
+    if (i != 1)
+      assert_memory_equal(p[i].body, "{\"ok\":true}", 11);
+    expect_access(rid, 200, i == 1 ? 0 : 11);
+  }
+  assert_int_equal(after, 0);
+  cap_stop();
+}
+
+/*
+ * A body that does not fit the adapter's 16 KiB buffer with its head: the
+ * head, then the body (two sends), the access line counting the body
+ * alone; a second trail_civetweb_send() is refused with -EALREADY and
+ * sends nothing; civetweb's error page is one send too, with its cache
+ * headers, and closes the connection.
+ */
+static void test_inproc_big_twice_error(void **state) {
+  (void)state;
+  int port;
+  static parsed p[3];
+  cap_start(TRAIL_LEVEL_INFO);
+  struct mg_context *ctx = inproc_start(&port);
+  int fd = raw_connect(port);
+  exchange(fd, "GET /big HTTP/1.1\r\nHost: x\r\nX-Request-ID: ow-big\r\n\r\n",
+           0, &p[0]);
+  exchange(fd,
+           "GET /twice HTTP/1.1\r\nHost: x\r\nX-Request-ID: ow-twice\r\n\r\n",
+           0, &p[1]);
+  exchange(fd, "GET /error HTTP/1.1\r\nHost: x\r\nX-Request-ID: ow-err\r\n\r\n",
+           0, &p[2]);
+  char more;
+  ssize_t after = recv(fd, &more, 1, 0);
+  close(fd);
+  mg_stop(ctx);
+
+  assert_header_names(&p[0], ONE_WRITE_HEADERS);
+  assert_int_equal(p[0].body_len, BIG_LEN);
+  for (size_t i = 0; i < BIG_LEN; i++)
+    if (p[0].body[i] != (char)('a' + i % 26))
+      fail_msg("body byte %zu differs", i);
+  assert_int_equal(p[0].sends, 2);
+  expect_access("ow-big", 200, BIG_LEN);
+
+  assert_string_equal(p[1].status_line, "HTTP/1.1 201 Created");
+  assert_int_equal(p[1].sends, 1);
+  assert_memory_equal(p[1].body, "first", 5);
+  expect_access("ow-twice", 201, 5);
+  size_t n;
+  json_t *lines = cap_lines_of("ow-twice", &n);
+  json_t *second = json_array_get(lines, 0);
+  assert_string_equal(str_or_null(second, "message"), "second send");
+  assert_int_equal(json_integer_value(json_object_get(second, "rc")),
+                   -EALREADY);
+  json_decref(lines);
+
+  static const char *const error_headers[] = {
+      "X-Request-ID",    "Cache-Control",
+      "Expires",         "Pragma",
+      "X-Frame-Options", "Content-Type",
+      "Content-Length",  "Date",
+      "Connection",      NULL};
+  assert_string_equal(p[2].status_line, "HTTP/1.1 418 I am a teapot");
+  assert_header_names(&p[2], error_headers);
+  assert_one(&p[2], "X-Request-ID", "ow-err");
+  assert_one(&p[2], "Connection", "close");
+  assert_int_equal(p[2].sends, 1);
+  expect_access("ow-err", 418, p[2].body_len);
+  assert_int_equal(after, 0);
+  cap_stop();
+}
 #endif /* TRAIL_TEST_HAVE_CIVETWEB */
 
 int main(void) {
+#ifdef TRAIL_TEST_HAVE_CIVETWEB
+  main_tid = (pid_t)syscall(SYS_gettid);
+#endif
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_get_basic),
@@ -863,6 +1167,8 @@ int main(void) {
       cmocka_unit_test(test_inproc_user_conn_data),
       cmocka_unit_test(test_inproc_client_gone),
       cmocka_unit_test(test_inproc_api),
+      cmocka_unit_test(test_inproc_one_write),
+      cmocka_unit_test(test_inproc_big_twice_error),
 #endif
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

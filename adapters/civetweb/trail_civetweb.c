@@ -17,7 +17,10 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "trail/civetweb.h"
 
@@ -27,6 +30,7 @@ typedef struct slot {
   const struct mg_connection *conn; /* whose request it is */
   trail_ctx *prev;                  /* current before begin_request */
   uint8_t open;                     /* between begin and end */
+  uint8_t sent;                     /* a response went out through trail */
 } slot;
 
 static _Thread_local slot tls;
@@ -97,6 +101,7 @@ static void request_start(slot *s, const struct mg_connection *conn,
   }
   trail_http_headers_done(&s->req);
   s->conn = conn;
+  s->sent = 0;
 }
 
 /*
@@ -155,40 +160,50 @@ static int has_body(const slot *s, const struct mg_connection *conn,
            strcmp(ri->request_method, "HEAD") == 0);
 }
 
+/* Counts for the access line the part of a written piece [off, off + n)
+ * that lies past the first head bytes of a write: the body's. */
+static void count_body(slot *s, size_t off, size_t n, size_t head) {
+  if (s == NULL || off + n <= head)
+    return;
+  size_t from = off > head ? off : head;
+  trail_http_body(&s->req, (uint64_t)(off + n - from));
+}
+
 /*
  * mg_write() that counts the body bytes and notices a client that left.
- * civetweb's answer alone cannot tell the two failures apart: it returns
- * -1 when send() fails (the client reset or closed the connection), but
- * also when its stop flag is up right after a send() that went through
- * (mg_stop() running while a response is written). What send() left in
- * errno does: a failed send() sets it, a stop does not. So errno is
- * cleared first, and a failure without one is counted as written, not
- * as a client gone. Writes go in pieces civetweb's int length can hold.
+ * The first head bytes of buf are the response head, written but not
+ * counted (0 for a body alone). civetweb's answer alone cannot tell the
+ * two failures apart: it returns -1 when send() fails (the client reset
+ * or closed the connection), but also when its stop flag is up right
+ * after a send() that went through (mg_stop() running while a response
+ * is written). What send() left in errno does: a failed send() sets it, a
+ * stop does not. So errno is cleared first, and a failure without one is
+ * counted as written, not as a client gone. Writes go in pieces
+ * civetweb's int length can hold.
  */
 static int counted_write(slot *s, struct mg_connection *conn, const void *buf,
-                         size_t len) {
+                         size_t len, size_t head) {
   const char *p = buf;
-  size_t left = len;
+  size_t off = 0;
   int total = 0;
-  while (left > 0) {
-    size_t piece = left < (1u << 30) ? left : (1u << 30);
+  while (off < len) {
+    size_t piece = len - off < (1u << 30) ? len - off : (1u << 30);
     errno = 0;
-    int n = mg_write(conn, p, piece);
+    int n = mg_write(conn, p + off, piece);
     int err = errno;
-    if (n > 0 && s != NULL)
-      trail_http_body(&s->req, (uint64_t)n);
-    if (n > 0)
+    if (n > 0) {
+      count_body(s, off, (size_t)n, head);
       total = total > INT_MAX - n ? INT_MAX : total + n;
+    }
     if (n == (int)piece) {
-      p += piece;
-      left -= piece;
+      off += piece;
       continue;
     }
     if (s != NULL) {
       if (err != 0) /* send() failed: the client left or stopped reading */
         trail_http_client_gone(&s->req);
       else if (n < 0) /* sent, then the server stopped */
-        trail_http_body(&s->req, (uint64_t)piece);
+        count_body(s, off, piece, head);
     }
     return n > 0 ? total : n;
   }
@@ -196,25 +211,220 @@ static int counted_write(slot *s, struct mg_connection *conn, const void *buf,
 }
 
 /*
- * Starts a response with the headers every response of trail's has.
- * Returns 0 or a negative code (-EALREADY: headers were already sent).
+ * A response head being built: bytes go to p while they fit in cap, and
+ * n counts every byte the head needs, so that a head too long for the
+ * buffer is known by its size and built again in one that holds it.
  */
-static int header_start(struct mg_connection *conn, int status,
-                        const char *rid) {
+typedef struct head {
+  char *p;
+  size_t cap;
+  size_t n;
+} head;
+
+static void put(head *h, const char *s, size_t len) {
+  if (h->n < h->cap)
+    memcpy(h->p + h->n, s, len < h->cap - h->n ? len : h->cap - h->n);
+  h->n += len;
+}
+
+/* A header value up to its first CR or LF: nothing a caller passes can
+ * end the header line, or the head, early. */
+static void put_header(head *h, const char *name, const char *value) {
+  put(h, name, strlen(name));
+  put(h, ": ", 2);
+  put(h, value, strcspn(value, "\r\n"));
+  put(h, "\r\n", 2);
+}
+
+/*
+ * The server option additional_header, which civetweb adds to the
+ * responses it makes itself: one or more "Name: value" lines, separated
+ * by CRLF or LF. Each line that has a colon is written with its CRLF; an
+ * empty line is skipped (it would end the head).
+ */
+static void put_additional(head *h, const struct mg_connection *conn) {
+  const struct mg_context *ctx = mg_get_context(conn);
+  const char *p = ctx ? mg_get_option(ctx, "additional_header") : NULL;
+  while (p != NULL && *p) {
+    size_t len = strcspn(p, "\n");
+    size_t end = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
+    const char *colon = memchr(p, ':', end);
+    if (colon != NULL && colon != p) {
+      put(h, p, end);
+      put(h, "\r\n", 2);
+    }
+    p += len + (p[len] == '\n');
+  }
+}
+
+/*
+ * The Date header's value for now, in RFC 9110's IMF-fixdate ("Sun, 06
+ * Nov 1994 08:49:37 GMT"), with the English names the format requires
+ * whatever the process's locale.
+ */
+static void imf_fixdate(char *out, size_t cap) {
+  static const char *const days[7] = {"Sun", "Mon", "Tue", "Wed",
+                                      "Thu", "Fri", "Sat"};
+  static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr",
+                                         "May", "Jun", "Jul", "Aug",
+                                         "Sep", "Oct", "Nov", "Dec"};
+  time_t now = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&now, &tm) == NULL)
+    memset(&tm, 0, sizeof tm);
+  snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+           days[(unsigned)tm.tm_wday % 7u], tm.tm_mday,
+           months[(unsigned)tm.tm_mon % 12u], tm.tm_year + 1900, tm.tm_hour,
+           tm.tm_min, tm.tm_sec);
+}
+
+/* Whether a comma-separated header value has token, in any case. */
+static int has_token(const char *v, const char *token) {
+  size_t tl = strlen(token);
+  while (*v) {
+    v += strspn(v, " \t,");
+    size_t len = strcspn(v, ",");
+    size_t end = len;
+    while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+      end--;
+    if (end == tl && strncasecmp(v, token, tl) == 0)
+      return 1;
+    v += len;
+  }
+  return 0;
+}
+
+/*
+ * Whether civetweb keeps the connection open after this response, by the
+ * rule civetweb's own header API applies for its Connection header: the
+ * server's enable_keep_alive is "yes", and the request's Connection
+ * header names keep-alive or, without one, the request is HTTP/1.1. What
+ * civetweb decides beyond that rule (its must_close) is not readable;
+ * the adapter's own reasons to close (error pages) are passed in.
+ */
+static int keeps_alive(const struct mg_connection *conn) {
+  const struct mg_context *ctx = mg_get_context(conn);
+  const char *opt = ctx ? mg_get_option(ctx, "enable_keep_alive") : NULL;
+  if (opt == NULL || strcasecmp(opt, "yes") != 0)
+    return 0;
+  const char *c = mg_get_header(conn, "Connection");
+  if (c != NULL)
+    return has_token(c, "keep-alive");
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  return ri != NULL && ri->http_version != NULL &&
+         strcmp(ri->http_version, "1.1") == 0;
+}
+
+/* What a response of the adapter's says in its head. */
+typedef struct response {
+  int status;
+  const char *rid;          /* "" or NULL: no X-Request-ID */
+  const char *fixed;        /* header lines of the caller's, CRLF each */
+  const char *content_type; /* NULL: none */
+  int has_length;           /* Content-Length: length */
+  size_t length;
+  int close; /* Connection: close, and civetweb told to close */
+} response;
+
+/*
+ * The head, in this order: the status line in the request's HTTP version
+ * with civetweb's reason phrase, X-Request-ID, the caller's fixed lines,
+ * additional_header, Content-Type, Content-Length, Date, Connection, and
+ * the blank line.
+ */
+static void build_head(head *h, const struct mg_connection *conn,
+                       const response *r) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  const char *text = mg_get_response_code_text(conn, r->status);
+  char line[64];
+  int n =
+      snprintf(line, sizeof line, "HTTP/%s %d ",
+               ri && ri->http_version ? ri->http_version : "1.1", r->status);
+  put(h, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : 0);
+  put(h, text ? text : "", text ? strcspn(text, "\r\n") : 0);
+  put(h, "\r\n", 2);
+  if (r->rid != NULL && r->rid[0])
+    put_header(h, "X-Request-ID", r->rid);
+  if (r->fixed != NULL)
+    put(h, r->fixed, strlen(r->fixed));
+  put_additional(h, conn);
+  if (r->content_type != NULL)
+    put_header(h, "Content-Type", r->content_type);
+  if (r->has_length) {
+    snprintf(line, sizeof line, "%zu", r->length);
+    put_header(h, "Content-Length", line);
+  }
+  imf_fixdate(line, sizeof line);
+  put_header(h, "Date", line);
+  put_header(h, "Connection", r->close ? "close" : "keep-alive");
+  put(h, "\r\n", 2);
+}
+
+/* The stack buffer a response goes out of: head and body in one write
+ * when both fit, else the head, then the body from where it is. */
+#define RESPONSE_BUF 16384
+
+/*
+ * Writes a response: its head, then body_len bytes of body (0: none),
+ * through the counting write, the body's bytes alone counted. Returns 0,
+ * or -ENOMEM when a head longer than the stack buffer finds no memory
+ * (then nothing was sent).
+ */
+static int send_response(struct mg_connection *conn, slot *s, const response *r,
+                         const void *body, size_t body_len) {
+  char stack[RESPONSE_BUF];
+  head h = {stack, sizeof stack, 0};
+  if (r->close)
+    mg_disable_connection_keep_alive(conn);
+  build_head(&h, conn, r);
+  if (h.n + body_len <= sizeof stack) {
+    if (body_len > 0)
+      memcpy(stack + h.n, body, body_len);
+    counted_write(s, conn, stack, h.n + body_len, h.n);
+    return 0;
+  }
+  char *big = h.n > sizeof stack ? malloc(h.n) : stack;
+  if (big == NULL)
+    return -ENOMEM;
+  if (big != stack) {
+    h = (head){big, h.n, 0};
+    build_head(&h, conn, r);
+  }
+  int sent = counted_write(s, conn, big, h.n, h.n);
+  if (big != stack)
+    free(big);
+  if (sent >= 0 && (size_t)sent == h.n && body_len > 0)
+    counted_write(s, conn, body, body_len, 0);
+  return 0;
+}
+
+/*
+ * Claims the response of the request: a second one is refused. trail
+ * writes its responses past civetweb's header API, so civetweb keeps no
+ * state of them: the slot does, for a request of the adapter's. The call
+ * to mg_response_header_start() is for civetweb's bookkeeping alone (its
+ * header list is never sent): it records the status as civetweb's, and
+ * refuses (-3) when the handler has already started a response with
+ * civetweb's header API, or when trail already answered outside a request
+ * of the adapter's.
+ */
+static int claim(struct mg_connection *conn, slot *s, int status) {
+  if (s != NULL && s->sent)
+    return -EALREADY;
   int rc = mg_response_header_start(conn, status);
   if (rc == -3)
     return -EALREADY;
   if (rc < 0)
     return -EINVAL;
-  if (rid != NULL && rid[0])
-    mg_response_header_add(conn, "X-Request-ID", rid, -1);
+  if (s != NULL)
+    s->sent = 1;
   return 0;
 }
 
 /*
- * Sends a response for a request handler: all its headers at once, then
- * the body through the counting write. The Content-Length of a HEAD
- * response is the length a GET would have had; its body is not sent.
+ * Sends a response for a request handler, head and body in one write
+ * (send_response()). The Content-Length of a HEAD response is the length
+ * a GET would have had; its body is not sent.
  */
 TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
                                   const char *content_type, const void *body,
@@ -222,23 +432,19 @@ TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
   if (conn == NULL || status < 100 || status > 999 || (body == NULL && len))
     return -EINVAL;
   slot *s = slot_of(conn);
-  int rc = header_start(conn, status, s ? trail_http_request_id(&s->req) : "");
+  int rc = claim(conn, s, status);
   if (rc < 0)
     return rc;
-  if (content_type != NULL)
-    mg_response_header_add(conn, "Content-Type", content_type, -1);
-  if (status >= 200 && status != 204) {
-    char cl[32];
-    snprintf(cl, sizeof cl, "%zu", len);
-    mg_response_header_add(conn, "Content-Length", cl, -1);
-  }
+  response r = {.status = status,
+                .rid = s ? trail_http_request_id(&s->req) : NULL,
+                .content_type = content_type,
+                .has_length = status >= 200 && status != 204,
+                .length = len,
+                .close = !keeps_alive(conn)};
   if (s != NULL)
     trail_http_response(&s->req, status);
-  if (mg_response_header_send(conn) < 0)
-    return status; /* a state error: nothing more can be sent */
-  if (len > 0 && has_body(s, conn, status))
-    counted_write(s, conn, body, len);
-  return status;
+  rc = send_response(conn, s, &r, body, has_body(s, conn, status) ? len : 0);
+  return rc < 0 ? rc : status;
 }
 
 /*
@@ -261,7 +467,7 @@ TRAIL_API int trail_civetweb_header_add(struct mg_connection *conn) {
  */
 TRAIL_API int trail_civetweb_write(struct mg_connection *conn, const void *buf,
                                    size_t len) {
-  return counted_write(slot_of(conn), conn, buf, len);
+  return counted_write(slot_of(conn), conn, buf, len, 0);
 }
 
 /*
@@ -279,28 +485,19 @@ trail_civetweb_request(const struct mg_connection *conn) {
 /*
  * civetweb's error page, as its own default handler writes it (the same
  * status line, cache headers, additional_header and text body), plus
- * X-Request-ID. The connection is closed after it, as civetweb does after
- * an error: what follows on the connection may not be a request.
+ * X-Request-ID, in one write. The connection is closed after it, as
+ * civetweb does after an error: what follows on the connection may not
+ * be a request.
  */
 static int send_error(struct mg_connection *conn, slot *s, int status,
                       const char *msg) {
-  const struct mg_context *ctx = mg_get_context(conn);
-  int rc = header_start(conn, status, trail_http_request_id(&s->req));
+  int rc = claim(conn, s, status);
   if (rc < 0)
     return rc;
-  mg_disable_connection_keep_alive(conn);
-  mg_response_header_add(conn, "Cache-Control",
-                         "no-cache, no-store, must-revalidate, private, "
-                         "max-age=0",
-                         -1);
-  mg_response_header_add(conn, "Expires", "0", -1);
-  mg_response_header_add(conn, "Pragma", "no-cache", -1);
-  const char *extra = ctx ? mg_get_option(ctx, "additional_header") : NULL;
-  if (extra != NULL && extra[0])
-    mg_response_header_add_lines(conn, extra);
   char body[1024];
   int len = 0;
-  if (has_body(s, conn, status)) {
+  int with_body = has_body(s, conn, status);
+  if (with_body) {
     const char *text = mg_get_response_code_text(conn, status);
     len = snprintf(body, sizeof body, "Error %d: %s\n%s", status,
                    text ? text : "", msg ? msg : "");
@@ -308,18 +505,18 @@ static int send_error(struct mg_connection *conn, slot *s, int status,
       len = 0;
     if ((size_t)len >= sizeof body)
       len = (int)sizeof body - 1;
-    char cl[16];
-    snprintf(cl, sizeof cl, "%d", len);
-    mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8",
-                           -1);
-    mg_response_header_add(conn, "Content-Length", cl, -1);
   }
+  response r = {.status = status,
+                .rid = trail_http_request_id(&s->req),
+                .fixed = "Cache-Control: no-cache, no-store, "
+                         "must-revalidate, private, max-age=0\r\n"
+                         "Expires: 0\r\nPragma: no-cache\r\n",
+                .content_type = with_body ? "text/plain; charset=utf-8" : NULL,
+                .has_length = with_body,
+                .length = (size_t)len,
+                .close = 1};
   trail_http_response(&s->req, status);
-  if (mg_response_header_send(conn) < 0)
-    return 0;
-  if (len > 0)
-    counted_write(s, conn, body, (size_t)len);
-  return 0;
+  return send_response(conn, s, &r, body, (size_t)len);
 }
 
 /*

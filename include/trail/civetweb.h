@@ -71,25 +71,32 @@ TRAIL_API void trail_civetweb_end(const struct mg_connection *conn,
                                   int reply_status_code);
 /*
  * civetweb's http_error hook: sends civetweb's error page (status, its
- * text, msg) with X-Request-ID, and returns 0 (handled). For an error
- * civetweb raises before begin_request (a request it could not parse),
- * it also makes the request's context, with cfg (NULL: defaults; borrowed
- * for the call), and writes its access line. Returns 1 (civetweb sends its
- * own page, without the header) when the server has error_pages
- * configured or a response was already started.
+ * text, msg) with X-Request-ID, in one write, and returns 0 (handled). For an
+ * error civetweb raises before begin_request (a request it could not parse), it
+ * also makes the request's context, with cfg (NULL: defaults; borrowed for the
+ * call), and writes its access line. Returns 1 (civetweb sends its own page,
+ * without the header) when the server has error_pages configured or a response
+ * was already started.
  */
 TRAIL_API int trail_civetweb_http_error(struct mg_connection *conn,
                                         const trail_http_config *cfg,
                                         int status, const char *msg);
 
 /*
- * Sends a whole response: status, Content-Type (NULL: none), Content-Length,
- * X-Request-ID, then len bytes of body (none for HEAD, 1xx, 204 and 304),
- * and records status and body bytes for the access line. Returns status,
- * which a request handler returns to civetweb, or a negative code when no
- * response could be started (-EINVAL for a status outside 100..999,
- * -EALREADY when one was already started); a client that left during the
- * body makes the access line say 499.
+ * Sends a whole response in one mg_write() (head and body, when they fit
+ * 16 KiB; else the head, then the body): the status line in the request's
+ * HTTP version with civetweb's reason phrase, X-Request-ID, the server's
+ * additional_header lines, Content-Type (NULL: none), Content-Length (not
+ * for 1xx and 204; a HEAD gets the GET's), Date (now, IMF-fixdate),
+ * Connection (keep-alive or close, by civetweb's keep-alive rule; on close
+ * civetweb is told to close), then len bytes of body (none for HEAD, 1xx,
+ * 204 and 304). civetweb's own header API would send each of those lines
+ * in a send() of its own. Records status and body bytes (not the head's)
+ * for the access line. Returns status, which a request handler returns to
+ * civetweb, or a negative code when nothing was sent (-EINVAL for a status
+ * outside 100..999, -EALREADY when a response was already sent or
+ * started, -ENOMEM for a head over 16 KiB without memory); a client that
+ * left during the write makes the access line say 499.
  */
 TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
                                   const char *content_type, const void *body,
@@ -98,7 +105,9 @@ TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
  * For a response built with mg_response_header_start(): adds
  * "X-Request-ID: <the request's id>" to it (civetweb cannot remove a
  * header: under the echo rule of trail/http.h, a handler that calls this
- * adds no X-Request-ID of its own). Returns 0, a negative civetweb
+ * adds no X-Request-ID of its own). civetweb sends such a response one
+ * send() per header line, this one included; trail_civetweb_send() sends
+ * a whole response in one. Returns 0, a negative civetweb
  * code, or -ENOENT when no request of conn is in flight on this thread.
  */
 TRAIL_API int trail_civetweb_header_add(struct mg_connection *conn);
