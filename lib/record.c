@@ -225,6 +225,7 @@ static inline const char *read_parts(const char *p, const struct head *h,
   ev->sec = h->sec;
   ev->usec = h->usec;
   ev->tsc = h->tsc;
+  ev->buffered = 0; /* marked by the flush that reads it, if one does */
   ev->lkeys = (const trail__key *)(const void *)p;
   ev->lnkeys = h->lnkeys;
   p += h->lnkeys * sizeof(trail__key);

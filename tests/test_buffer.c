@@ -113,14 +113,14 @@ static void check_error_flush(void) {
   trail_ctx_buffer_end(&ctx);
   assert_int_equal(trail_flush(), 0);
   assert_int_equal(cap_count(), 5);
-  const char *prev_ts = "";
+  char prev_ts[64] = "";
   for (size_t i = 0; i < 5; i++) {
     json_t *j = cap_json(i);
     assert_key_order(j);
     assert_str_field(j, "request_id", trail_ctx_request_id(&ctx));
     const char *ts = jstr(j, "timestamp");
     assert_true(strcmp(prev_ts, ts) <= 0);
-    prev_ts = ts;
+    snprintf(prev_ts, sizeof prev_ts, "%s", ts);
     if (i == 3) {
       assert_str_field(j, "message", "failed");
       assert_false(jbuffered(j));
