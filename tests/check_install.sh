@@ -7,7 +7,9 @@
 #      run with LD_LIBRARY_PATH, and again linked with -Wl,-rpath,LIBDIR
 #      and run without it (ldd: libtrail.so.0 from LIBDIR)
 #   2. cc json.c $(pkg-config --cflags --libs trail): TRAIL_JSON() with a
-#      jansson value, jansson from trail.pc's Requires alone
+#      jansson value, jansson from trail.pc's Requires alone; features.c:
+#      TRAIL_MSGF, TRAIL_STRF, TRAIL_ERRNO, TRAIL_DURATION_MS, process fields,
+#      request-scoped buffering, a rotating file and reopening on a signal
 #   3. cc app.c $(pkg-config --cflags --libs trail-static)      libtrail.a:
 #      neither NEEDED nor ldd shows a libtrail
 #   4. a CMake project: find_package(trail) with trail::trail (app and json)
@@ -123,6 +125,14 @@ step "TRAIL_JSON: cc json.c \$(pkg-config --cflags --libs trail), jansson throug
 quiet "$cc" "${san_flags[@]}" -o "$work/json-pc" "$ext/json.c" \
   $(pkg-config --cflags --libs trail)
 run_prog json-pc json "$work/json-pc" "LD_LIBRARY_PATH=$libdir"
+
+step "what users asked for: cc features.c \$(pkg-config --cflags --libs trail)"
+# shellcheck disable=SC2046
+quiet "$cc" "${san_flags[@]}" -o "$work/features-pc" "$ext/features.c" \
+  $(pkg-config --cflags --libs trail)
+mkdir -p "$work/features-files"
+run_prog features-pc features "$work/features-pc" "LD_LIBRARY_PATH=$libdir" \
+  "TRAIL_TEST_FEATURES_DIR=$work/features-files"
 
 step "pkg-config, static: cc app.c \$(pkg-config --cflags --libs trail-static)"
 # shellcheck disable=SC2046

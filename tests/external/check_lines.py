@@ -2,6 +2,7 @@
 """Checks what a program of tests/external wrote to stdout.
 
     check_lines.py KIND FILE     KIND: app (app.c), json (json.c),
+                                 features (features.c),
                                  adapters (adapters/adapters.c)
 
 Each line must be one JSON object with the contract's keys in order; exit
@@ -50,6 +51,28 @@ def check_json(objs):
     assert o["j"] == {"a": 1, "b": [True, None]}, o
 
 
+def check_features(objs):
+    # The rotating file's lines reach standard output too, in order.
+    rotated = [o for o in objs if o["logger"] == "rotated"]
+    assert [o["i"] for o in rotated] == list(range(30)), rotated
+    objs = [o for o in objs if o["logger"] != "rotated"]
+    assert len(objs) == 3, f"{len(objs)} lines, not 3"
+    warn, kept, err = objs
+    assert warn["message"] == "order 7 failed" and warn["level"] == "warn", warn
+    assert list(warn)[len(HEAD):] == ["version", "reason", "who", "error",
+                                      "errno", "took_ms"], list(warn)
+    assert warn["version"] == "1.4.2" and warn["who"] == "user-3", warn
+    assert warn["error"] == "No such file or directory", warn
+    assert warn["errno"] == 2 and isinstance(warn["took_ms"], float), warn
+    assert warn["took_ms"] >= 0, warn
+    assert kept["message"] == "kept, then written", kept
+    assert kept["level"] == "debug" and kept["buffered"] is True, kept
+    assert list(kept)[-1] == "buffered" and kept["step"] == 1, list(kept)
+    assert err["message"] == "request failed" and "buffered" not in err, err
+    assert kept["request_id"] == err["request_id"], objs
+    assert kept["timestamp"] <= err["timestamp"], objs
+
+
 def check_adapters(objs):
     assert len(objs) == 2, f"{len(objs)} lines, not 2"
     call, mine = objs
@@ -68,7 +91,8 @@ def check_adapters(objs):
 
 def main():
     kind, path = sys.argv[1], sys.argv[2]
-    check = {"app": check_app, "json": check_json, "adapters": check_adapters}
+    check = {"app": check_app, "json": check_json, "adapters": check_adapters,
+             "features": check_features}
     try:
         check[kind](parse(path))
     except (AssertionError, ValueError, KeyError) as e:
