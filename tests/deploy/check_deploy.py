@@ -933,6 +933,13 @@ def json_all(obj, prefix, out):
             out.append((key, scalar_text(v)))
 
 
+# What Loki 3 adds to every line by itself: the label service_name, copied
+# from the label service (discover_service_name), and the structured metadata
+# detected_level, copied from the label level (discover_log_levels).
+LOKI3_LABELS = {"service_name": "service"}
+LOKI3_METADATA = {"detected_level": "level"}
+
+
 class Entry:
     def __init__(self, line, stream_labels, sm_keys):
         self.raw = line.rstrip("\n")
@@ -940,6 +947,12 @@ class Entry:
         self.ts = self.obj["timestamp"]
         self.stream = {k: str(self.obj[k]) for k in stream_labels if k in self.obj}
         self.sm = {k: str(self.obj[k]) for k in sm_keys if k in self.obj}
+        for name, source in LOKI3_LABELS.items():
+            if source in self.stream:
+                self.stream[name] = self.stream[source]
+        for name, source in LOKI3_METADATA.items():
+            if source in self.stream:
+                self.sm[name] = self.stream[source]
 
 
 def run_pipeline(entry, stages):

@@ -468,9 +468,9 @@ def drive(procs, s):
 # Comparing Loki's answers with the lines
 
 def make_entries(files):
-    """check_deploy's Entry for each line, with what Loki 3 adds by itself:
-    the label service_name (from service) and the structured metadata
-    detected_level (from the level label)."""
+    """check_deploy's Entry for each line: the labels and structured metadata
+    Loki should hold for it, with what Loki 3 adds by itself (service_name,
+    detected_level)."""
     entries = []
     for path in files:
         with open(path, encoding="utf-8") as f:
@@ -483,8 +483,6 @@ def make_entries(files):
                     fail("%s:%d: not a JSON line (%s)" % (path, n, err))
                     continue
                 e.ns = ts_ns(e.ts)
-                e.stream["service_name"] = e.stream["service"]
-                e.sm["detected_level"] = e.stream["level"]
                 entries.append(e)
     entries.sort(key=lambda e: (e.ns, e.raw))
     return entries
@@ -669,12 +667,25 @@ def check_queries(loki, src, entries, start, end):
         fenced = [q for q, _, _ in cd.cookbook_blocks(text)]
         for q in cd.doc_queries(text):
             compare_query(loki, entries, rel, q, start, end, t_eval, need_result=q in fenced)
-    # Every dashboard target, with its variables filled in.
+    # Every dashboard target, with its variables filled in, and the
+    # templates the docs give for Grafana (a panel's and the data source's
+    # Loki 2 forms).
     variables, exprs = cd.check_dashboard(src)
+    with open(os.path.join(src, "docs/deploy/README.md"), encoding="utf-8") as f:
+        readme = cd.FENCE.sub("", f.read())
+    templates = [m.group(1) for m in cd.INLINE.finditer(readme)
+                 if m.group(1).startswith("{") and "$" in m.group(1)]
+    check(len(templates) >= 2, "docs/deploy/README.md: no Loki 2 forms of the panel and "
+          "the data source's link found (%s)" % templates)
     for filling, vs in dashboard_fillings(variables, entries):
         for title, expr in exprs:
             q = cd.interpolate(expr, vs)
             compare_query(loki, entries, "dashboard %r (%s)" % (title, filling), q,
+                          start, end, t_eval, need_result=True)
+        for expr in templates:
+            q = re.sub(r"\$?\$\{__trace\.traceId\}", CONTRACT_TRACE_ID, expr)
+            q = cd.interpolate(q, vs)
+            compare_query(loki, entries, "docs/deploy/README.md (%s)" % filling, q,
                           start, end, t_eval, need_result=True)
     # The data source's link from a trace back to its lines.
     for where, q in cd.check_grafana_yaml(src):
