@@ -7,7 +7,9 @@
 # every line's arrival (time, labels, structured metadata), every query of
 # docs/loki.md and docs/deploy/README.md, every dashboard target and every
 # alert expression with what the services' own lines call for, and the
-# ruler's alerts with the same.
+# ruler's alerts with the same. A second Loki, refusing structured metadata,
+# and a second Promtail, its positions file in a directory that does not
+# exist, check what docs/deploy/README.md says of both.
 #
 # ctest: check_loki BUILD_DIR SOURCE_DIR. Finds the binaries in TRAIL_LOKI and
 # TRAIL_PROMTAIL, or as loki and promtail on PATH; skipped (77), with the

@@ -23,6 +23,11 @@
    one of a text fails; the ruler loaded the rules unchanged and its alerts
    are the ones the lines call for; Promtail saved its positions at the end
    of every file.
+4. Beside them, a second Loki that does not allow structured metadata, fed by
+   a second Promtail whose positions file is in a directory that does not
+   exist: that Loki stores exactly the lines without ids (the partial arrival
+   docs/deploy/README.md warns of), and that Promtail logs that it cannot
+   write its positions and does not create the directory.
 """
 import fcntl
 import json
@@ -732,12 +737,97 @@ def check_positions(path, files):
               "positions file: %s at %s, the file has %d bytes" % (p, pos.get(p), os.path.getsize(p)))
 
 
+def start_loki(procs, loki_bin, tmp, name, allow_sm, rules=None):
+    """A Loki in tmp/name; rules, a directory for its ruler."""
+    d = os.path.join(tmp, name)
+    os.makedirs(d)
+    port, grpc = free_port(), free_port()
+    cfg = loki_config(d, port, grpc, rules or os.path.join(d, "no-rules"))
+    cfg["limits_config"]["allow_structured_metadata"] = allow_sm
+    if rules is None:
+        del cfg["ruler"]
+    with open(os.path.join(d, "loki.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg, f)
+    log = os.path.join(d, "loki.log")
+    with open(log, "wb") as out:
+        p = procs.start(name, [loki_bin, "-config.file=" + os.path.join(d, "loki.yaml")],
+                        stdout=out, stderr=subprocess.STDOUT)
+    loki = Loki(port)
+    loki.proc, loki.log = p, log
+    return loki
+
+
+def start_promtail(procs, promtail_bin, src, tmp, name, loki, positions, logs):
+    """Promtail in tmp/name with the shipped file, the documented values changed."""
+    d = os.path.join(tmp, name)
+    os.makedirs(d)
+    port = free_port()
+    cfg = promtail_config(src, {
+        "server.http_listen_port": port,
+        "positions.filename": positions,
+        "clients[0].url": "%s/loki/api/v1/push" % loki.base,
+        "scrape_configs[0].static_configs[0].labels.__path__": os.path.join(logs, "*.log"),
+    })
+    with open(os.path.join(d, "promtail.yaml"), "w", encoding="utf-8") as f:
+        f.write(cfg)
+    log = os.path.join(d, "promtail.log")
+    with open(log, "wb") as out:
+        p = procs.start(name, [promtail_bin, "-config.file=" + os.path.join(d, "promtail.yaml")],
+                        stdout=out, stderr=subprocess.STDOUT)
+    p.ready_url, p.log = "http://127.0.0.1:%d/ready" % port, log
+    return p
+
+
+def read_text(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def check_refusing_loki(loki, promtail, entries, start, end, positions):
+    """A Loki that does not allow structured metadata stores the lines without
+    ids and refuses the others; Promtail with its positions file in a
+    directory that does not exist runs, says so, and saves nothing."""
+    want = sorted((e.ns, e.raw) for e in entries if not set(cd.CONTEXT_KEYS) & set(e.obj))
+    refused = sum(1 for e in entries if set(cd.CONTEXT_KEYS) & set(e.obj))
+    msg = "includes structured metadata, but this feature is disallowed"
+
+    def settled():
+        # Every line was pushed once Promtail logged a refusal and the
+        # lines without ids are all there.
+        if msg not in read_text(promtail.log):
+            return None
+        st, resp = loki.logs('{service=~".+"}', start, end)
+        if st != 200:
+            return None
+        got = sorted((int(v[0]), v[1]) for r in resp["data"]["result"] for v in r["values"])
+        return got if len(got) >= len(want) else None
+    try:
+        got = wait_for("the lines without ids in the Loki refusing structured metadata",
+                       settled, ARRIVAL_DEADLINE)
+    except RuntimeError as e:
+        fail(str(e))
+        return
+    check(got == want, "a Loki refusing structured metadata holds %d lines; the %d lines "
+          "without ids were expected, exactly" % (len(got), len(want)))
+    check(bool(want) and refused > 0, "the lines should have some without ids and some with")
+    note("a Loki refusing structured metadata stored the %d lines without ids and refused "
+         "the %d with" % (len(want), refused))
+    try:
+        wait_for("Promtail's error about the positions file", lambda: (
+            "error writing positions file" in read_text(promtail.log)), ARRIVAL_DEADLINE)
+    except RuntimeError as e:
+        fail(str(e))
+    check(not os.path.exists(os.path.dirname(positions)),
+          "Promtail created the positions file's directory %s" % os.path.dirname(positions))
+
+
 def main():
     build, src, loki_bin, promtail_bin = sys.argv[1:5]
     ex = os.path.join(build, "examples")
     tmp = tempfile.mkdtemp(prefix="trail-loki-")
     procs = Procs()
     began = time.monotonic()
+    logs_to_show = []
 
     def on_signal(signum, frame):
         raise SystemExit("check_loki: signal %d" % signum)
@@ -752,38 +842,29 @@ def main():
         os.makedirs(os.path.join(rules, "fake"))
         shutil.copyfile(os.path.join(src, "docs/deploy/loki-alerts.yaml"),
                         os.path.join(rules, "fake", "trail-alerts.yaml"))
-        lport, gport, pport = free_port(), free_port(), free_port()
-        with open(os.path.join(tmp, "loki.yaml"), "w", encoding="utf-8") as f:
-            yaml.safe_dump(loki_config(tmp, lport, gport, rules), f)
-        loki_log = open(os.path.join(tmp, "loki.log"), "wb")
-        lp = procs.start("loki", [loki_bin, "-config.file=" + os.path.join(tmp, "loki.yaml")],
-                         stdout=loki_log, stderr=subprocess.STDOUT)
-        loki = Loki(lport)
-        wait_for("Loki's /ready", lambda: ready(lp, loki.base + "/ready", loki_log.name),
-                 READY_DEADLINE)
+        # The Loki under test, and one that does not allow structured metadata.
+        loki = start_loki(procs, loki_bin, tmp, "loki", True, rules)
+        refusing = start_loki(procs, loki_bin, tmp, "loki-refusing", False)
+        logs_to_show += [loki.log, refusing.log]
+        for lk in (loki, refusing):
+            wait_for("Loki's /ready", lambda: ready(lk.proc, lk.base + "/ready", lk.log),
+                     READY_DEADLINE)
         note("Loki ready after %.1f s" % (time.monotonic() - began))
 
         services = run_services(procs, ex, logs)
 
-        # Promtail, the shipped file with the documented values changed. The
-        # positions file's directory must exist: Promtail does not create it.
-        os.makedirs(os.path.join(tmp, "promtail"))
-        positions = os.path.join(tmp, "promtail", "positions.yaml")
-        cfg = promtail_config(src, {
-            "server.http_listen_port": pport,
-            "positions.filename": positions,
-            "clients[0].url": "%s/loki/api/v1/push" % loki.base,
-            "scrape_configs[0].static_configs[0].labels.__path__": os.path.join(logs, "*.log"),
-        })
-        with open(os.path.join(tmp, "promtail.yaml"), "w", encoding="utf-8") as f:
-            f.write(cfg)
-        promtail_log = open(os.path.join(tmp, "promtail.log"), "wb")
-        pp = procs.start("promtail", [promtail_bin,
-                                      "-config.file=" + os.path.join(tmp, "promtail.yaml")],
-                         stdout=promtail_log, stderr=subprocess.STDOUT)
-        wait_for("Promtail's /ready (it tails the files)",
-                 lambda: ready(pp, "http://127.0.0.1:%d/ready" % pport, promtail_log.name),
-                 READY_DEADLINE)
+        # Promtail with the shipped file. The positions file's directory must
+        # exist: Promtail does not create it (the second one shows it).
+        os.makedirs(os.path.join(tmp, "positions"))
+        positions = os.path.join(tmp, "positions", "positions.yaml")
+        missing = os.path.join(tmp, "no-such-directory", "positions.yaml")
+        pp = start_promtail(procs, promtail_bin, src, tmp, "promtail", loki, positions, logs)
+        pr = start_promtail(procs, promtail_bin, src, tmp, "promtail-refused", refusing,
+                            missing, logs)
+        logs_to_show += [pp.log, pr.log]
+        for p in (pp, pr):
+            wait_for("Promtail's /ready (it tails the files)",
+                     lambda: ready(p, p.ready_url, p.log), READY_DEADLINE)
         note("Promtail tailing after %.1f s" % (time.monotonic() - began))
 
         drive(procs, services)
@@ -799,21 +880,21 @@ def main():
             note("all lines in Loki after %.1f s" % (time.monotonic() - began))
             check_queries(loki, src, entries, start, end)
             check_ruler(loki, src, entries, t_arrived)
-        rc = procs.stop(pp)
-        check(rc == 0, "promtail exited with %s" % rc)
+        check_refusing_loki(refusing, pr, entries, start, end, missing)
+        for p in (pp, pr):
+            rc = procs.stop(p)
+            check(rc == 0, "promtail exited with %s" % rc)
         check_positions(positions, files)
-        procs.stop(lp, grace=5.0)
+        for lk in (loki, refusing):
+            procs.stop(lk.proc, grace=5.0)
     except RuntimeError as e:
         fail(str(e))
     finally:
         procs.stop_all()
         if FAILURES:
-            for name in ("loki.log", "promtail.log"):
-                p = os.path.join(tmp, name)
+            for p in logs_to_show:
                 if os.path.exists(p):
-                    with open(p, encoding="utf-8", errors="replace") as f:
-                        tail = f.read()[-3000:]
-                    print("--- %s (end)\n%s" % (name, tail))
+                    print("--- %s (end)\n%s" % (os.path.relpath(p, tmp), read_text(p)[-3000:]))
         shutil.rmtree(tmp, ignore_errors=True)
     took = time.monotonic() - began
     if FAILURES:
