@@ -638,22 +638,27 @@ def check_grafana_yaml(src):
     return queries
 
 
-def dashboard_exprs(dash):
+def dashboard_targets(dash):
+    """[(panel title, target)] for every query target (a dict with an expr)."""
     out = []
 
     def walk(x, title):
         if isinstance(x, dict):
             t = x.get("title", title)
+            if isinstance(x.get("expr"), str):
+                out.append((t, x))
             for k, v in x.items():
-                if k == "expr" and isinstance(v, str):
-                    out.append((t, v))
-                else:
+                if k != "expr":
                     walk(v, t)
         elif isinstance(x, list):
             for v in x:
                 walk(v, title)
     walk(dash.get("panels", []), "")
     return out
+
+
+def dashboard_exprs(dash):
+    return [(t, x["expr"]) for t, x in dashboard_targets(dash)]
 
 
 def check_dashboard(src):

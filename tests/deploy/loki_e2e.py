@@ -153,6 +153,11 @@ class Loki:
     def instant(self, query, t_ns):
         return self.api("/loki/api/v1/query", {"query": query, "time": str(t_ns)})
 
+    def matrix(self, query, start_ns, end_ns, step_s):
+        return self.api("/loki/api/v1/query_range",
+                        {"query": query, "start": str(start_ns), "end": str(end_ns),
+                         "step": str(step_s)})
+
     def logs(self, query, start_ns, end_ns, categorize=False):
         headers = {"X-Loki-Response-Encoding-Flags": "categorize-labels"} if categorize else None
         return self.api("/loki/api/v1/query_range",
@@ -610,6 +615,60 @@ def dashboard_fillings(variables, entries):
                           "trace_id": CONTRACT_TRACE_ID, "slow_ms": "100"}))]
 
 
+RANGE_STEP_S = 2
+GRAFANA_INTERVALS = ((r"\$\{?__rate_interval\}?", "1m"), (r"\$\{?__interval\}?", "2s"))
+
+
+def check_dashboard_ranges(loki, src, entries):
+    """The dashboard's range targets as Grafana runs them: a range query, one
+    point every RANGE_STEP_S, each over the lines of (t - range, t], with
+    $__interval the step and $__rate_interval Grafana's 1m floor."""
+    with open(os.path.join(src, "docs/deploy/grafana-dashboard.json"), encoding="utf-8") as f:
+        dash = json.load(f)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    step = RANGE_STEP_S * 10**9
+    # Loki evaluates a range query at the multiples of its step; start and
+    # end are such multiples here, so the points are the ones computed.
+    rstart = (entries[0].ns // step - 1) * step
+    rend = (entries[-1].ns // step + 2) * step
+    n = 0
+    for filling, vs in dashboard_fillings(variables, entries):
+        for title, target in cd.dashboard_targets(dash):
+            if target.get("queryType") != "range" or target["expr"].lstrip().startswith("{"):
+                continue
+            expr = target["expr"]
+            for pattern, value in GRAFANA_INTERVALS:
+                expr = re.sub(pattern, value, expr)
+            q = cd.interpolate(expr, vs)
+            rng = {cd.duration_seconds(d) for d in re.findall(r"\[(\w+)\]", q)}
+            if not check(len(rng) == 1, "dashboard %r: one range expected: %s" % (title, q)):
+                continue
+            rng_ns = int(rng.pop() * 10**9)
+            want = {}
+            t, k = rstart, 0
+            while t <= rend:
+                window = [e for e in entries if t - rng_ns < e.ns <= t]
+                for labels, v in cd.eval_expr(window, q).items():
+                    want[(labels, k)] = v
+                t, k = t + step, k + 1
+            st, resp = loki.matrix(q, rstart, rend, RANGE_STEP_S)
+            where = "dashboard %r as a range query (%s)" % (title, filling)
+            if not check(st == 200, "%s: Loki answered %s: %s\n    %s" % (where, st, resp, q)):
+                continue
+            got = {}
+            for r in resp["data"]["result"]:
+                labels = tuple(sorted(r["metric"].items()))
+                for ts, v in r["values"]:
+                    got[(labels, round((float(ts) * 1e9 - rstart) / step))] = float(v)
+            diff = sorted(set(got) ^ set(want)) + sorted(
+                key for key in set(got) & set(want) if not same_value(got[key], want[key]))
+            check(not diff and want, "%s: %d points of Loki's and %d of the lines' differ "
+                  "(of %d and %d), first %s:\n    %s"
+                  % (where, len(diff), len(diff), len(got), len(want), diff[:3], q))
+            n += 1
+    note("%d dashboard range targets compared step by step" % n)
+
+
 def check_ruler(loki, src, entries, t_arrived):
     with open(os.path.join(src, "docs/deploy/loki-alerts.yaml"), encoding="utf-8") as f:
         shipped = yaml.safe_load(f)
@@ -878,8 +937,13 @@ def main():
         if check_arrival(loki, entries, start, end):
             t_arrived = time.time_ns()
             note("all lines in Loki after %.1f s" % (time.monotonic() - began))
+            n = CHECKS[0]
             check_queries(loki, src, entries, start, end)
+            note("%d checks of queries" % (CHECKS[0] - n))
+            n = CHECKS[0]
+            check_dashboard_ranges(loki, src, entries)
             check_ruler(loki, src, entries, t_arrived)
+            note("%d checks of ranges and the ruler" % (CHECKS[0] - n))
         check_refusing_loki(refusing, pr, entries, start, end, missing)
         for p in (pp, pr):
             rc = procs.stop(p)
