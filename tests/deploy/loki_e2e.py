@@ -29,6 +29,7 @@
    docs/deploy/README.md warns of), and that Promtail logs that it cannot
    write its positions and does not create the directory.
 """
+import ctypes
 import fcntl
 import json
 import math
@@ -168,12 +169,18 @@ class Loki:
 # --------------------------------------------------------------------------
 # Processes
 
+def die_with_parent():
+    """In the child, before exec: SIGKILL when this test's process dies, even
+    by a SIGKILL that leaves no time to stop it (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+
+
 class Procs:
     def __init__(self):
         self.procs = []
 
     def start(self, name, argv, **kw):
-        p = subprocess.Popen(argv, **kw)
+        p = subprocess.Popen(argv, preexec_fn=die_with_parent, **kw)
         self.procs.append((name, p))
         return p
 
@@ -598,7 +605,7 @@ def compare_query(loki, entries, where, query, start, end, t_eval, need_result=F
         check(bool(want), "%s: returns nothing on the lines:\n    %s" % (where, query))
 
 
-def dashboard_fillings(variables, entries):
+def dashboard_fillings(variables):
     """The dashboard's variables twice: as it opens (All, .*, 500), and with a
     choice of services and the ids of the contract's request."""
     def with_values(values):
@@ -632,7 +639,7 @@ def check_dashboard_ranges(loki, src, entries):
     rstart = (entries[0].ns // step - 1) * step
     rend = (entries[-1].ns // step + 2) * step
     n = 0
-    for filling, vs in dashboard_fillings(variables, entries):
+    for filling, vs in dashboard_fillings(variables):
         for title, target in cd.dashboard_targets(dash):
             if target.get("queryType") != "range" or target["expr"].lstrip().startswith("{"):
                 continue
@@ -741,7 +748,7 @@ def check_queries(loki, src, entries, start, end):
                  if m.group(1).startswith("{") and "$" in m.group(1)]
     check(len(templates) >= 2, "docs/deploy/README.md: no Loki 2 forms of the panel and "
           "the data source's link found (%s)" % templates)
-    for filling, vs in dashboard_fillings(variables, entries):
+    for filling, vs in dashboard_fillings(variables):
         for title, expr in exprs:
             q = cd.interpolate(expr, vs)
             compare_query(loki, entries, "dashboard %r (%s)" % (title, filling), q,
