@@ -27,8 +27,11 @@ What it checks (tests/check_deploy.sh runs it, then the LogQL grammar check):
    a small LogQL evaluator that implements the forms the cookbook and the
    dashboard use (stream selectors, line filters, `| json` with and without a
    field list, label filters, unwrap, count/sum/rate/quantile over time, sum,
-   topk), with Loki's semantics: structured metadata and parsed labels,
-   `_extracted` on a clash with a stream label, Prometheus' quantile. Metric
+   topk, and the binary operators of alert expressions), with Loki's
+   semantics: structured metadata and parsed labels, `_extracted` on a clash
+   with a stream label, an unwrap skipping a line without its key, Loki 3's
+   own service_name label and detected_level metadata, Prometheus' quantile.
+   tests/deploy/loki_e2e.py checks the evaluator against a real Loki. Metric
    queries are evaluated as instant queries at the end of the sample, whose
    range covers it. Every dashboard expression must return something on the
    sample.
