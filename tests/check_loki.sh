@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The deploy kit against a real Loki and Promtail: tests/deploy/loki_e2e.py
-# starts Loki (127.0.0.1, free ports, filesystem storage, schema v13, the
-# ruler with docs/deploy/loki-alerts.yaml) and Promtail with
+# starts Loki (the quick start's configuration of docs/deploy/README.md on
+# 127.0.0.1 and free ports: filesystem storage, schema v13; the ruler with
+# docs/deploy/loki-alerts.yaml) and Promtail with
 # docs/deploy/promtail-file.yaml changed only where docs/deploy/README.md says
 # to; runs the example services under a fixed mix of requests; and compares
 # every line's arrival (time, labels, structured metadata), every query of

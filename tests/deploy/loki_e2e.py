@@ -3,11 +3,12 @@
 
     loki_e2e.py BUILD_DIR SOURCE_DIR LOKI PROMTAIL
 
-1. Starts Loki on 127.0.0.1 (free ports, filesystem storage, schema v13 on
-   tsdb, the ruler reading docs/deploy/loki-alerts.yaml from a local
-   directory) and Promtail with docs/deploy/promtail-file.yaml, changed only
-   in the values that docs/deploy/README.md ("What to change") tells a user
-   to change, each marked `# <-` in the file.
+1. Starts Loki with the quick start's configuration of docs/deploy/README.md
+   (filesystem storage, schema v13 on tsdb) moved to 127.0.0.1, free ports and
+   a temporary directory, the ruler reading docs/deploy/loki-alerts.yaml from
+   a local directory; and Promtail with docs/deploy/promtail-file.yaml,
+   changed only in the values that docs/deploy/README.md ("What to change")
+   tells a user to change, each marked `# <-` in the file.
 2. Runs the example services (gateway in front of orders-api, and an
    orders-canary writing asynchronously into a stalled pipe with flood
    control, so that it reports dropped and suppressed events) under a fixed
@@ -41,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import urllib.error
@@ -304,23 +306,42 @@ def promtail_config(src, values):
     return changed
 
 
-def loki_config(tmp, http_port, grpc_port, rules_dir):
-    data = os.path.join(tmp, "loki")
-    return {
-        "auth_enabled": False,
+def documented_loki_config(src):
+    """The minimal Loki configuration of docs/deploy/README.md's quick start."""
+    with open(os.path.join(src, "docs/deploy/README.md"), encoding="utf-8") as f:
+        sec = cd.section(f.read(), "Quick start on one machine") or ""
+    m = re.search(r"^([ \t]*)```yaml[ \t]*\n(.*?)^\1```", sec, re.M | re.S)
+    if not m:
+        raise RuntimeError("docs/deploy/README.md: no Loki configuration in the quick start")
+    return yaml.safe_load(textwrap.dedent(m.group(2)))
+
+
+def merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def loki_config(src, tmp, http_port, grpc_port, rules_dir):
+    """The quick start's configuration, on loopback, free ports and tmp, with
+    the ruler reading rules_dir."""
+    data = os.path.join(tmp, "data")
+    doc = documented_loki_config(src)
+    schema = doc.get("schema_config", {}).get("configs", [{}])[-1]
+    check(doc.get("auth_enabled") is False and schema.get("schema") == "v13"
+          and schema.get("store") == "tsdb"
+          and doc.get("limits_config", {}).get("allow_structured_metadata") is True,
+          "the quick start's Loki configuration should have auth_enabled: false, schema v13 "
+          "on tsdb and allow_structured_metadata: true: %s" % doc)
+    return merge(doc, {
         "server": {"http_listen_address": "127.0.0.1", "http_listen_port": http_port,
                    "grpc_listen_address": "127.0.0.1", "grpc_listen_port": grpc_port,
                    "log_level": "warn"},
         "common": {"instance_addr": "127.0.0.1", "path_prefix": data,
-                   "replication_factor": 1,
-                   "ring": {"kvstore": {"store": "inmemory"}},
                    "storage": {"filesystem": {
                        "chunks_directory": os.path.join(data, "chunks"),
                        "rules_directory": os.path.join(data, "rules")}}},
-        "schema_config": {"configs": [{
-            "from": "2024-01-01", "store": "tsdb", "object_store": "filesystem",
-            "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]},
-        "limits_config": {"allow_structured_metadata": True},
         # Ready as soon as it runs, queriers straight to the frontend: a
         # one-process Loki otherwise waits 15 s and 10 s before answering.
         "ingester": {"lifecycler": {"min_ready_duration": "0s"}},
@@ -329,7 +350,7 @@ def loki_config(tmp, http_port, grpc_port, rules_dir):
                   "rule_path": os.path.join(data, "ruler-scratch"),
                   "enable_api": True, "evaluation_interval": "1s", "poll_interval": "1s"},
         "analytics": {"reporting_enabled": False},
-    }
+    })
 
 
 # --------------------------------------------------------------------------
@@ -805,12 +826,12 @@ def check_positions(path, files):
               "positions file: %s at %s, the file has %d bytes" % (p, pos.get(p), os.path.getsize(p)))
 
 
-def start_loki(procs, loki_bin, tmp, name, allow_sm, rules=None):
+def start_loki(procs, loki_bin, src, tmp, name, allow_sm, rules=None):
     """A Loki in tmp/name; rules, a directory for its ruler."""
     d = os.path.join(tmp, name)
     os.makedirs(d)
     port, grpc = free_port(), free_port()
-    cfg = loki_config(d, port, grpc, rules or os.path.join(d, "no-rules"))
+    cfg = loki_config(src, d, port, grpc, rules or os.path.join(d, "no-rules"))
     cfg["limits_config"]["allow_structured_metadata"] = allow_sm
     if rules is None:
         del cfg["ruler"]
@@ -911,8 +932,8 @@ def main():
         shutil.copyfile(os.path.join(src, "docs/deploy/loki-alerts.yaml"),
                         os.path.join(rules, "fake", "trail-alerts.yaml"))
         # The Loki under test, and one that does not allow structured metadata.
-        loki = start_loki(procs, loki_bin, tmp, "loki", True, rules)
-        refusing = start_loki(procs, loki_bin, tmp, "loki-refusing", False)
+        loki = start_loki(procs, loki_bin, src, tmp, "loki", True, rules)
+        refusing = start_loki(procs, loki_bin, src, tmp, "loki-refusing", False)
         logs_to_show += [loki.log, refusing.log]
         for lk in (loki, refusing):
             wait_for("Loki's /ready", lambda: ready(lk.proc, lk.base + "/ready", lk.log),
