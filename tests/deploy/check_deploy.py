@@ -27,8 +27,11 @@ What it checks (tests/check_deploy.sh runs it, then the LogQL grammar check):
    a small LogQL evaluator that implements the forms the cookbook and the
    dashboard use (stream selectors, line filters, `| json` with and without a
    field list, label filters, unwrap, count/sum/rate/quantile over time, sum,
-   topk), with Loki's semantics: structured metadata and parsed labels,
-   `_extracted` on a clash with a stream label, Prometheus' quantile. Metric
+   topk, and the binary operators of alert expressions), with Loki's
+   semantics: structured metadata and parsed labels, `_extracted` on a clash
+   with a stream label, an unwrap skipping a line without its key, Loki 3's
+   own service_name label and detected_level metadata, Prometheus' quantile.
+   tests/deploy/loki_e2e.py checks the evaluator against a real Loki. Metric
    queries are evaluated as instant queries at the end of the sample, whose
    range covers it. Every dashboard expression must return something on the
    sample.
@@ -638,22 +641,27 @@ def check_grafana_yaml(src):
     return queries
 
 
-def dashboard_exprs(dash):
+def dashboard_targets(dash):
+    """[(panel title, target)] for every query target (a dict with an expr)."""
     out = []
 
     def walk(x, title):
         if isinstance(x, dict):
             t = x.get("title", title)
+            if isinstance(x.get("expr"), str):
+                out.append((t, x))
             for k, v in x.items():
-                if k == "expr" and isinstance(v, str):
-                    out.append((t, v))
-                else:
+                if k != "expr":
                     walk(v, t)
         elif isinstance(x, list):
             for v in x:
                 walk(v, title)
     walk(dash.get("panels", []), "")
     return out
+
+
+def dashboard_exprs(dash):
+    return [(t, x["expr"]) for t, x in dashboard_targets(dash)]
 
 
 def check_dashboard(src):
@@ -933,6 +941,13 @@ def json_all(obj, prefix, out):
             out.append((key, scalar_text(v)))
 
 
+# What Loki 3 adds to every line by itself: the label service_name, copied
+# from the label service (discover_service_name), and the structured metadata
+# detected_level, copied from the label level (discover_log_levels).
+LOKI3_LABELS = {"service_name": "service"}
+LOKI3_METADATA = {"detected_level": "level"}
+
+
 class Entry:
     def __init__(self, line, stream_labels, sm_keys):
         self.raw = line.rstrip("\n")
@@ -940,6 +955,12 @@ class Entry:
         self.ts = self.obj["timestamp"]
         self.stream = {k: str(self.obj[k]) for k in stream_labels if k in self.obj}
         self.sm = {k: str(self.obj[k]) for k in sm_keys if k in self.obj}
+        for name, source in LOKI3_LABELS.items():
+            if source in self.stream:
+                self.stream[name] = self.stream[source]
+        for name, source in LOKI3_METADATA.items():
+            if source in self.stream:
+                self.sm[name] = self.stream[source]
 
 
 def run_pipeline(entry, stages):
@@ -1020,8 +1041,14 @@ def run_pipeline(entry, stages):
                     key = k + "_extracted" if k in entry.stream else k
                     parsed[key] = v
         elif st[0] == "unwrap":
+            # Loki: a line whose key is missing, empty or null gives no
+            # sample (it is skipped, not an error); only a value that is not
+            # a number sets __error__.
+            text = get(st[1])
+            if text is None or text == "":
+                return None
             try:
-                value = float(get(st[1]) or "")
+                value = float(text)
             except ValueError:
                 err = err or "SampleExtractionErr"
             parsed.pop(st[1], None)
@@ -1161,7 +1188,104 @@ def go_float(v):
     return r
 
 
+COMPARISONS = ("==", "!=", ">=", "<=", ">", "<")
+BINARY_LEVELS = (COMPARISONS, ("+", "-"), ("*", "/", "%"))
+
+
+def split_binary(text):
+    """(left, op, right) at the last top-level binary operator of the lowest
+    precedence, outside brackets and strings; None when there is none (a log
+    query, whose pipeline's operators are at the top level, has none)."""
+    if text.lstrip().startswith("{"):
+        return None
+    depth, i, found = 0, 0, {}
+    while i < len(text):
+        c = text[i]
+        if c in "\"`":
+            end = c
+            i += 1
+            while i < len(text) and text[i] != end:
+                i += 2 if (end == '"' and text[i] == "\\") else 1
+        elif c in "({[":
+            depth += 1
+        elif c in ")}]":
+            depth -= 1
+        elif depth == 0 and c in "=!<>+-*/%":
+            op = text[i:i + 2] if text[i:i + 2] in COMPARISONS else c
+            if op in ("=", "!"):
+                raise LogQLError("bad operator at %d: %s" % (i, text))
+            for level, ops in enumerate(BINARY_LEVELS):
+                if op in ops:
+                    found[level] = (i, op)
+            i += len(op)
+            continue
+        i += 1
+    for level in range(len(BINARY_LEVELS)):
+        if level in found:
+            i, op = found[level]
+            return text[:i].strip(), op, text[i + len(op):].strip()
+    return None
+
+
+def apply_binary(op, a, b):
+    if op in COMPARISONS:
+        return {"==": a == b, "!=": a != b, ">=": a >= b, "<=": a <= b, ">": a > b,
+                "<": a < b}[op]
+    if op == "/":
+        return a / b if b != 0 else (math.nan if a == 0 else math.copysign(math.inf, a))
+    if op == "%":
+        return math.fmod(a, b) if b != 0 else math.nan
+    return {"+": a + b, "-": a - b, "*": a * b}[op]
+
+
+def eval_expr(entries, text):
+    """A metric expression with binary operators (an alert rule's): a vector,
+    {labels tuple: value}, or a float for a scalar. Vector with vector matches
+    identical label sets; a comparison filters, keeping the left value."""
+    text = text.strip()
+    parts = split_binary(text)
+    if parts is None:
+        if re.fullmatch(r"[0-9.]+(?:[eE][+-]?[0-9]+)?", text):
+            return float(text)
+        if text.startswith("(") and text.endswith(")"):
+            inner = text[1:-1]
+            try:
+                return eval_expr(entries, inner)
+            except LogQLError:
+                pass
+        return eval_metric(entries, LQParser(text).parse())
+    left, op, right = parts
+    a, b = eval_expr(entries, left), eval_expr(entries, right)
+    if isinstance(a, float) and isinstance(b, float):
+        return float(apply_binary(op, a, b))
+    out = {}
+    if isinstance(b, float) or isinstance(a, float):
+        vec, scalar = (a, b) if isinstance(b, float) else (b, a)
+        for k, v in vec.items():
+            x, y = (v, scalar) if isinstance(b, float) else (scalar, v)
+            r = apply_binary(op, x, y)
+            if op in COMPARISONS:
+                if r:
+                    out[k] = v
+            else:
+                out[k] = r
+        return out
+    for k, v in a.items():
+        if k in b:
+            r = apply_binary(op, v, b[k])
+            if op in COMPARISONS:
+                if r:
+                    out[k] = v
+            else:
+                out[k] = r
+    return out
+
+
 def evaluate(entries, text):
+    if split_binary(text) is not None:
+        vec = eval_expr(entries, text)
+        return ["{%s} %s" % (", ".join('%s="%s"' % kv for kv in sorted(k)), go_float(v))
+                for k, v in sorted(vec.items())]
     q = LQParser(text).parse()
     if q[0] == "log":
         return [e.raw for e, _ in select(entries, q[1])]
@@ -1272,6 +1396,47 @@ def cookbook_blocks(text):
         else:
             out.append((body.strip(), None, None))
     return out
+
+
+INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+
+
+def is_query(text):
+    """True when text is a whole LogQL query the evaluator's parser takes."""
+    text = text.strip()
+    if "{" not in text or not (text.startswith("{") or re.match(r"[a-z_]+\s*(?:by|without|\()", text)):
+        return False
+    if "$" in text:  # a Grafana template, not a query
+        return False
+    try:
+        if split_binary(text) is None:
+            LQParser(text).parse()
+        else:
+            eval_expr([], text)
+    except (LogQLError, ValueError, IndexError):
+        return False
+    return True
+
+
+def doc_queries(text):
+    """Every LogQL query of a markdown page, in order, once each: the ```logql
+    blocks, the lines of unlabelled blocks and the inline code spans that are
+    whole queries (`{service="orders-api"}`, the Loki 2 forms)."""
+    out = []
+    for m in FENCE.finditer(text):
+        lang, body = m.group(1), m.group(2)
+        if lang == "logql":
+            out.append(body.strip())
+        elif lang == "":
+            out += [l.strip() for l in body.splitlines() if is_query(l)]
+    prose = FENCE.sub("", text)
+    out += [m.group(1).strip() for m in INLINE.finditer(prose) if is_query(m.group(1))]
+    seen, uniq = set(), []
+    for q in out:
+        if q not in seen:
+            seen.add(q)
+            uniq.append(q)
+    return uniq
 
 
 def main():
