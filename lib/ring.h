@@ -112,6 +112,7 @@ typedef struct trail__queue {
   int parked;         /* the writer stopped for the crash (release/acquire) */
   int writer_waiting; /* the writer waits on not_empty: NAPPING/SLEEPING */
   int idle_naps;      /* naps in a row that found nothing */
+  int flushers;       /* threads in trail_flush() (lock held) */
   int map;            /* the map in force: the writer updates the other */
   trail__tsc_map maps[2];                /* counter readings to time */
   _Alignas(64) pthread_cond_t not_empty; /* the writer waits here for lines */
