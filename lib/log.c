@@ -521,10 +521,17 @@ static inline int below_level(const trail_logger *lg, trail_level level) {
   return (int)level < __atomic_load_n(&lg->level, __ATOMIC_RELAXED);
 }
 
+/* Whether a line below its logger's level is kept (never for a logger set
+ * to off, whose lines nobody wants). */
+static int keeps_below(const trail_logger *lg, trail_level level) {
+  return __atomic_load_n(&lg->level, __ATOMIC_RELAXED) != TRAIL_LEVEL_OFF &&
+         trail__buffer_mode(trail__ctx_current(), level) != TRAIL__BUF_DROP;
+}
+
 __attribute__((noinline)) static void
 log_below(trail_logger *logger, trail_level level, const char *file, int line,
           const char *msg, const trail_field *fields, size_t nfields) {
-  if (trail__buffer_mode(trail__ctx_current(), level) != TRAIL__BUF_DROP)
+  if (keeps_below(logger, level))
     emit(logger, level, file, line, msg, TRAIL_NTS, fields, nfields, 0, 0, 1);
 }
 
@@ -582,8 +589,7 @@ static void logv(trail_logger *logger, trail_level level, const char *file,
   if (!trail_enabled(logger, level))
     return;
   int below = below_level(logger, level);
-  if (below &&
-      trail__buffer_mode(trail__ctx_current(), level) == TRAIL__BUF_DROP)
+  if (below && !keeps_below(logger, level))
     return;
   if (!below && TRAIL__LOAD_RELAXED(&logger->sampler) != NULL &&
       !sampled(logger, level, fmt))

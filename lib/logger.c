@@ -56,12 +56,12 @@ static void unlink_logger(trail_logger *lg) {
  * in trail.h rejects it with a single comparison. While some context
  * buffers (buffer.c), its own level counts as no higher than the lowest
  * level buffered, so that such lines reach trail__log(), which keeps them
- * for their request or drops them.
+ * for their request or drops them; a logger set to off is not buffered.
  */
 static void update_threshold(trail_logger *lg, int sink_min) {
   int own = lg->level;
   int floor = __atomic_load_n(&trail__buffer_floor_v, __ATOMIC_RELAXED);
-  if (floor < own)
+  if (floor < own && own != TRAIL_LEVEL_OFF) /* off stays off */
     own = floor;
   int t = own > sink_min ? own : sink_min;
   __atomic_store_n(&lg->head.threshold, t, __ATOMIC_RELAXED);

@@ -193,6 +193,12 @@ static void test_levels(void **state) {
   trail_info(lg, "written");
   trail_ctx_leave(prev);
   trail_debug(lg, "no context"); /* not this request's: dropped */
+  trail_logger *quiet = trail_logger_get("quiet");
+  trail_logger_set_level(quiet, TRAIL_LEVEL_OFF);
+  prev = trail_ctx_enter(&ctx);
+  trail_debug(quiet, "off stays off");
+  trail_error(quiet, "off stays off");
+  trail_ctx_leave(prev);
   trail_ctx_buffer_flush(&ctx);
   trail_ctx_buffer_end(&ctx);
   assert_int_equal(cap_count(), 1);
