@@ -41,10 +41,6 @@
 
 /* The writer encodes events into an arena of this size (plus one line). */
 #define ARENA ((size_t)256 * 1024)
-/* Keys an event read back from a record can have: see TRAIL__RECORD_KEYS_MAX.
- */
-#define EVENT_KEYS                                                             \
-  (TRAIL__PFIELDS_MAX + 2 * TRAIL__RECORD_KEYS_MAX + TRAIL_CTX_FIELDS_MAX + 1)
 
 trail__queue *trail__async_active; /* non-NULL while the writer runs */
 int trail__async_on;               /* the same, for the logging call's test */
@@ -62,7 +58,7 @@ size_t trail__async_encode_record(const trail__queue *a, const char *data,
                                   int *truncated) {
   trail__event ev;
   trail_field fields[TRAIL__RECORD_KEYS_MAX];
-  trail__key keys[EVENT_KEYS];
+  trail__key keys[TRAIL__EVENT_KEYS];
   *truncated = 0;
   if (trail__record_read(data, size, &ev, fields) != 0)
     return 0; /* torn (crash handler only): nothing to write */
@@ -73,7 +69,8 @@ size_t trail__async_encode_record(const trail__queue *a, const char *data,
                   .len = 0,
                   .limit = max - TRAIL__TAIL_RESERVE,
                   .truncated = ev.cut};
-  size_t n = trail__event_encode(&b, keys, EVENT_KEYS, trail__conf_get(), &ev);
+  size_t n =
+      trail__event_encode(&b, keys, TRAIL__EVENT_KEYS, trail__conf_get(), &ev);
   *truncated = b.truncated;
   return n;
 }

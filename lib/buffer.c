@@ -293,6 +293,29 @@ void trail__buffer_drain(trail_ctx *ctx, trail__buffer_fn fn, void *arg) {
   trail__count_buffer_flushed(n);
 }
 
+/*
+ * From the crash handler: hands fn the entries of ctx's ring, if it is
+ * buffering and its lock can be had at once (a thread that crashed while
+ * holding it, or holds it now, leaves it as it is: it is never waited for).
+ * The lock is not released and the state not changed: the process is
+ * ending. Async-signal-safe.
+ */
+void trail__buffer_crash_each(trail_ctx *ctx, trail__buffer_fn fn, void *arg) {
+  if (!trail__buffer_active(ctx))
+    return;
+  struct trail__ring_buf *rb = __atomic_load_n(&ctx->buffer_, __ATOMIC_ACQUIRE);
+  if (rb == NULL || __atomic_exchange_n(&rb->lock, 1, __ATOMIC_ACQUIRE) != 0)
+    return;
+  if (rb->dropped > 0)
+    fn(arg, TRAIL__BUF_DROPPED, TRAIL_LEVEL_WARN, NULL, (size_t)rb->dropped);
+  for (uint64_t t = skip_pad(rb, rb->tail); t != rb->head;
+       t = skip_pad(rb, t)) {
+    const entry_head *h = head_at(rb, t);
+    fn(arg, h->kind, (trail_level)h->level, (const char *)(h + 1), h->len);
+    t += sizeof(entry_head) + pad8(h->len);
+  }
+}
+
 TRAIL_API void trail_ctx_buffer_end(trail_ctx *ctx) {
   if (ctx == NULL ||
       __atomic_load_n(&ctx->buffer_state_, __ATOMIC_RELAXED) == ST_OFF)

@@ -45,6 +45,8 @@ static int fatal_written;
 
 /* An alternate stack, so that a stack overflow can still be reported. */
 static char alt_stack[64 * 1024];
+/* The longest buffered line written on a crash (the line maximum if less). */
+#define CRASH_LINE 16384
 
 static const char *signal_name(int sig) {
   switch (sig) {
@@ -156,27 +158,59 @@ static void wait_for_fatal_line(void) {
   }
 }
 
+/* line (n bytes, of level) to every descriptor sink that takes it. */
+static void write_sinks(const trail__conf *c, trail_level level,
+                        const char *line, size_t n) {
+  for (size_t i = 0; i < c->nsinks; i++) {
+    trail__sink *s = c->sinks[i];
+    if (s->kind == TRAIL__SINK_CALLBACK || (int)level < s->min)
+      continue;
+    trail__write_all(s->fd, line, n);
+  }
+}
+
+/* One entry of the crashing thread's request buffer (the count of lines
+ * dropped for room is not reported here). */
+static void crash_buffered(void *arg, int kind, trail_level level,
+                           const char *data, size_t len) {
+  static char line[CRASH_LINE + TRAIL__BUF_SLACK];
+  const trail__conf *c = arg;
+  if (kind == TRAIL__BUF_LINE) {
+    write_sinks(c, level, data, len);
+  } else if (kind == TRAIL__BUF_RECORD) {
+    size_t max = trail_max_line() < CRASH_LINE ? trail_max_line() : CRASH_LINE;
+    size_t n = trail__buffer_record_line(c, data, len, line, max);
+    if (n > 0)
+      write_sinks(c, level, line, n);
+  }
+}
+
+/*
+ * What the crashing thread leaves, in order: the lines of the async queue,
+ * the lines its request kept back (a crash is that request failing), then
+ * the fatal line.
+ */
+static void crash_write(int sig, siginfo_t *info) {
+  /* A reader gone from a pipe sink must not end us before the line. */
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &pipe_set, NULL);
+  trail__async_crash_drain();
+  const trail__conf *c = trail__conf_get();
+  trail__buffer_crash_each(trail__ctx_current(), crash_buffered, (void *)c);
+  static char line[4096];
+  size_t n = fatal_line(line, sizeof line, sig, info ? info->si_addr : NULL);
+  write_sinks(c, TRAIL_LEVEL_FATAL, line, n);
+}
+
 static void handler(int sig, siginfo_t *info, void *uctx) {
   int saved = errno;
   int me = (int)syscall(SYS_gettid);
   int first = 0;
   if (__atomic_compare_exchange_n(&crash_tid, &first, me, 0, __ATOMIC_SEQ_CST,
                                   __ATOMIC_SEQ_CST)) {
-    /* A reader gone from a pipe sink must not end us before the line. */
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigprocmask(SIG_BLOCK, &pipe_set, NULL);
-    trail__async_crash_drain();
-    static char line[4096];
-    size_t n = fatal_line(line, sizeof line, sig, info ? info->si_addr : NULL);
-    const trail__conf *c = trail__conf_get();
-    for (size_t i = 0; i < c->nsinks; i++) {
-      trail__sink *s = c->sinks[i];
-      if (s->kind == TRAIL__SINK_CALLBACK || TRAIL_LEVEL_FATAL < s->min)
-        continue;
-      trail__write_all(s->fd, line, n);
-    }
+    crash_write(sig, info);
     __atomic_store_n(&fatal_written, 1, __ATOMIC_RELEASE);
   } else if (first != me) {
     /* Another thread is draining: let it finish. The same thread again (a

@@ -293,6 +293,13 @@ typedef void (*trail__buffer_fn)(void *arg, int kind, trail_level level,
                                  const char *data, size_t len);
 /* Marks ctx's request failed and hands fn its entries, once. */
 void trail__buffer_drain(trail_ctx *ctx, trail__buffer_fn fn, void *arg);
+/* The crash handler's look at ctx's entries (async-signal-safe). */
+void trail__buffer_crash_each(trail_ctx *ctx, trail__buffer_fn fn, void *arg);
+/* The line of a ring's record entry, marked buffered, into out (max bytes
+ * of line, plus TRAIL__BUF_SLACK): its length, 0 for a torn record.
+ * Async-signal-safe (log.c). */
+size_t trail__buffer_record_line(const struct trail__conf *c, const char *data,
+                                 size_t len, char *out, size_t max);
 /* TRAIL_BUFFER's level and bytes for the middleware; 0 when unset. */
 int trail__buffer_defaults(trail_level *level, size_t *bytes);
 /* LEVEL,SIZE[,POOL]; 0 or -1. */
@@ -578,6 +585,10 @@ typedef struct trail__event {
 
 /* Most keys an event may have to be deferred (more: encoded by the caller). */
 #define TRAIL__RECORD_KEYS_MAX 64
+/* Keys an event read back from a record can have, process fields and the
+ * line's own keys included: the keys array its encoding needs. */
+#define TRAIL__EVENT_KEYS                                                      \
+  (TRAIL__PFIELDS_MAX + 2 * TRAIL__RECORD_KEYS_MAX + TRAIL_CTX_FIELDS_MAX + 1)
 /*
  * Encodes ev as one line into b (b->limit: the line's content budget, see
  * encode.h). keys must have room for the process fields' keys + lnkeys +

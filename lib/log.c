@@ -280,6 +280,24 @@ encode_and_write(const trail__conf *c, trail__event *ev, size_t max,
 
 /* ---- request buffering: what goes into a ring and what comes out -------- */
 
+size_t trail__buffer_record_line(const trail__conf *c, const char *data,
+                                 size_t len, char *out, size_t max) {
+  trail__event ev;
+  trail_field fields[TRAIL__RECORD_KEYS_MAX];
+  trail__key keys[TRAIL__EVENT_KEYS];
+  if (trail__record_read(data, len, &ev, fields) != 0)
+    return 0;
+  ev.buffered = 1;
+  trail__buf b = {.data = out,
+                  .len = 0,
+                  .limit = max - TRAIL__TAIL_RESERVE,
+                  .truncated = ev.cut};
+  size_t n = encode_event(&b, keys, TRAIL__EVENT_KEYS, c, &ev);
+  if (b.truncated)
+    trail__count_truncated();
+  return n;
+}
+
 typedef struct flush_arg {
   const trail__conf *c;
   size_t max;
@@ -313,17 +331,13 @@ static void flush_entry(void *arg, int kind, trail_level level,
     deliver(fa->c, level, data, len, 0);
     return;
   }
-  trail__event ev;
-  trail_field fields[TRAIL__RECORD_KEYS_MAX];
-  if (trail__record_read(data, len, &ev, fields) != 0)
-    return;
-  ev.buffered = 1;
-  if (tls_reserve(fa->max + TRAIL__BUF_SLACK, TRAIL__PFIELDS_MAX + ev.lnkeys +
-                                                  ev.cnkeys + ev.nfields + 1)) {
+  if (tls_reserve(fa->max + TRAIL__BUF_SLACK, 0)) {
     trail__count_dropped();
     return;
   }
-  deliver(fa->c, level, tls.buf, encode_tls(fa->c, &ev, fa->max), 0);
+  size_t n = trail__buffer_record_line(fa->c, data, len, tls.buf, fa->max);
+  if (n > 0)
+    deliver(fa->c, level, tls.buf, n, 0);
 }
 
 __attribute__((noinline)) static void flush(trail_ctx *ctx) {

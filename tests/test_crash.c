@@ -106,6 +106,80 @@ static void test_fpe_sync(void **state) {
   check_queued(SIGFPE, "SIGFPE", "req-crash-1", 0);
 }
 
+/*
+ * A crash is its request failing: the lines the crashing thread's request
+ * kept back (debug, below the level) are written, marked buffered, in
+ * order, before the fatal line; another request's are not.
+ */
+#define KEPT 20
+
+static void run_buffered_child(int async) {
+  pid_t pid = crash_fork();
+  if (pid == 0) {
+    crash_child_setup("crashy", NULL, async, NULL);
+    CHILD_CHECK(trail_levels_set("info", NULL) == 0);
+    trail_ctx other, mine;
+    trail_ctx_init(&other);
+    trail_ctx_init(&mine);
+    trail_ctx_set_request_id(&other, "req-other");
+    trail_ctx_set_request_id(&mine, "req-crash-2");
+    CHILD_CHECK(trail_ctx_buffer(&other, TRAIL_LEVEL_DEBUG, 4096) == 0);
+    CHILD_CHECK(trail_ctx_buffer(&mine, TRAIL_LEVEL_DEBUG, 64 * 1024) == 0);
+    trail_ctx_enter(&other);
+    trail_debug(NULL, "not this request's");
+    trail_ctx_enter(&mine);
+    trail_info(NULL, "written");
+    for (int i = 0; i < KEPT; i++)
+      trail_debug(NULL, "kept", TRAIL_INT("i", i));
+    crash_by(SIGSEGV);
+    _exit(7);
+  }
+  crash_expect(pid, SIGSEGV);
+}
+
+typedef struct kept_seen {
+  int next; /* the next "i" expected */
+  int written, fatal;
+} kept_seen;
+
+static void count_kept(json_t *j, void *arg) {
+  kept_seen *k = arg;
+  assert_str_field(j, "request_id", "req-crash-2");
+  const char *m = jstr(j, "message");
+  int buffered = json_is_true(json_object_get(j, "buffered"));
+  if (strcmp(m, "written") == 0) {
+    assert_false(buffered);
+    k->written++;
+  } else if (is_fatal(j)) {
+    assert_int_equal(k->next, KEPT); /* every kept line came before */
+    k->fatal++;
+  } else {
+    assert_string_equal(m, "kept");
+    assert_true(buffered);
+    assert_int_equal(crash_seq(j, "i", KEPT), k->next++);
+  }
+}
+
+static void check_buffered_crash(int async) {
+  run_buffered_child(async);
+  kept_seen k = {0, 0, 0};
+  crash_log l = crash_read("SIGSEGV", count_kept, &k);
+  assert_int_equal(l.lines, KEPT + 2);
+  assert_int_equal(k.written, 1);
+  assert_int_equal(k.fatal, 1);
+  assert_int_equal(l.after_fatal, 0);
+}
+
+static void test_segv_writes_buffered_sync(void **state) {
+  (void)state;
+  check_buffered_crash(0);
+}
+
+static void test_segv_writes_buffered_async(void **state) {
+  (void)state;
+  check_buffered_crash(1);
+}
+
 /* Faults on the writer thread, inside a callback sink, on its first line. */
 static void fault_sink(void *user, trail_level level, const char *line,
                        size_t len) {
@@ -294,6 +368,10 @@ int main(void) {
                                       crash_teardown),
       cmocka_unit_test_setup_teardown(test_ill_async, crash_setup,
                                       crash_teardown),
+      cmocka_unit_test_setup_teardown(test_segv_writes_buffered_sync,
+                                      crash_setup, crash_teardown),
+      cmocka_unit_test_setup_teardown(test_segv_writes_buffered_async,
+                                      crash_setup, crash_teardown),
       cmocka_unit_test_setup_teardown(test_fpe_sync, crash_setup,
                                       crash_teardown),
       cmocka_unit_test_setup_teardown(test_segv_on_writer_thread, crash_setup,
