@@ -99,6 +99,39 @@ typedef struct named {
 static named *registry;
 
 /*
+ * The registered logger called name (len bytes), or NULL. Without the lock:
+ * a logger is published whole (release) at the list's head, never unlinked
+ * or freed, and its name and next never change after that, so a reader
+ * that sees it (acquire) sees them. trail_logger_get() is called per
+ * request by the middleware and by handlers: a lock there was a mutex and
+ * two cancellation-state changes per call.
+ */
+static named *registry_find(const char *name, size_t len) {
+  for (named *n = __atomic_load_n(&registry, __ATOMIC_ACQUIRE); n; n = n->next)
+    if (n->logger.name_len == len && memcmp(n->logger.name, name, len) == 0)
+      return n;
+  return NULL;
+}
+
+/* Makes and publishes the logger called name (config lock held). */
+static named *registry_add_locked(const char *name, size_t len) {
+  named *n = calloc(1, sizeof *n);
+  if (n == NULL)
+    return NULL;
+  set_name(&n->logger, name, len);
+  n->logger.registered = 1;
+  n->logger.level = trail__level_spec_lookup(&trail__spec, name, len);
+  if (trail__sampling_first > 0)
+    n->logger.sampler =
+        trail__sampler_new(trail__sampling_first, trail__sampling_thereafter);
+  update_threshold(&n->logger, trail__conf_get()->min_level);
+  n->next = registry;
+  __atomic_store_n(&registry, n, __ATOMIC_RELEASE);
+  link_logger(&n->logger);
+  return n;
+}
+
+/*
  * Finds or makes the logger called name. Registry loggers are never freed:
  * a pointer kept in a static variable stays valid for the whole process.
  */
@@ -110,24 +143,14 @@ TRAIL_API trail_logger *trail_logger_get(const char *name) {
     return NULL;
   if (len == 4 && memcmp(name, "root", 4) == 0)
     return &root_logger;
-  trail__config_lock();
-  named *n;
-  for (n = registry; n; n = n->next)
-    if (n->logger.name_len == len && memcmp(n->logger.name, name, len) == 0)
-      break;
-  if (n == NULL && (n = calloc(1, sizeof *n)) != NULL) {
-    set_name(&n->logger, name, len);
-    n->logger.registered = 1;
-    n->logger.level = trail__level_spec_lookup(&trail__spec, name, len);
-    if (trail__sampling_first > 0)
-      n->logger.sampler =
-          trail__sampler_new(trail__sampling_first, trail__sampling_thereafter);
-    update_threshold(&n->logger, trail__conf_get()->min_level);
-    n->next = registry;
-    registry = n;
-    link_logger(&n->logger);
+  named *n = registry_find(name, len);
+  if (n == NULL) {
+    trail__config_lock();
+    n = registry_find(name, len);
+    if (n == NULL)
+      n = registry_add_locked(name, len);
+    trail__config_unlock();
   }
-  trail__config_unlock();
   return n ? &n->logger : NULL;
 }
 
