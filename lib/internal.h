@@ -337,8 +337,8 @@ typedef struct trail__pfields {
 
 /*
  * The set numbered gen (0, or none such: NULL), for an event read back from
- * a queue record: lock-free and async-signal-safe, a walk of the list of
- * sets from the newest, which is the one asked for but just after a change.
+ * a queue record: lock-free and async-signal-safe, one load for any of the
+ * 64 newest sets, else a walk of the list of sets from the newest.
  */
 const trail__pfields *trail__pfields_find(uint32_t gen);
 /* Frees every set (config lock held, at trail_shutdown()). */

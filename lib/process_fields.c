@@ -15,14 +15,23 @@
 
 /* Every set made, newest first: pushed under the config lock, read without. */
 static trail__pfields *all_sets;
+/*
+ * The newest sets by number, slot gen % RECENT_SETS: a queued line finds its
+ * set here in one load, however many replacements happened since it was
+ * logged (up to RECENT_SETS), and walks the list only when it lags further.
+ */
+#define RECENT_SETS 64
+static trail__pfields *recent[RECENT_SETS];
 /* The last set's number; never reset, so that no number is used twice. */
 static uint32_t last_gen;
 
 const trail__pfields *trail__pfields_find(uint32_t gen) {
   if (gen == 0)
     return NULL;
-  for (const trail__pfields *p = TRAIL__LOAD(&all_sets); p != NULL;
-       p = p->all_next)
+  const trail__pfields *p = TRAIL__LOAD(&recent[gen % RECENT_SETS]);
+  if (p != NULL && p->gen == gen)
+    return p;
+  for (p = TRAIL__LOAD(&all_sets); p != NULL; p = p->all_next)
     if (p->gen == gen)
       return p;
   return NULL;
@@ -31,6 +40,8 @@ const trail__pfields *trail__pfields_find(uint32_t gen) {
 void trail__pfields_free_all_locked(void) {
   trail__pfields *p = all_sets;
   TRAIL__STORE(&all_sets, NULL);
+  for (size_t i = 0; i < RECENT_SETS; i++)
+    TRAIL__STORE(&recent[i], NULL);
   while (p != NULL) {
     trail__pfields *next = p->all_next;
     free(p);
@@ -83,6 +94,7 @@ static int publish_locked(trail__pfields *p) {
     p->gen = ++last_gen == 0 ? ++last_gen : last_gen;
     p->all_next = all_sets;
     TRAIL__STORE(&all_sets, p);
+    TRAIL__STORE(&recent[p->gen % RECENT_SETS], p);
   }
   c->pfields = p;
   trail__conf_publish_locked(c);

@@ -203,8 +203,10 @@ static void async_keeps_logged_set(void **state) {
 #define THREADS 4
 #define PER_THREAD 25000
 #define FIRST_RUN 1000 /* lines each thread logs before any replacement */
+#define PACE 100       /* lines logged between two replacements */
 
-static int ready, done;
+/* Workers ready and done, and lines logged by all of them. */
+static int ready, done, logged;
 static uint32_t published;
 
 static void publish(uint32_t g) {
@@ -226,6 +228,7 @@ static void *worker(void *arg) {
         sched_yield();
     }
     trail_info(lg, "line", TRAIL_INT("i", i));
+    __atomic_add_fetch(&logged, 1, __ATOMIC_RELAXED);
   }
   trail_logger_free(lg);
   __atomic_add_fetch(&done, 1, __ATOMIC_ACQ_REL);
@@ -265,10 +268,20 @@ static void swap_scenario(int async) {
     CHILD_CHECK(pthread_create(&t[i], NULL, worker, (void *)i) == 0);
   while (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) < THREADS)
     sched_yield();
+  /* A replacement every PACE lines: about a thousand sets, as many as a
+   * service that reloads its fields makes in a long life, each racing the
+   * lines being logged, and more than the recent sets' table holds. */
   uint32_t g = 2;
-  do
+  int at = -PACE;
+  while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < THREADS) {
+    int n = __atomic_load_n(&logged, __ATOMIC_RELAXED);
+    if (n - at < PACE) {
+      sched_yield();
+      continue;
+    }
     publish(g++);
-  while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < THREADS);
+    at = n;
+  }
   for (int i = 0; i < THREADS; i++)
     pthread_join(t[i], NULL);
   CHILD_CHECK(trail_flush() == 0);
