@@ -287,23 +287,37 @@ static void unlink_current(trail_fcgi *tf) {
 }
 
 /*
- * The request's end, in the order the web server and the log need: what
- * is still buffered goes out (a failed flush is a departed client, like a
- * failed write), the context is left before libfcgi forgets the request,
- * FCGX_Finish_r() tells the web server the response is complete, and the
- * access line comes last, written with the request's context explicitly.
+ * Closes the request's output streams as FCGX_Finish_r() would, stderr
+ * first, so that stdout's close carries the end of the request: what is
+ * still buffered, the stream's end and FCGI_END_REQUEST go out in one
+ * write, as they do without trail (an FCGX_FFlush() first would make it
+ * two). A failed write is a departed client, like a failed FCGX_PutStr().
+ * FCGX_Finish_r() then finds both closed and writes nothing more.
+ */
+static void close_output(trail_fcgi *tf) {
+  if (tf->gone_ || tf->request.out == NULL)
+    return;
+  int failed = FCGX_FClose(tf->request.err) != 0;
+  failed |= FCGX_FClose(tf->request.out) != 0;
+  if (failed || FCGX_GetError(tf->request.out) != 0) {
+    tf->gone_ = 1;
+    trail_http_client_gone(&tf->http_);
+  }
+}
+
+/*
+ * The request's end, in the order the web server and the log need: the
+ * output is closed (above), the context is left before libfcgi forgets the
+ * request, FCGX_Finish_r() tells the web server the response is complete,
+ * and the access line comes last, written with the request's context
+ * explicitly.
  */
 TRAIL_API void trail_fcgi_end(trail_fcgi *tf) {
   if (tf == NULL || tf->state_ == IDLE)
     return;
   if (tf->state_ == BEGUN)
     trail_fcgi_head(tf, 500, NULL);
-  if (!tf->gone_ && tf->request.out != NULL &&
-      (FCGX_FFlush(tf->request.out) < 0 ||
-       FCGX_GetError(tf->request.out) != 0)) {
-    tf->gone_ = 1;
-    trail_http_client_gone(&tf->http_);
-  }
+  close_output(tf);
   trail_ctx_leave(tf->prev_);
   tf->prev_ = NULL;
   unlink_current(tf);
