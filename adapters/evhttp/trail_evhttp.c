@@ -40,6 +40,8 @@
 
 #include <trail/evhttp.h>
 
+#include "../state_cache.h"
+
 /* One request in flight. */
 typedef struct ev_state {
   struct evhttp_request *req;
@@ -94,45 +96,8 @@ static void table_put(ev_state *st) {
   pthread_mutex_unlock(&table_lock);
 }
 
-/*
- * States of finished requests, kept for the next ones (at most
- * STATE_CACHE, under the table's lock): a state is 8 KiB, and glibc's
- * malloc() of that size first merges every small free chunk (libevent's
- * headers and events are many), a cost paid per request otherwise.
- */
-#define STATE_CACHE 16
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TRAIL_EVHTTP_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(TRAIL_EVHTTP_ASAN)
-/* Under ASan every state is freed, so that a use after its end is caught. */
-static const size_t cache_max = 0;
-#else
-static const size_t cache_max = STATE_CACHE;
-#endif
-static ev_state *cache[STATE_CACHE];
-static size_t cached;
-
-static ev_state *state_new(void) {
-  ev_state *st = NULL;
-  pthread_mutex_lock(&table_lock);
-  if (cached > 0)
-    st = cache[--cached];
-  pthread_mutex_unlock(&table_lock);
-  return st != NULL ? st : malloc(sizeof *st);
-}
-
-static void state_release(ev_state *st) {
-  pthread_mutex_lock(&table_lock);
-  if (cached < cache_max) {
-    cache[cached++] = st;
-    st = NULL;
-  }
-  pthread_mutex_unlock(&table_lock);
-  free(st);
-}
+/* Finished requests' states, for the next ones (adapters/state_cache.h). */
+static trail__state_cache states = TRAIL__STATE_CACHE_INIT;
 
 static void table_remove(ev_state *st) {
   pthread_mutex_lock(&table_lock);
@@ -174,7 +139,7 @@ static void state_free(ev_state *st) {
     orphan = *ctx;
     trail_ctx_enter(&orphan);
   }
-  state_release(st);
+  trail__state_put(&states, st);
 }
 
 /* The adapter is done with the request: out of the table (so that
@@ -338,7 +303,7 @@ static int begin(struct evhttp_request *req, const trail_http_config *cfg,
       return 0;
     drop_stale(old, evcon);
   }
-  ev_state *st = state_new();
+  ev_state *st = trail__state_get(&states, sizeof *st);
   if (st == NULL)
     return -ENOMEM;
   memset(st, 0, offsetof(ev_state, http));

@@ -18,6 +18,7 @@
 #include <trail/http.h>
 #include <trail/mhd.h>
 
+#include "../state_cache.h"
 #include "mhd_common.h"
 
 /*
@@ -44,6 +45,9 @@ typedef struct mhd_request {
  * since MHD gives the application no way from a connection to its con_cls.
  */
 static _Thread_local mhd_request *current;
+
+/* Finished requests' states, for the next ones (adapters/state_cache.h). */
+static trail__state_cache states = TRAIL__STATE_CACHE_INIT;
 
 static trail_logger *http_logger(const trail_mhd *tm) {
   return tm->cfg_ && tm->cfg_->logger ? tm->cfg_->logger
@@ -111,7 +115,7 @@ TRAIL_API void *trail_mhd_uri_log(void *cls, const char *uri,
   if (tm == NULL)
     return NULL;
   __atomic_store_n(&tm->started_, 1, __ATOMIC_RELAXED);
-  mhd_request *r = malloc(sizeof *r);
+  mhd_request *r = trail__state_get(&states, sizeof *r);
   if (r == NULL)
     return NULL;
   memset(r, 0, offsetof(mhd_request, http));
@@ -245,7 +249,7 @@ TRAIL_API void trail_mhd_completed(void *cls, struct MHD_Connection *connection,
                  trail__mhd_end_status(&r->http, connection, toe, r->queued,
                                        r->app_refused),
                  0);
-  free(r);
+  trail__state_put(&states, r);
 }
 
 /*

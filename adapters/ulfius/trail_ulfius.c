@@ -26,6 +26,7 @@
 #include <trail/ulfius.h>
 
 #include "../mhd/mhd_common.h"
+#include "../state_cache.h"
 
 /* An application callback and its data, standing behind the wrapper. */
 typedef struct ul_wrap {
@@ -86,6 +87,9 @@ static void idle_init(void) {
 
 /* The request whose callback runs on this thread (for the error log). */
 static _Thread_local ul_request *current;
+
+/* Finished requests' states, for the next ones (adapters/state_cache.h). */
+static trail__state_cache states = TRAIL__STATE_CACHE_INIT;
 
 static size_t bucket_of(const void *key) {
   uintptr_t k = (uintptr_t)key;
@@ -150,7 +154,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn) {
   struct connection_info_struct *ci = ulfius_uri_logger(NULL, uri);
   if (ci == NULL || ci->request == NULL || tu == NULL)
     return ci;
-  ul_request *r = malloc(sizeof *r);
+  ul_request *r = trail__state_get(&states, sizeof *r);
   if (r == NULL)
     return ci;
   memset(r, 0, offsetof(ul_request, http));
@@ -309,7 +313,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     trail_http_end(&r->http,
                    trail__mhd_end_status(&r->http, conn, toe, r->answered, 0),
                    r->bytes);
-    free(r);
+    trail__state_put(&states, r);
   }
   mhd_request_completed(NULL, conn, con_cls, toe);
 }
