@@ -811,6 +811,67 @@ static inline void scenario_buffered(void **state) {
   service_free(&s);
 }
 
+/* ---- a request's state used again ---------------------------------------- */
+
+/*
+ * The adapters keep finished requests' states for the next ones
+ * (adapters/state_cache.h). Requests one after the other, each full one
+ * (user agent, continued trace, tracestate, its own id, a query) followed
+ * by a bare one: a bare request's access line has none of what the full
+ * one before it carried, a new trace and a new id, whichever state it got.
+ */
+/* Rounds of "full, bare, full, bare, bare": a bare request right after a
+ * full one on every server, and on one whose workers take requests in
+ * turn (FastCGI's 8 threads) both kinds on every worker, which a plain
+ * alternation would not give. */
+#define HTTP_REUSE_ROUND "FBFBB"
+enum { HTTP_REUSE_ROUNDS = 4, HTTP_REUSE_BARE = 3 * HTTP_REUSE_ROUNDS };
+
+static inline void check_bare_request(service *s, const char *rid) {
+  json_t *acc = service_access_line(s, rid);
+  if (acc == NULL)
+    fail_msg("%s: no access line", rid);
+  assert_string_equal(str_or_null(acc, "path"), "/api/orders/42");
+  assert_null(json_object_get(acc, "user_agent"));
+  assert_null(json_object_get(acc, "parent_span_id"));
+  const char *trace = str_or_null(acc, "trace_id");
+  assert_non_null(trace);
+  assert_string_not_equal(trace, HTTP_TP_TRACE);
+}
+
+static inline void scenario_state_reused(void **state) {
+  const http_case *c = *state;
+  service s;
+  int port = http_start(c->sv, &s, c->mode, NULL);
+  static const char full[] =
+      "GET /api/orders/42?card=4111 HTTP/1.1\r\nHost: t\r\n"
+      "User-Agent: reuse-agent\r\nX-Request-ID: reuse-full\r\n" HTTP_TP_VALID
+      "\r\ntracestate: reuse=1\r\nConnection: close\r\n\r\n";
+  static const char bare[] =
+      "GET /api/orders/42 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  const size_t per_round = sizeof HTTP_REUSE_ROUND - 1;
+  char bare_ids[HTTP_REUSE_BARE][256];
+  int nbare = 0;
+  for (size_t i = 0; i < HTTP_REUSE_ROUNDS * per_round; i++) {
+    int is_full = HTTP_REUSE_ROUND[i % per_round] == 'F';
+    raw_response r;
+    raw_request_str(port, is_full ? full : bare, &r);
+    assert_int_equal(r.status, 200);
+    if (is_full)
+      continue;
+    assert_true(is_uuid(r.request_id));
+    snprintf(bare_ids[nbare++], sizeof bare_ids[0], "%s", r.request_id);
+  }
+  http_stop(c->sv, &s);
+  assert_int_equal(nbare, HTTP_REUSE_BARE);
+  for (int i = 0; i < nbare; i++)
+    check_bare_request(&s, bare_ids[i]);
+  /* two lines per full request: the handler's and the access line */
+  assert_int_equal(service_count(&s, "request_id", "reuse-full"),
+                   (size_t)HTTP_REUSE_ROUNDS * 2 * 2);
+  service_free(&s);
+}
+
 #define HTTP_SCENARIOS_ON_MHD(thread, poll)                                    \
   HTTP_SCENARIO("test_get_thread", scenario_basic_get, thread),                \
       HTTP_SCENARIO("test_get_poll", scenario_basic_get, poll),                \
@@ -832,6 +893,9 @@ static inline void scenario_buffered(void **state) {
       HTTP_SCENARIO("test_drain_poll", scenario_drain, poll),                  \
       HTTP_SCENARIO("test_sigint", scenario_sigint, poll),                     \
       HTTP_SCENARIO("test_buffered_thread", scenario_buffered, thread),        \
-      HTTP_SCENARIO("test_buffered_poll", scenario_buffered, poll)
+      HTTP_SCENARIO("test_buffered_poll", scenario_buffered, poll),            \
+      HTTP_SCENARIO("test_state_reused_thread", scenario_state_reused,         \
+                    thread),                                                   \
+      HTTP_SCENARIO("test_state_reused_poll", scenario_state_reused, poll)
 
 #endif /* TRAIL_TEST_HTTP_SCENARIOS_H */

@@ -1162,6 +1162,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent),
       HTTP_SCENARIO("test_sigint", scenario_sigint, &civetweb),
       HTTP_SCENARIO("test_buffered", scenario_buffered, &civetweb),
+      HTTP_SCENARIO("test_state_reused", scenario_state_reused, &civetweb),
 #ifdef TRAIL_TEST_HAVE_CIVETWEB
       cmocka_unit_test(test_inproc_status_bytes),
       cmocka_unit_test(test_inproc_user_conn_data),

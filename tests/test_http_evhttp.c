@@ -656,6 +656,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_concurrent_interleaved, teardown),
       HTTP_SCENARIO("test_sigint", scenario_sigint, &evhttp),
       HTTP_SCENARIO("test_buffered", scenario_buffered, &evhttp),
+      HTTP_SCENARIO("test_state_reused", scenario_state_reused, &evhttp),
       cmocka_unit_test_teardown(test_stop_finishes_deferred, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -327,6 +327,7 @@ int main(void) {
       HTTP_SCENARIO("test_concurrent", scenario_concurrent, &fcgi),
       HTTP_SCENARIO("test_sigint", scenario_sigint, &fcgi),
       HTTP_SCENARIO("test_buffered", scenario_buffered, &fcgi),
+      HTTP_SCENARIO("test_state_reused", scenario_state_reused, &fcgi),
 #ifdef TRAIL_TEST_FCGI_INPROC
       cmocka_unit_test_teardown(test_inproc_api, teardown),
 #endif
