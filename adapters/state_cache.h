@@ -8,9 +8,12 @@
  * events, pools), a cost paid for every request otherwise: perf of the
  * servers showed malloc and free at 2% of the request thread's samples with
  * trail, against a fraction of that without. A cache holds up to
- * TRAIL__STATE_CACHE states under its own lock, held for a pointer move.
- * Under AddressSanitizer nothing is kept, so that a use of a state after
- * its request's end is still caught.
+ * TRAIL__STATE_CACHE states under its own lock, held for a pointer move
+ * and only ever tried, never waited for: when another thread has it (or
+ * had it when the process forked, and so holds it forever in the child),
+ * the state is simply allocated or freed. Under AddressSanitizer nothing
+ * is kept, so that a use of a state after its request's end is still
+ * caught.
  *
  * Copyright (c) 2026 the trail developers. MIT licence, see LICENSE.
  */
@@ -42,26 +45,29 @@ typedef struct trail__state_cache {
     PTHREAD_MUTEX_INITIALIZER, 0, { NULL }                                     \
   }
 
-/* A kept state, or a new one of size bytes (NULL: out of memory). Its
- * bytes are whatever the last request left: the caller initialises it. */
+/* A kept state when there is one and the cache is free, else a new one of
+ * size bytes (NULL: out of memory). Its bytes are whatever the last
+ * request left: the caller initialises it. */
 static inline void *trail__state_get(trail__state_cache *c, size_t size) {
   void *p = NULL;
-  pthread_mutex_lock(&c->lock);
-  if (c->n > 0)
-    p = c->kept[--c->n];
-  pthread_mutex_unlock(&c->lock);
+  if (pthread_mutex_trylock(&c->lock) == 0) {
+    if (c->n > 0)
+      p = c->kept[--c->n];
+    pthread_mutex_unlock(&c->lock);
+  }
   return p != NULL ? p : malloc(size);
 }
 
-/* Keeps p for a next request, or frees it when the cache is full. */
+/* Keeps p for a next request, or frees it (the cache full or busy). */
 static inline void trail__state_put(trail__state_cache *c, void *p) {
 #ifndef TRAIL__STATE_CACHE_OFF
-  pthread_mutex_lock(&c->lock);
-  if (c->n < TRAIL__STATE_CACHE) {
-    c->kept[c->n++] = p;
-    p = NULL;
+  if (pthread_mutex_trylock(&c->lock) == 0) {
+    if (c->n < TRAIL__STATE_CACHE) {
+      c->kept[c->n++] = p;
+      p = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
   }
-  pthread_mutex_unlock(&c->lock);
 #else
   (void)c;
 #endif
