@@ -815,15 +815,14 @@ static inline void scenario_buffered(void **state) {
 
 /*
  * The adapters keep finished requests' states for the next ones
- * (adapters/state_cache.h). Requests one after the other, each full one
- * (user agent, continued trace, tracestate, its own id, a query) followed
- * by a bare one: a bare request's access line has none of what the full
- * one before it carried, a new trace and a new id, whichever state it got.
+ * (adapters/state_cache.h). Full requests (user agent, continued trace,
+ * tracestate, their own id, a query) and bare ones, one after the other:
+ * a bare request's access line has none of what a full one carried, and
+ * its own trace and id, whichever state it got. Rounds of "full, bare,
+ * full, bare, bare" put a bare request right after a full one on every
+ * server, and, on one whose workers take requests in turn (FastCGI's 8
+ * threads), both kinds on every worker, which plain alternation would not.
  */
-/* Rounds of "full, bare, full, bare, bare": a bare request right after a
- * full one on every server, and on one whose workers take requests in
- * turn (FastCGI's 8 threads) both kinds on every worker, which a plain
- * alternation would not give. */
 #define HTTP_REUSE_ROUND "FBFBB"
 enum { HTTP_REUSE_ROUNDS = 4, HTTP_REUSE_BARE = 3 * HTTP_REUSE_ROUNDS };
 

@@ -96,9 +96,6 @@ static void table_put(ev_state *st) {
   pthread_mutex_unlock(&table_lock);
 }
 
-/* Finished requests' states, for the next ones (adapters/state_cache.h). */
-static trail__state_cache states = TRAIL__STATE_CACHE_INIT;
-
 static void table_remove(ev_state *st) {
   pthread_mutex_lock(&table_lock);
   ev_state **at = &table[bucket_of(st->req)];
@@ -112,6 +109,9 @@ static void table_remove(ev_state *st) {
 }
 
 /* ---- a request's end ---------------------------------------------------- */
+
+/* Finished requests' states, for the next ones (adapters/state_cache.h). */
+static trail__state_cache states = TRAIL__STATE_CACHE_INIT;
 
 static void watch_stop(ev_state *st) {
   if (st->watch != NULL) {
