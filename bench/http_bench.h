@@ -2,16 +2,21 @@
  * What the HTTP benchmark servers (bench/http_<server>.c) share: the
  * command line, the one handler, trail's set-up and the stop signal.
  *
- *   http_<server> --plain|--trail --port N [--log PATH] [--threads N]
+ *   http_<server> --plain|--trail [--handler-line] [--sync] --port N
+ *                 [--log PATH] [--threads N]
  *
  * --plain: the server and the handler alone, trail not initialised.
  * --trail: trail_init() with the async writer on (TRAIL_ASYNC=1, its
- * defaults) writing to PATH, the server's trail adapter hooked in, and the
- * handler logs one line per request: each request costs one access line
- * and one handler line. --trail --sync: the same with trail's default
- * writer instead (one write(2) per line, from the request's thread), to
- * tell the writer's cost from the rest. Everything else (the server's options,
- * threads, the response) is the same in both modes.
+ * defaults) writing to PATH and the server's trail adapter hooked in: each
+ * request costs what the adapter adds, its access line included. The
+ * handler is the same code in both modes and logs nothing, so the
+ * difference is the adapter's alone. --trail --handler-line: the handler
+ * also logs one line per request, as a service's handler would (what that
+ * line adds is the logger's cost, not the adapter's). --trail --sync: the
+ * same with trail's default writer instead (one write(2) per line, from the
+ * request's thread), to tell the writer's cost from the rest. Everything
+ * else (the server's options, threads, the response) is the same in every
+ * mode.
  *
  * The server listens on 127.0.0.1:N only, prints "ready" on stdout once it
  * accepts connections, and stops on SIGTERM or SIGINT (trail_shutdown()
@@ -40,6 +45,7 @@ typedef struct hb_args {
   const char *log; /* trail's output in --trail mode */
   int threads;     /* worker threads, where the server takes a number */
   int sync;        /* --sync: trail without the async writer */
+  int line;        /* --handler-line: the handler logs a line per request */
 } hb_args;
 
 /* The reply of the one route, and a 404 for anything else. */
@@ -49,14 +55,17 @@ typedef struct hb_reply {
   size_t len;
 } hb_reply;
 
-static int hb_trail_on; /* the mode, for the handler */
+static int hb_trail_on;     /* the mode, for the adapters' calls */
+static int hb_handler_line; /* --trail --handler-line, for the handler */
 
 static inline void hb_usage(const char *prog, int status) {
   fprintf(
       status ? stderr : stdout,
-      "usage: %s --plain|--trail [--sync] --port N [--log PATH] [--threads N]\n"
+      "usage: %s --plain|--trail [--handler-line] [--sync] --port N\n"
+      "          [--log PATH] [--threads N]\n"
       "  Serves GET " HB_ROUTE " on 127.0.0.1:N; --trail with trail's\n"
-      "  adapter and the async writer into PATH (default /dev/null).\n",
+      "  adapter and the async writer into PATH (default /dev/null);\n"
+      "  --handler-line: the handler also logs a line per request.\n",
       prog);
   exit(status);
 }
@@ -73,6 +82,8 @@ static inline void hb_parse(hb_args *a, int argc, char **argv,
       a->trail = s[2] == 't';
     } else if (strcmp(s, "--sync") == 0) {
       a->sync = 1;
+    } else if (strcmp(s, "--handler-line") == 0) {
+      a->line = 1;
     } else if (strcmp(s, "--port") == 0 && i + 1 < argc) {
       a->port = atoi(argv[++i]);
     } else if (strcmp(s, "--log") == 0 && i + 1 < argc) {
@@ -87,9 +98,10 @@ static inline void hb_parse(hb_args *a, int argc, char **argv,
     }
   }
   if (a->trail < 0 || a->port <= 0 || a->port > 65535 || a->threads < 1 ||
-      a->threads > 256)
+      a->threads > 256 || ((a->line || a->sync) && !a->trail))
     hb_usage(argv[0], 2);
   hb_trail_on = a->trail;
+  hb_handler_line = a->line;
 }
 
 /* --trail: the async writer into a->log, as a production service would. */
@@ -117,7 +129,7 @@ static inline void hb_http_config(trail_http_config *cfg) {
 }
 
 /*
- * The handler, the same code in both modes: in --trail mode it logs one
+ * The handler, the same code in every mode: with --handler-line it logs one
  * line in the request's context (current on this thread, entered by the
  * adapter).
  */
@@ -128,7 +140,7 @@ static inline void hb_handle(const char *method, const char *path,
     r->status = 200;
     r->body = HB_BODY;
     r->len = sizeof HB_BODY - 1;
-    if (hb_trail_on)
+    if (hb_handler_line)
       trail_info(trail_logger_get("orders"), "order loaded",
                  TRAIL_INT("order_id", 42), TRAIL_INT("items", 3));
   } else {

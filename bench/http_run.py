@@ -6,18 +6,21 @@
                 [--log-dir DIR] [--markdown FILE] [--json FILE]
 
 DIR holds the servers http_SERVER (bench/http_SERVER.c), each taking
-"--plain|--trail --port N [--log PATH]". scripts/bench --http builds them
-and calls this.
+"--plain|--trail [--handler-line] --port N [--log PATH]". scripts/bench
+--http builds them and calls this.
 
-For each server, its two modes run interleaved, A B A B ..., the order
-turned each round: every run starts a fresh server on a free loopback port
+Three modes per server: plain (the server and the handler alone), trail
+(trail's adapter around the same handler: the goal's figure) and
+trail+line (the handler also logs one line per request). They run
+interleaved, the order rotated each round: every run starts a fresh server
+on a free loopback port
 (and, for FastCGI, a fresh nginx in front of it with a generated
 configuration), checks one response, puts --warmup seconds of load on it
 that are not counted, then measures "wrk -t1 -cC -dDs --latency": the
 requests/s and the 99th percentile latency wrk prints. The server and nginx
-are then stopped by their pids (SIGTERM). In --trail mode the log file,
-one per run, must hold at least two lines per measured request (the
-handler's and the access line); it is deleted after the run.
+are then stopped by their pids (SIGTERM). In the trail modes the log file,
+one per run, must hold at least one line per measured request (the access
+line; two with the handler's), and is deleted after the run.
 """
 
 import argparse
@@ -50,7 +53,11 @@ MODELS = {"mhd": "1 internal polling thread, epoll",
           "fcgi": "8 worker threads; nginx: 1 worker, a new FastCGI "
                   "connection per request",
           "ulfius": "MHD's internal polling thread, epoll"}
-MODES = ("plain", "trail")
+MODES = ("plain", "trail", "trail+line")
+# The server's arguments and the least log lines per request, by mode.
+MODE_ARGS = {"plain": ["--plain"], "trail": ["--trail"],
+             "trail+line": ["--trail", "--handler-line"]}
+MODE_LINES = {"plain": 0, "trail": 1, "trail+line": 2}
 ROUTE = "/api/orders/42"
 BODY = b'{"id":42,"status":"shipped","items":3,"total":59.9}'
 SYNC = False  # --sync: trail's default writer instead of the async one
@@ -92,8 +99,8 @@ def stop(proc, what):
 
 def start_server(path, mode, port, log_path):
     """Starts the server and waits for its "ready" line."""
-    argv = [path, "--" + mode, "--port", str(port)]
-    if mode == "trail":
+    argv = [path] + MODE_ARGS[mode] + ["--port", str(port)]
+    if MODE_LINES[mode]:
         argv += ["--log", log_path]
     if SYNC:
         argv.append("--sync")
@@ -106,11 +113,11 @@ def start_server(path, mode, port, log_path):
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([proc.stdout], [], [], left)[0]:
             stop(proc, path)
-            raise RuntimeError("%s --%s did not start" % (path, mode))
+            raise RuntimeError("%s %s did not start" % (path, mode))
         c = proc.stdout.read(1)
         if not c:
             proc.wait()
-            raise RuntimeError("%s --%s exited with %d" %
+            raise RuntimeError("%s %s exited with %d" %
                                (path, mode, proc.returncode))
         line += c
     if line.strip() != b"ready":
@@ -195,7 +202,7 @@ def check_response(port, mode):
     c.close()
     if r.status != 200 or body != BODY:
         raise RuntimeError("GET %s: %d %r" % (ROUTE, r.status, body))
-    if (rid is not None) != (mode == "trail"):
+    if (rid is not None) != (mode != "plain"):
         raise RuntimeError("X-Request-ID %r in mode %s" % (rid, mode))
 
 
@@ -238,7 +245,8 @@ def count_lines(path):
 def run_once(server, mode, args, scratch, rnd):
     path = os.path.join(args.bin, "http_" + server)
     log_path = os.path.join(args.log_dir, "trail-http-bench.%d.%s.%s.%d.log"
-                            % (os.getpid(), server, mode, rnd))
+                            % (os.getpid(), server, mode.replace("+", "-"),
+                               rnd))
     port = free_port()
     srv = ng = None
     ng_dir = None
@@ -257,11 +265,11 @@ def run_once(server, mode, args, scratch, rnd):
         stop(ng, "nginx")
         stop(srv, path)
         if srv.returncode != 0:
-            raise RuntimeError("%s --%s exited with %d" %
+            raise RuntimeError("%s %s exited with %d" %
                                (path, mode, srv.returncode))
-        if mode == "trail":
+        if MODE_LINES[mode]:
             res["log_lines"] = count_lines(log_path)
-            if res["log_lines"] < 2 * res["requests"]:
+            if res["log_lines"] < MODE_LINES[mode] * res["requests"]:
                 raise RuntimeError("%s: %d lines for %d requests" %
                                    (log_path, res["log_lines"],
                                     res["requests"]))
@@ -294,34 +302,47 @@ def fmt_ms(ms):
     return "%.0f us" % (ms * 1e3) if ms < 1 else "%.2f ms" % ms
 
 
+def cost_pct(plain, other):
+    return (plain["rps"] - other["rps"]) / plain["rps"] * 100.0
+
+
+def errors_note(r):
+    """Non-2xx responses and socket errors of every mode, if any."""
+    bad = [r[m]["non2xx"] for m in MODES]
+    sock = [r[m]["socket_errors"] for m in MODES]
+    if not any(bad) and not any(sock):
+        return ""
+    return " (errors: %s non-2xx, %s socket)" % (
+        "/".join(map(str, bad)), "/".join(map(str, sock)))
+
+
 def table(results, args):
     head = ("**HTTP: GET %s, wrk -t1 -c%d -d%ds --latency, median of %d "
-            "runs per mode (interleaved, %d s warm-up each)**" %
+            "runs per mode (interleaved, %d s warm-up each).** trail: the "
+            "adapter around the same handler; + line: the handler also logs "
+            "one line per request." %
             (ROUTE, args.connections, args.duration, args.runs, args.warmup))
     rows = ["| server | plain req/s median [min - max] | trail req/s median "
-            "[min - max] | cost % | plain p99 | trail p99 | server CPU/request "
-            "plain / trail | goal (<= 5%) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+            "[min - max] | trail cost % | + line req/s | + line cost % | "
+            "p99 plain / trail / + line | server CPU/request plain / trail / "
+            "+ line | goal (trail <= 5%) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for server, r in results.items():
         if "error" in r:
-            rows.append("| %s | %s |  |  |  |  |  |  |" % (NAMES[server],
-                                                      r["error"]))
+            rows.append("| %s | %s |  |  |  |  |  |  |  |" % (NAMES[server],
+                                                          r["error"]))
             continue
-        p, t = r["plain"], r["trail"]
-        cost = (p["rps"] - t["rps"]) / p["rps"] * 100.0
-        r["cost_pct"] = cost
-        note = ""
-        if p["non2xx"] or t["non2xx"] or p["socket_errors"] or \
-                t["socket_errors"]:
-            note = " (errors: %d/%d non-2xx, %d/%d socket)" % (
-                p["non2xx"], t["non2xx"], p["socket_errors"],
-                t["socket_errors"])
-        rows.append("| %s | %s | %s | %.1f%% | %s | %s | %.1f / %.1f us | "
-                    "%s%s |" % (
-                        NAMES[server], fmt_rps(p), fmt_rps(t), cost,
-                        fmt_ms(p["p99_ms"]), fmt_ms(t["p99_ms"]),
-                        p["cpu_us"], t["cpu_us"],
-                        "**yes**" if cost <= 5.0 else "no", note))
+        p, t, l = (r[m] for m in MODES)
+        r["cost_pct"] = cost_pct(p, t)
+        r["line_cost_pct"] = cost_pct(p, l)
+        rows.append("| %s | %s | %s | %.1f%% | %s | %.1f%% | %s | "
+                    "%.1f / %.1f / %.1f us | %s%s |" % (
+                        NAMES[server], fmt_rps(p), fmt_rps(t), r["cost_pct"],
+                        fmt_rps(l), r["line_cost_pct"],
+                        " / ".join(fmt_ms(x["p99_ms"]) for x in (p, t, l)),
+                        p["cpu_us"], t["cpu_us"], l["cpu_us"],
+                        "**yes**" if r["cost_pct"] <= 5.0 else "no",
+                        errors_note(r)))
     return head + "\n\n" + "\n".join(rows) + "\n"
 
 
@@ -375,10 +396,11 @@ def main():
             runs = {m: [] for m in MODES}
             try:
                 for rnd in range(args.runs):
-                    order = MODES if rnd % 2 == 0 else MODES[::-1]
+                    k = rnd % len(MODES)
+                    order = MODES[k:] + MODES[:k]
                     for m in order:
                         r = run_once(s, m, args, scratch, rnd)
-                        log("  round %d %-5s %10.0f req/s  p99 %-9s "
+                        log("  round %d %-10s %10.0f req/s  p99 %-9s "
                             "%5.1f us CPU/request" %
                             (rnd + 1, m, r["rps"], fmt_ms(r["p99_ms"]),
                              r["cpu_us"]))
