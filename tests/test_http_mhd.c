@@ -31,6 +31,8 @@
 
 #ifdef TRAIL_TEST_MHD_INPROC
 #include <trail/mhd.h>
+
+#include "../adapters/mhd/mhd_common.h"
 #endif
 
 /* ---- the shared scenarios, in both modes --------------------------------- */
@@ -300,6 +302,31 @@ static void test_inproc_error_log(void **state) {
   (void)state;
   check_error_log(trail_mhd_error_log);
 }
+
+/*
+ * The adapters' IPv4 text (adapters/mhd/mhd_common.h) is inet_ntop()'s,
+ * byte for byte: every octet value in every position, with neighbours of
+ * one, two and three digits.
+ */
+static void test_ipv4_text(void **state) {
+  (void)state;
+  int checked = 0;
+  for (int pos = 0; pos < 4; pos++) {
+    for (int v = 0; v < 256; v++) {
+      unsigned char b[4] = {(unsigned char)(255 - v), (unsigned char)(v * 7),
+                            (unsigned char)(v % 10), (unsigned char)(v * 13)};
+      b[pos] = (unsigned char)v;
+      char want[INET_ADDRSTRLEN], got[INET_ADDRSTRLEN];
+      assert_non_null(inet_ntop(AF_INET, b, want, sizeof want));
+      memset(got, 'x', sizeof got);
+      size_t n = trail__ipv4_text(b, got);
+      assert_string_equal(got, want);
+      assert_int_equal(n, strlen(want));
+      checked++;
+    }
+  }
+  assert_int_equal(checked, 4 * 256);
+}
 #endif /* TRAIL_TEST_MHD_INPROC */
 
 int main(void) {
@@ -315,6 +342,7 @@ int main(void) {
                                       inproc_teardown),
       cmocka_unit_test_setup_teardown(test_inproc_error_log, inproc_setup,
                                       inproc_teardown),
+      cmocka_unit_test(test_ipv4_text),
 #endif
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,6 +49,29 @@ static inline int trail__mhd_end_status(trail_http_request *http,
   return TRAIL_HTTP_CLIENT_GONE;
 }
 
+/*
+ * The four bytes of an IPv4 address as inet_ntop() writes them ("a.b.c.d",
+ * each in decimal without leading zeros) into out, which has room for 16
+ * bytes; returns the length. Done here because inet_ntop() goes through
+ * sprintf(): a tenth of what the middleware costs a request, for the one
+ * family every request of a loopback or IPv4 service has.
+ */
+static inline size_t trail__ipv4_text(const unsigned char b[4], char *out) {
+  size_t n = 0;
+  for (int i = 0; i < 4; i++) {
+    unsigned int v = b[i];
+    if (i > 0)
+      out[n++] = '.';
+    if (v >= 100)
+      out[n++] = (char)('0' + v / 100);
+    if (v >= 10)
+      out[n++] = (char)('0' + v / 10 % 10);
+    out[n++] = (char)('0' + v % 10);
+  }
+  out[n] = '\0';
+  return n;
+}
+
 /* The client's address as text into buf ("" when MHD knows none). */
 static inline void trail__mhd_remote_addr(struct MHD_Connection *conn,
                                           char *buf, size_t size) {
@@ -59,11 +82,10 @@ static inline void trail__mhd_remote_addr(struct MHD_Connection *conn,
     return;
   /* Copies, not casts: MHD's sockaddr need not be aligned for the family's
    * own struct. */
-  if (ci->client_addr->sa_family == AF_INET) {
+  if (ci->client_addr->sa_family == AF_INET && size >= INET_ADDRSTRLEN) {
     struct sockaddr_in in;
     memcpy(&in, ci->client_addr, sizeof in);
-    if (inet_ntop(AF_INET, &in.sin_addr, buf, (socklen_t)size) == NULL)
-      buf[0] = '\0';
+    trail__ipv4_text((const unsigned char *)&in.sin_addr, buf);
   } else if (ci->client_addr->sa_family == AF_INET6) {
     struct sockaddr_in6 in6;
     memcpy(&in6, ci->client_addr, sizeof in6);
