@@ -59,14 +59,13 @@ static int hb_trail_on;     /* the mode, for the adapters' calls */
 static int hb_handler_line; /* --trail --handler-line, for the handler */
 
 static inline void hb_usage(const char *prog, int status) {
-  fprintf(
-      status ? stderr : stdout,
-      "usage: %s --plain|--trail [--handler-line] [--sync] --port N\n"
-      "          [--log PATH] [--threads N]\n"
-      "  Serves GET " HB_ROUTE " on 127.0.0.1:N; --trail with trail's\n"
-      "  adapter and the async writer into PATH (default /dev/null);\n"
-      "  --handler-line: the handler also logs a line per request.\n",
-      prog);
+  fprintf(status ? stderr : stdout,
+          "usage: %s --plain|--trail [--handler-line] [--sync] --port N\n"
+          "          [--log PATH] [--threads N]\n"
+          "  Serves GET " HB_ROUTE " on 127.0.0.1:N; --trail with trail's\n"
+          "  adapter and the async writer into PATH (default /dev/null);\n"
+          "  --handler-line: the handler also logs a line per request.\n",
+          prog);
   exit(status);
 }
 
