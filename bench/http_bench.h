@@ -9,7 +9,7 @@
  * --trail: trail_init() with the async writer on (TRAIL_ASYNC=1, its
  * defaults) writing to PATH and the server's trail adapter hooked in: each
  * request costs what the adapter adds, its access line included. The
- * handler is the same code in both modes and logs nothing, so the
+ * handler is the same code in every mode and logs nothing, so the
  * difference is the adapter's alone. --trail --handler-line: the handler
  * also logs one line per request, as a service's handler would (what that
  * line adds is the logger's cost, not the adapter's). --trail --sync: the

@@ -101,9 +101,7 @@ def start_server(path, mode, port, log_path):
     """Starts the server and waits for its "ready" line."""
     argv = [path] + MODE_ARGS[mode] + ["--port", str(port)]
     if MODE_LINES[mode]:
-        argv += ["--log", log_path]
-    if SYNC:
-        argv.append("--sync")
+        argv += ["--log", log_path] + (["--sync"] if SYNC else [])
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, env=env, bufsize=0)

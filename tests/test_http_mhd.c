@@ -310,7 +310,6 @@ static void test_inproc_error_log(void **state) {
  */
 static void test_ipv4_text(void **state) {
   (void)state;
-  int checked = 0;
   for (int pos = 0; pos < 4; pos++) {
     for (int v = 0; v < 256; v++) {
       unsigned char b[4] = {(unsigned char)(255 - v), (unsigned char)(v * 7),
@@ -322,10 +321,8 @@ static void test_ipv4_text(void **state) {
       size_t n = trail__ipv4_text(b, got);
       assert_string_equal(got, want);
       assert_int_equal(n, strlen(want));
-      checked++;
     }
   }
-  assert_int_equal(checked, 4 * 256);
 }
 #endif /* TRAIL_TEST_MHD_INPROC */
 
