@@ -24,6 +24,19 @@
 
 #include "trail/civetweb.h"
 
+/*
+ * The two server options every response needs, read once per worker
+ * thread: mg_get_option() compares the name with every option's in turn,
+ * which cost about a tenth of the adapter's time per request. A worker
+ * thread serves one server, which joins it before freeing its options,
+ * so a thread's copy of the pointers never outlives them.
+ */
+typedef struct server_options {
+  const struct mg_context *ctx; /* NULL: not read yet */
+  const char *additional;       /* additional_header, NULL: none */
+  int keep_alive;               /* enable_keep_alive is "yes" */
+} server_options;
+
 /* One worker thread's request in flight. */
 typedef struct slot {
   trail_http_request req;
@@ -31,6 +44,7 @@ typedef struct slot {
   trail_ctx *prev;                  /* current before begin_request */
   uint8_t open;                     /* between begin and end */
   uint8_t sent;                     /* a response went out through trail */
+  server_options opts;              /* of the server this thread works for */
 } slot;
 
 static _Thread_local slot tls;
@@ -40,6 +54,24 @@ static _Atomic(const trail_http_config *) hooks_cfg;
 
 static slot *slot_of(const struct mg_connection *conn) {
   return conn != NULL && tls.open && tls.conn == conn ? &tls : NULL;
+}
+
+static void options_read(server_options *o, const struct mg_context *ctx) {
+  const char *ka = ctx ? mg_get_option(ctx, "enable_keep_alive") : NULL;
+  o->ctx = ctx;
+  o->additional = ctx ? mg_get_option(ctx, "additional_header") : NULL;
+  o->keep_alive = ka != NULL && strcasecmp(ka, "yes") == 0;
+}
+
+/* conn's server's options: the worker's copy during a request of the
+ * adapter's (s), else read now into *tmp. */
+static const server_options *
+options_of(slot *s, const struct mg_connection *conn, server_options *tmp) {
+  const struct mg_context *ctx = mg_get_context(conn);
+  server_options *o = s != NULL ? &s->opts : tmp;
+  if (o == tmp || o->ctx != ctx || ctx == NULL)
+    options_read(o, ctx);
+  return o;
 }
 
 /*
@@ -242,9 +274,7 @@ static void put_header(head *h, const char *name, const char *value) {
  * by CRLF or LF. Each line that has a colon is written with its CRLF; an
  * empty line is skipped (it would end the head).
  */
-static void put_additional(head *h, const struct mg_connection *conn) {
-  const struct mg_context *ctx = mg_get_context(conn);
-  const char *p = ctx ? mg_get_option(ctx, "additional_header") : NULL;
+static void put_additional(head *h, const char *p) {
   while (p != NULL && *p) {
     size_t len = strcspn(p, "\n");
     size_t end = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
@@ -302,10 +332,9 @@ static int has_token(const char *v, const char *token) {
  * civetweb decides beyond that rule (its must_close) is not readable;
  * the adapter's own reasons to close (error pages) are passed in.
  */
-static int keeps_alive(const struct mg_connection *conn) {
-  const struct mg_context *ctx = mg_get_context(conn);
-  const char *opt = ctx ? mg_get_option(ctx, "enable_keep_alive") : NULL;
-  if (opt == NULL || strcasecmp(opt, "yes") != 0)
+static int keeps_alive(const struct mg_connection *conn,
+                       const server_options *o) {
+  if (!o->keep_alive)
     return 0;
   const char *c = mg_get_header(conn, "Connection");
   if (c != NULL)
@@ -320,6 +349,7 @@ typedef struct response {
   int status;
   const char *rid;          /* "" or NULL: no X-Request-ID */
   const char *fixed;        /* header lines of the caller's, CRLF each */
+  const char *additional;   /* the server's additional_header, or NULL */
   const char *content_type; /* NULL: none */
   int has_length;           /* Content-Length: length */
   size_t length;
@@ -347,7 +377,7 @@ static void build_head(head *h, const struct mg_connection *conn,
     put_header(h, "X-Request-ID", r->rid);
   if (r->fixed != NULL)
     put(h, r->fixed, strlen(r->fixed));
-  put_additional(h, conn);
+  put_additional(h, r->additional);
   if (r->content_type != NULL)
     put_header(h, "Content-Type", r->content_type);
   if (r->has_length) {
@@ -435,12 +465,15 @@ TRAIL_API int trail_civetweb_send(struct mg_connection *conn, int status,
   int rc = claim(conn, s, status);
   if (rc < 0)
     return rc;
+  server_options tmp;
+  const server_options *o = options_of(s, conn, &tmp);
   response r = {.status = status,
                 .rid = s ? trail_http_request_id(&s->req) : NULL,
+                .additional = o->additional,
                 .content_type = content_type,
                 .has_length = status >= 200 && status != 204,
                 .length = len,
-                .close = !keeps_alive(conn)};
+                .close = !keeps_alive(conn, o)};
   if (s != NULL)
     trail_http_response(&s->req, status);
   rc = send_response(conn, s, &r, body, has_body(s, conn, status) ? len : 0);
@@ -494,6 +527,7 @@ static int send_error(struct mg_connection *conn, slot *s, int status,
   int rc = claim(conn, s, status);
   if (rc < 0)
     return rc;
+  server_options tmp;
   char body[1024];
   int len = 0;
   int with_body = has_body(s, conn, status);
@@ -511,6 +545,7 @@ static int send_error(struct mg_connection *conn, slot *s, int status,
                 .fixed = "Cache-Control: no-cache, no-store, "
                          "must-revalidate, private, max-age=0\r\n"
                          "Expires: 0\r\nPragma: no-cache\r\n",
+                .additional = options_of(s, conn, &tmp)->additional,
                 .content_type = with_body ? "text/plain; charset=utf-8" : NULL,
                 .has_length = with_body,
                 .length = (size_t)len,

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -45,16 +46,26 @@
 /* One request in flight. */
 typedef struct ev_state {
   struct evhttp_request *req;
-  struct evhttp_connection *evcon;     /* NULL once the connection is gone */
-  struct event *watch;                 /* EOF watcher while the reply is due */
+  struct evhttp_connection *evcon; /* NULL once the connection is gone */
+  struct event *watch; /* EOF watcher while the reply is due: watch_mem */
   const trail_evhttp_handler *handler; /* its done hook, when any */
   struct ev_state *next;               /* table chain */
   uint8_t gone;                        /* the client left before the reply */
   uint8_t closed;                      /* the connection was freed */
+  uint8_t reported;                    /* a wrapper reported the body */
   /* The middleware core's state, with the ctx. Last: only what precedes it
    * is cleared; trail_http_begin() sets it. */
   trail_http_request http;
+  /* The watcher's struct event, event_get_struct_event_size() bytes (it
+   * varies with the libevent build): kept with the state, so that no
+   * request allocates one. */
+  _Alignas(max_align_t) unsigned char watch_mem[];
 } ev_state;
+
+/* The state's size: the struct and the watcher's event after it. */
+static size_t state_size(void) {
+  return sizeof(ev_state) + event_get_struct_event_size();
+}
 
 /* ---- the table: struct evhttp_request * -> ev_state * ------------------ */
 
@@ -115,7 +126,7 @@ static trail__state_cache states = TRAIL__STATE_CACHE_INIT;
 
 static void watch_stop(ev_state *st) {
   if (st->watch != NULL) {
-    event_free(st->watch);
+    event_del(st->watch);
     st->watch = NULL;
   }
 }
@@ -182,7 +193,8 @@ static void client_left(ev_state *st) {
 static void on_complete(struct evhttp_request *req, void *arg) {
   ev_state *st = arg;
   int status = evhttp_request_get_response_code(req);
-  trail_http_end(&st->http, status, server_bytes(req));
+  /* the core takes the bytes a wrapper reported over the server's */
+  trail_http_end(&st->http, status, st->reported ? 0 : server_bytes(req));
   struct evhttp_connection *evcon = evhttp_request_get_connection(req);
   /* A kept-alive connection outlives the request: its next request sets
    * its own close callback, and a close in between concerns nobody. */
@@ -230,6 +242,20 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
   client_left(st);
 }
 
+/* Watches the connection's socket for the client leaving, while the reply
+ * is due (on_readable). */
+static void watch_start(ev_state *st, struct evhttp_connection *evcon) {
+  struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+  struct event_base *base = evhttp_connection_get_base(evcon);
+  evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+  if (fd < 0 || base == NULL)
+    return;
+  struct event *ev = (struct event *)(void *)st->watch_mem;
+  if (event_assign(ev, base, fd, EV_READ, on_readable, st) == 0 &&
+      event_add(ev, NULL) == 0)
+    st->watch = ev;
+}
+
 /* ---- a request's start -------------------------------------------------- */
 
 static const char *method_name(enum evhttp_cmd_type cmd) {
@@ -256,10 +282,26 @@ static const char *method_name(enum evhttp_cmd_type cmd) {
   return "UNKNOWN";
 }
 
-/* The echo rule of trail/http.h: exactly one X-Request-ID, trail's. */
+/* Whether the headers hold exactly one X-Request-ID, and it is id. */
+static int has_only_id(const struct evkeyvalq *h, const char *id) {
+  int ours = 0;
+  for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+    if (strcasecmp(kv->key, "X-Request-ID") == 0) {
+      if (ours || strcmp(kv->value, id) != 0)
+        return 0;
+      ours = 1;
+    }
+  return ours;
+}
+
+/* The echo rule of trail/http.h: exactly one X-Request-ID, trail's. One
+ * walk when it is there already (set at the start, and the application
+ * left it alone). */
 static void set_request_id_header(struct evhttp_request *req, ev_state *st) {
   struct evkeyvalq *out = evhttp_request_get_output_headers(req);
   const char *id = trail_http_request_id(&st->http);
+  if (out == NULL || (id[0] != '\0' && has_only_id(out, id)))
+    return;
   while (evhttp_remove_header(out, "X-Request-ID") == 0) {
   }
   if (id[0] != '\0')
@@ -291,7 +333,8 @@ static void drop_stale(ev_state *old, struct evhttp_connection *evcon) {
  * does nothing.
  */
 static int begin(struct evhttp_request *req, const trail_http_config *cfg,
-                 const trail_evhttp_handler *h) {
+                 const trail_evhttp_handler *h, ev_state **out) {
+  *out = NULL;
   if (req == NULL)
     return -EINVAL;
   struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -299,11 +342,13 @@ static int begin(struct evhttp_request *req, const trail_http_config *cfg,
     return -EINVAL;
   ev_state *old = table_find(req);
   if (old != NULL) {
+    *out = old;
     if (trail_ctx_current() == trail_http_ctx(&old->http))
       return 0;
+    *out = NULL;
     drop_stale(old, evcon);
   }
-  ev_state *st = trail__state_get(&states, sizeof *st);
+  ev_state *st = trail__state_get(&states, state_size());
   if (st == NULL)
     return -ENOMEM;
   memset(st, 0, offsetof(ev_state, http));
@@ -325,15 +370,9 @@ static int begin(struct evhttp_request *req, const trail_http_config *cfg,
 
   evhttp_request_set_on_complete_cb(req, on_complete, st);
   evhttp_connection_set_closecb(evcon, on_close, st);
-  struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-  struct event_base *base = evhttp_connection_get_base(evcon);
-  evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
-  if (fd >= 0 && base != NULL) {
-    st->watch = event_new(base, fd, EV_READ, on_readable, st);
-    if (st->watch != NULL && event_add(st->watch, NULL) != 0)
-      watch_stop(st);
-  }
+  watch_start(st, evcon);
   table_put(st);
+  *out = st;
   return 0;
 }
 
@@ -341,7 +380,8 @@ static int begin(struct evhttp_request *req, const trail_http_config *cfg,
  * handler, so no done hook. */
 TRAIL_API int trail_evhttp_begin(struct evhttp_request *req,
                                  const trail_http_config *cfg) {
-  return begin(req, cfg, NULL);
+  ev_state *st;
+  return begin(req, cfg, NULL, &st);
 }
 
 /*
@@ -367,8 +407,11 @@ TRAIL_API void trail_evhttp_handler_init(trail_evhttp_handler *h,
  */
 TRAIL_API void trail_evhttp_handle(struct evhttp_request *req, void *handler) {
   trail_evhttp_handler *h = handler;
-  begin(req, h != NULL ? h->cfg : NULL, h);
-  trail_ctx *prev = trail_evhttp_enter(req);
+  ev_state *st;
+  begin(req, h != NULL ? h->cfg : NULL, h, &st);
+  /* the state begin() found or made, without a second lookup */
+  trail_ctx *prev = st != NULL ? trail_ctx_enter(trail_http_ctx(&st->http))
+                               : trail_ctx_current();
   if (h != NULL && h->cb != NULL)
     h->cb(req, h->arg);
   else
@@ -430,6 +473,7 @@ TRAIL_API void trail_evhttp_send_reply(struct evhttp_request *req, int code,
                    (body != NULL ? evbuffer_get_length(body) : 0);
   trail_http_response(&st->http, code);
   trail_http_body(&st->http, bytes);
+  st->reported = 1;
   set_request_id_header(req, st);
   if (!st->gone && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
     /* libevent 2.1 sends the body after HEAD too, which a keep-alive
@@ -525,8 +569,10 @@ TRAIL_API void trail_evhttp_send_reply_chunk(struct evhttp_request *req,
   if (req == NULL)
     return;
   ev_state *st = table_find(req);
-  if (st != NULL && chunk != NULL)
+  if (st != NULL && chunk != NULL) {
     trail_http_body(&st->http, evbuffer_get_length(chunk));
+    st->reported = 1;
+  }
   evhttp_send_reply_chunk(req, chunk);
 }
 
