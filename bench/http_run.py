@@ -97,9 +97,10 @@ def stop(proc, what):
         proc.wait()
 
 
-def start_server(path, mode, port, log_path):
-    """Starts the server and waits for its "ready" line."""
-    argv = [path] + MODE_ARGS[mode] + ["--port", str(port)]
+def start_server(path, mode, port, log_path, wrap=()):
+    """Starts the server (under the command wrap, if any: valgrind for
+    bench/http_count.py) and waits for its "ready" line."""
+    argv = list(wrap) + [path] + MODE_ARGS[mode] + ["--port", str(port)]
     if MODE_LINES[mode]:
         argv += ["--log", log_path] + (["--sync"] if SYNC else [])
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}

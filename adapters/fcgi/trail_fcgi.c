@@ -50,13 +50,38 @@ static const char *param(char **envp, const char *name) {
   return NULL;
 }
 
+/* What the request's begin needs of its params, found in one walk. */
+typedef struct begin_params {
+  const char *method, *addr, *uri;
+} begin_params;
+
+/* Sets *out to the entry's value when its name is name (and *out unset). */
+static void take(const char *entry, const char *name, size_t n,
+                 const char **out) {
+  if (*out == NULL && strncmp(entry, name, n) == 0 && entry[n] == '=')
+    *out = entry + n + 1;
+}
+
+/* nginx sends twenty params and more: each entry's first letter rules
+ * out most names without a comparison. */
+static void scan_params(char **envp, begin_params *bp) {
+  memset(bp, 0, sizeof *bp);
+  for (char **p = envp; p != NULL && *p != NULL; p++) {
+    if ((*p)[0] != 'R')
+      continue;
+    take(*p, "REQUEST_METHOD", 14, &bp->method);
+    take(*p, "REQUEST_URI", 11, &bp->uri);
+    take(*p, "REMOTE_ADDR", 11, &bp->addr);
+  }
+}
+
 /*
  * The request target. nginx's fastcgi_params sends REQUEST_URI, the target
  * as the client sent it (query included; the core cuts the query and
  * reduces an absolute form). Without it, the CGI pieces are joined.
  */
-static const char *request_path(char **envp, char *buf, size_t size) {
-  const char *uri = param(envp, "REQUEST_URI");
+static const char *request_path(char **envp, const char *uri, char *buf,
+                                size_t size) {
   if (uri != NULL && uri[0] != '\0')
     return uri;
   const char *script = param(envp, "SCRIPT_NAME");
@@ -78,8 +103,10 @@ static const char *request_path(char **envp, char *buf, size_t size) {
  * every header trail reads.
  */
 static void feed_param(trail_http_request *r, const char *entry) {
-  const char *eq = strchr(entry, '=');
-  if (eq == NULL || strncmp(entry, "HTTP_", 5) != 0)
+  if (strncmp(entry, "HTTP_", 5) != 0)
+    return;
+  const char *eq = strchr(entry + 5, '=');
+  if (eq == NULL)
     return;
   char name[NAME_BUF];
   size_t n = (size_t)(eq - entry) - 5;
@@ -116,11 +143,11 @@ TRAIL_API void trail_fcgi_begin(trail_fcgi *tf) {
     end_abandoned(tf);
   char **envp = tf->request.envp;
   char path[PATH_BUF];
-  const char *method = param(envp, "REQUEST_METHOD");
-  const char *addr = param(envp, "REMOTE_ADDR");
-  trail_http_begin(&tf->http_, tf->cfg_, method ? method : "",
-                   request_path(envp, path, sizeof path), TRAIL_NTS,
-                   addr != NULL && addr[0] != '\0' ? addr : NULL);
+  begin_params bp;
+  scan_params(envp, &bp);
+  trail_http_begin(&tf->http_, tf->cfg_, bp.method ? bp.method : "",
+                   request_path(envp, bp.uri, path, sizeof path), TRAIL_NTS,
+                   bp.addr != NULL && bp.addr[0] != '\0' ? bp.addr : NULL);
   for (char **p = envp; p != NULL && *p != NULL; p++)
     feed_param(&tf->http_, *p);
   trail_http_headers_done(&tf->http_);
