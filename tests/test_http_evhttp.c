@@ -35,6 +35,14 @@
 
 #include <trail/http.h>
 
+#ifdef TRAIL_TEST_EVHTTP_INPROC
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <trail/evhttp.h>
+#endif
+
 #define T_ID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define P_ID "00f067aa0ba902b7"
 #define TP_VALID "00-" T_ID "-" P_ID "-01"
@@ -639,6 +647,95 @@ static void test_stop_finishes_deferred(void **state) {
               index_of(s, find_line(s, "last-1", NULL, "deferred reply due")));
 }
 
+/* ---- the API in this process --------------------------------------------- */
+
+#ifdef TRAIL_TEST_EVHTTP_INPROC
+/*
+ * The echo rule when the handler brings its own X-Request-ID, twice, after
+ * the adapter set trail's at the request's start: the reply carries exactly
+ * one, trail's (the sent id), and the access line the same id. The server
+ * runs its loop on this thread; the client runs on another, and a byte on a
+ * pipe ends the loop once it has its response.
+ */
+static void own_ids_handler(struct evhttp_request *req, void *arg) {
+  (void)arg;
+  struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+  evhttp_add_header(h, "X-Request-ID", "theirs-1");
+  evhttp_add_header(h, "x-request-id", "theirs-2");
+  trail_evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+typedef struct inproc_client {
+  int port, done_fd;
+  raw_response resp;
+} inproc_client;
+
+static void *client_main(void *arg) {
+  inproc_client *c = arg;
+  raw_request_str(c->port,
+                  "GET /x HTTP/1.1\r\nHost: t\r\nX-Request-ID: mine-1\r\n"
+                  "Connection: close\r\n\r\n",
+                  &c->resp);
+  char b = 1;
+  if (write(c->done_fd, &b, 1) != 1)
+    c->resp.status = -1;
+  return NULL;
+}
+
+static void on_client_done(evutil_socket_t fd, short what, void *base) {
+  (void)fd;
+  (void)what;
+  event_base_loopbreak(base);
+}
+
+static void test_inproc_own_request_ids(void **state) {
+  (void)state;
+  trail_init("evhttp-inproc");
+  cap_start(TRAIL_LEVEL_DEBUG);
+  struct event_base *base = event_base_new();
+  struct evhttp *http = evhttp_new(base);
+  assert_non_null(http);
+  trail_http_config cfg;
+  trail_http_config_init(&cfg);
+  trail_evhttp_handler handler;
+  trail_evhttp_handler_init(&handler, &cfg, own_ids_handler, NULL);
+  evhttp_set_gencb(http, trail_evhttp_handle, &handler);
+  struct evhttp_bound_socket *bound =
+      evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+  assert_non_null(bound);
+  struct sockaddr_in a;
+  socklen_t alen = sizeof a;
+  assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bound),
+                               (struct sockaddr *)&a, &alen),
+                   0);
+  int pipe_fds[2];
+  assert_int_equal(pipe(pipe_fds), 0);
+  struct event *done =
+      event_new(base, pipe_fds[0], EV_READ, on_client_done, base);
+  assert_int_equal(event_add(done, NULL), 0);
+  inproc_client c = {.port = ntohs(a.sin_port), .done_fd = pipe_fds[1]};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, client_main, &c), 0);
+  assert_int_equal(event_base_dispatch(base), 0);
+  pthread_join(t, NULL);
+  event_free(done);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  evhttp_free(http);
+  event_base_free(base);
+
+  assert_int_equal(c.resp.status, 200);
+  assert_int_equal(c.resp.request_id_count, 1);
+  assert_string_equal(c.resp.request_id, "mine-1");
+  json_t *acc = cap_find("mine-1", "request completed");
+  assert_non_null(acc);
+  assert_int_equal(jint(acc, "status"), 200);
+  json_decref(acc);
+  assert_int_equal(cap_count_message("request completed"), 1);
+  cap_stop();
+}
+#endif /* TRAIL_TEST_EVHTTP_INPROC */
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -658,6 +755,9 @@ int main(void) {
       HTTP_SCENARIO("test_buffered", scenario_buffered, &evhttp),
       HTTP_SCENARIO("test_state_reused", scenario_state_reused, &evhttp),
       cmocka_unit_test_teardown(test_stop_finishes_deferred, teardown),
+#ifdef TRAIL_TEST_EVHTTP_INPROC
+      cmocka_unit_test(test_inproc_own_request_ids),
+#endif
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

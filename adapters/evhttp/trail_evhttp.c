@@ -342,10 +342,10 @@ static int begin(struct evhttp_request *req, const trail_http_config *cfg,
     return -EINVAL;
   ev_state *old = table_find(req);
   if (old != NULL) {
-    *out = old;
-    if (trail_ctx_current() == trail_http_ctx(&old->http))
+    if (trail_ctx_current() == trail_http_ctx(&old->http)) {
+      *out = old;
       return 0;
-    *out = NULL;
+    }
     drop_stale(old, evcon);
   }
   ev_state *st = trail__state_get(&states, state_size());

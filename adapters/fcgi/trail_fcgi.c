@@ -41,26 +41,28 @@ TRAIL_API int trail_fcgi_init(trail_fcgi *tf, const trail_http_config *cfg,
   return FCGX_InitRequest(&tf->request, listen_fd, 0);
 }
 
-/* The value of "NAME=value" when the entry's name is name, else NULL. */
+/* Sets *out to the value of "NAME=value" when the entry's name is name
+ * (n bytes) and *out is still unset: the first entry of a name counts. */
+static void take(const char *entry, const char *name, size_t n,
+                 const char **out) {
+  if (*out == NULL && strncmp(entry, name, n) == 0 && entry[n] == '=')
+    *out = entry + n + 1;
+}
+#define TAKE(entry, literal, out) take(entry, literal, sizeof(literal) - 1, out)
+
+/* The value of the param name, else NULL. */
 static const char *param(char **envp, const char *name) {
+  const char *v = NULL;
   size_t n = strlen(name);
-  for (char **p = envp; p != NULL && *p != NULL; p++)
-    if (strncmp(*p, name, n) == 0 && (*p)[n] == '=')
-      return *p + n + 1;
-  return NULL;
+  for (char **p = envp; p != NULL && *p != NULL && v == NULL; p++)
+    take(*p, name, n, &v);
+  return v;
 }
 
 /* What the request's begin needs of its params, found in one walk. */
 typedef struct begin_params {
   const char *method, *addr, *uri;
 } begin_params;
-
-/* Sets *out to the entry's value when its name is name (and *out unset). */
-static void take(const char *entry, const char *name, size_t n,
-                 const char **out) {
-  if (*out == NULL && strncmp(entry, name, n) == 0 && entry[n] == '=')
-    *out = entry + n + 1;
-}
 
 /* nginx sends twenty params and more: each entry's first letter rules
  * out most names without a comparison. */
@@ -69,9 +71,9 @@ static void scan_params(char **envp, begin_params *bp) {
   for (char **p = envp; p != NULL && *p != NULL; p++) {
     if ((*p)[0] != 'R')
       continue;
-    take(*p, "REQUEST_METHOD", 14, &bp->method);
-    take(*p, "REQUEST_URI", 11, &bp->uri);
-    take(*p, "REMOTE_ADDR", 11, &bp->addr);
+    TAKE(*p, "REQUEST_METHOD", &bp->method);
+    TAKE(*p, "REQUEST_URI", &bp->uri);
+    TAKE(*p, "REMOTE_ADDR", &bp->addr);
   }
 }
 
