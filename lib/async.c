@@ -26,10 +26,14 @@
  * wake it only when the ring is a quarter full or someone flushes; after
  * IDLE_NAPS naps in a row with nothing to do it sleeps, and the next line
  * wakes it at once. A line thus reaches the kernel within NAP_NS while the
- * service is busy, and at once after a quiet spell.
+ * service is busy, and at once after a quiet spell. Each nap's end is a
+ * timer, a context switch and a cold cache on a core the service's threads
+ * need: napping 1 ms, the writer took 9 to 14 context switches per 1000
+ * requests of a 100,000 requests/s server; napping 10 ms, one or two
+ * (docs/performance.md).
  */
-#define NAP_NS 1000000L /* 1 ms */
-#define IDLE_NAPS 100
+#define NAP_NS 10000000L /* 10 ms */
+#define IDLE_NAPS 10     /* 100 ms with nothing to do: sleep */
 /*
  * After a batch smaller than this the writer naps once before the next
  * (unless someone flushes, a producer waits for room, or it stops): under
