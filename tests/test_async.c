@@ -1,7 +1,8 @@
 /*
  * The async writer (lib/async.c): nothing lost with the block policy, drops
- * counted and reported with the drop policy, flush, stop, shutdown and
- * fork. Synchronised with condition variables, never with sleeps.
+ * counted and reported with the drop policy, flush, stop, shutdown, fork,
+ * and lines written with nobody flushing. Synchronised with condition
+ * variables, or by watching the output under a watchdog; never with sleeps.
  */
 #include "support.h"
 
@@ -9,9 +10,12 @@
 
 #include "watchdog.h"
 
+#include "ring.h"
+
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -517,6 +521,68 @@ static void test_barrier_refused_after_start(void **state) {
   assert_int_equal(per[2], REFUSED_LINES);
 }
 
+/* The lines in p so far (0 when it is not there yet). */
+static size_t lines_in(const char *p) {
+  FILE *f = fopen(p, "r");
+  size_t n = 0;
+  int c;
+  if (f == NULL)
+    return 0;
+  while ((c = getc(f)) != EOF)
+    n += c == '\n';
+  fclose(f);
+  return n;
+}
+
+/* Until p holds n lines: the writer wrote them on its own, unflushed. */
+static void wait_lines(const char *p, size_t n) {
+  while (lines_in(p) < n)
+    sched_yield();
+}
+
+/* Until the writer's naps ran out and it sleeps, waiting to be woken. */
+static void wait_writer_asleep(void) {
+  const trail__queue *a = trail__async_active;
+  while (__atomic_load_n(&a->writer_waiting, __ATOMIC_SEQ_CST) !=
+         WRITER_SLEEPING)
+    sched_yield();
+}
+
+static void unprompted_scenario(void) {
+  CHILD_CHECK(trail_output_set(path, NULL) == 0);
+  CHILD_CHECK(trail_async_start(NULL) == 0);
+  trail_info(NULL, "while napping", TRAIL_INT("seq", 0));
+  wait_lines(path, 1); /* the nap ends, the writer finds it */
+  wait_writer_asleep();
+  trail_info(NULL, "after a quiet spell", TRAIL_INT("seq", 1));
+  wait_lines(path, 2); /* the line woke it */
+  CHILD_CHECK(lines_in(path) == 2);
+  CHILD_CHECK(trail_async_stop() == 0);
+}
+
+/*
+ * Nobody flushes: a line reaches the file by the writer's own nap, and a
+ * line logged while the writer sleeps wakes it. A lost wake-up or a nap
+ * that never ends hangs the scenario, and the watchdog says so.
+ */
+static void test_writer_writes_unprompted(void **state) {
+  (void)state;
+  run_watched("unprompted", unprompted_scenario);
+  assert_int_equal(check_file(path, NULL, 0), 2);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char line[512];
+  const char *want[] = {"while napping", "after a quiet spell"};
+  for (int i = 0; i < 2; i++) {
+    assert_non_null(fgets(line, sizeof line, f));
+    json_t *j = parse_line(line, strlen(line));
+    assert_str_field(j, "message", want[i]);
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), i);
+    json_decref(j);
+  }
+  fclose(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block_policy_loses_nothing, setup,
@@ -533,6 +599,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_callback_cannot_wait_for_itself,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_while_logging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_writer_writes_unprompted, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_barrier_refused_after_start, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_full_pipe_drop_policy_holds, setup,
