@@ -12,6 +12,7 @@
 
 #include "ring.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -583,6 +584,39 @@ static void test_writer_writes_unprompted(void **state) {
   fclose(f);
 }
 
+/* The threads of this process whose name is name. */
+static int threads_named(const char *name) {
+  DIR *d = opendir("/proc/self/task");
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char p[300], comm[32] = "";
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(p, "r");
+    if (f == NULL)
+      continue; /* the thread ended meanwhile */
+    if (fgets(comm, sizeof comm, f) != NULL)
+      comm[strcspn(comm, "\n")] = '\0';
+    fclose(f);
+    n += strcmp(comm, name) == 0;
+  }
+  closedir(d);
+  return n;
+}
+
+/* The writer is one thread named trail-writer, there only while it runs. */
+static void test_writer_thread_named(void **state) {
+  (void)state;
+  assert_int_equal(threads_named("trail-writer"), 0);
+  assert_int_equal(trail_async_start(NULL), 0);
+  assert_int_equal(threads_named("trail-writer"), 1);
+  assert_int_equal(trail_async_stop(), 0);
+  assert_int_equal(threads_named("trail-writer"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block_policy_loses_nothing, setup,
@@ -599,6 +633,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_callback_cannot_wait_for_itself,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_while_logging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_writer_thread_named, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_writer_writes_unprompted, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_barrier_refused_after_start, setup,
