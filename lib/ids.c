@@ -27,13 +27,31 @@
 #define TP_PARENT_AT (TP_TRACE_AT + TRAIL_TRACE_ID_LEN + 1)
 #define TP_FLAGS_AT (TP_PARENT_AT + TRAIL_SPAN_ID_LEN + 1)
 
-static const char hex_digits[] = "0123456789abcdef";
+/*
+ * Every byte's two lowercase hex digits, byte b at 2b: one load and one
+ * two-byte store per byte, where a digit at a time took four times the
+ * instructions (a new request formats 24 bytes of ids).
+ */
+static const char hex_pairs[2 * 256 + 1] = "000102030405060708090a0b0c0d0e0f"
+                                           "101112131415161718191a1b1c1d1e1f"
+                                           "202122232425262728292a2b2c2d2e2f"
+                                           "303132333435363738393a3b3c3d3e3f"
+                                           "404142434445464748494a4b4c4d4e4f"
+                                           "505152535455565758595a5b5c5d5e5f"
+                                           "606162636465666768696a6b6c6d6e6f"
+                                           "707172737475767778797a7b7c7d7e7f"
+                                           "808182838485868788898a8b8c8d8e8f"
+                                           "909192939495969798999a9b9c9d9e9f"
+                                           "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+                                           "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                                           "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
+                                           "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                                           "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+                                           "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 static void hex_encode(const unsigned char *in, size_t n, char *out) {
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = hex_digits[in[i] >> 4];
-    out[2 * i + 1] = hex_digits[in[i] & 0x0f];
-  }
+  for (size_t i = 0; i < n; i++)
+    memcpy(out + 2 * i, hex_pairs + 2 * in[i], 2);
   out[2 * n] = '\0';
 }
 
@@ -56,12 +74,16 @@ static int hex_byte(const char *s, uint8_t *out) {
   return 0;
 }
 
-/* 1 when the n bytes at p are all zero. */
+/* 1 when the n bytes at p are all zero; n is a multiple of 8 (the ids'
+ * 8 and 16 bytes), read as words. */
 static int all_zero(const unsigned char *p, size_t n) {
-  int zero = 1;
-  for (size_t i = 0; i < n; i++)
-    zero &= p[i] == 0;
-  return zero;
+  uint64_t any = 0;
+  for (size_t i = 0; i < n; i += sizeof any) {
+    uint64_t w;
+    memcpy(&w, p + i, sizeof w);
+    any |= w;
+  }
+  return any == 0;
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -621,6 +622,22 @@ static void test_traceparent_format(void **state) {
   }
 }
 
+/* Every byte value as flags: each is written as its two lowercase hex
+ * digits (printf's), so every entry of the encoder's table is checked. */
+static void test_traceparent_format_every_flags_byte(void **state) {
+  (void)state;
+  for (unsigned v = 0; v < 256; v++) {
+    trail_traceparent tp = {.version = 0, .flags = (uint8_t)v};
+    char buf[TRAIL_TRACEPARENT_LEN + 1], want[TRAIL_TRACEPARENT_LEN + 1];
+    memcpy(tp.trace_id, TRACE, sizeof tp.trace_id);
+    memcpy(tp.parent_id, PARENT, sizeof tp.parent_id);
+    snprintf(want, sizeof want, "00-%s-%s-%02x", TRACE, PARENT, v);
+    assert_int_equal(trail_traceparent_format(&tp, buf, sizeof buf),
+                     TRAIL_TRACEPARENT_LEN);
+    assert_string_equal(buf, want);
+  }
+}
+
 static void test_traceparent_format_future_version(void **state) {
   trail_traceparent tp;
   char buf[64];
@@ -711,6 +728,7 @@ int main(void) {
       cmocka_unit_test(test_traceparent_parse_fields),
       cmocka_unit_test(test_traceparent_parse_null),
       cmocka_unit_test(test_traceparent_format),
+      cmocka_unit_test(test_traceparent_format_every_flags_byte),
       cmocka_unit_test(test_traceparent_format_future_version),
       cmocka_unit_test(test_traceparent_format_generated),
       cmocka_unit_test(test_traceparent_format_errors),
