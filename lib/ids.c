@@ -51,7 +51,7 @@ static const char hex_pairs[2 * 256 + 1] = "000102030405060708090a0b0c0d0e0f"
 
 static void hex_encode(const unsigned char *in, size_t n, char *out) {
   for (size_t i = 0; i < n; i++)
-    memcpy(out + 2 * i, hex_pairs + 2 * in[i], 2);
+    memcpy(out + 2 * i, hex_pairs + 2 * (size_t)in[i], 2);
   out[2 * n] = '\0';
 }
 
