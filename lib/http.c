@@ -15,6 +15,18 @@
 #include "trail/http.h"
 
 /*
+ * The longest tracestate list, its headers joined, that is validated: twice
+ * the 512 characters W3C Trace Context, section 3.3.1.5 asks to propagate.
+ * Longer is dropped whole. TS_NUL and TS_LONG: why a list was marked bad.
+ */
+#define TS_JOINED_MAX 1024
+#define TS_TEXT(n) #n
+#define TS_BYTES(n) TS_TEXT(n) " bytes"
+_Static_assert(TS_JOINED_MAX == 2 * TRAIL_TRACESTATE_MAX,
+               "the joined list holds twice what is propagated");
+enum { TS_NUL = 1, TS_LONG = 2 };
+
+/*
  * The request behind the public trail_http_request, which is only storage
  * of TRAIL_HTTP_REQUEST_SIZE bytes aligned as max_align_t: this layout may
  * change freely as long as it fits (the assertions below).
@@ -42,8 +54,8 @@ typedef struct http_req {
   char addr_[TRAIL_HTTP_ADDR_MAX + 1];
   char rid_in_[TRAIL_REQUEST_ID_MAX + 1]; /* the one X-Request-ID seen */
   char user_in_[TRAIL_USER_ID_MAX + 1];
-  char tp_in_[64];                           /* the one traceparent seen */
-  char ts_in_[2 * TRAIL_TRACESTATE_MAX + 1]; /* tracestate values, joined */
+  char tp_in_[64];                /* the one traceparent seen */
+  char ts_in_[TS_JOINED_MAX + 1]; /* tracestate values, joined */
 } http_req;
 
 _Static_assert(sizeof(http_req) <= TRAIL_HTTP_REQUEST_SIZE,
@@ -197,18 +209,19 @@ static void header_traceparent(http_req *r, const char *value, size_t value_len,
  * tracestate may come in several headers, which are one list (W3C Trace
  * Context, section 3.3.1.1, combining them as RFC 9110 section 5.3 says):
  * each is appended after a comma. A list too long to validate whole (over
- * twice the 512 characters section 3.3.1.5 asks to propagate), or with a
- * NUL, is marked bad and not propagated.
+ * twice the 512 characters section 3.3.1.5 asks to propagate, TS_JOINED_MAX
+ * bytes joined), or with a NUL, is marked bad and not propagated.
  */
 static void header_tracestate(http_req *r, const char *value, size_t value_len,
                               int has_nul) {
   size_t have = strlen(r->ts_in_);
   if (has_nul)
-    r->ts_bad_ = 1;
+    r->ts_bad_ |= TS_NUL;
   if (value_len == 0 || has_nul)
     return;
-  if (have + 1 + value_len > sizeof r->ts_in_ - 1) {
-    r->ts_bad_ = 1;
+  /* the comma joins it to what came before, if anything did */
+  if (have + (have > 0) + value_len > TS_JOINED_MAX) {
+    r->ts_bad_ |= TS_LONG;
     return;
   }
   if (have > 0)
@@ -333,6 +346,8 @@ static void report_rejected(http_req *r, int ts_dropped) {
   if (ts_dropped)
     reject(r, "tracestate",
            r->tp_status_ != TP_VALID ? "no valid traceparent"
+           : r->ts_bad_ & TS_NUL     ? "holds a NUL byte"
+           : r->ts_bad_ & TS_LONG    ? "longer than " TS_BYTES(TS_JOINED_MAX)
                                      : "not valid per W3C Trace Context");
   if (r->user_count_ > 1 || r->user_bad_)
     reject(r, r->cfg_->user_id_header,

@@ -320,6 +320,94 @@ static void test_duplicate_tracestate_key(void **state) {
 }
 
 /*
+ * A tracestate list of 32 members, total bytes long with its commas, into
+ * out (total + 1 bytes): "k00=vvv...", the extra bytes on the first members.
+ * total is 32 * 5 + 31 at least (a value of one character each).
+ */
+static void make_tracestate(char *out, size_t total) {
+  size_t body = total - 31, o = 0; /* 31 commas */
+  for (int i = 0; i < 32; i++) {
+    size_t len = body / 32 + ((size_t)i < body % 32);
+    if (i > 0)
+      out[o++] = ',';
+    o += (size_t)snprintf(out + o, 5, "k%02d=", i);
+    memset(out + o, 'v', len - 4);
+    o += len - 4;
+  }
+  out[o] = '\0';
+}
+
+/* The reason of the request's tracestate rejection, or NULL when none. */
+static char *tracestate_rejection(void) {
+  char *reason = NULL;
+  for (size_t i = 0; i < cap_count(); i++) {
+    json_t *j = cap_json(i);
+    if (strcmp(jstr(j, "message"), "request header rejected") == 0 &&
+        strcmp(jstr(j, "header"), "tracestate") == 0) {
+      assert_null(reason);
+      reason = strdup(jstr(j, "reason"));
+    }
+    json_decref(j);
+  }
+  return reason;
+}
+
+/*
+ * The joined list is validated up to 1024 bytes, the limit included, in one
+ * header or several (the commas that join them count); a byte more, or a
+ * NUL, drops it, and the debug line says which.
+ */
+static void test_tracestate_joined_limit(void **state) {
+  (void)state;
+  char list[1026];
+  static const struct {
+    size_t total;
+    int split, nul;
+    const char *reason; /* NULL: kept */
+  } cases[] = {{1024, 0, 0, NULL},
+               {1024, 1, 0, NULL},
+               {1025, 0, 0, "longer than 1024 bytes"},
+               {1025, 1, 0, "longer than 1024 bytes"},
+               {400, 0, 1, "holds a NUL byte"}};
+  trail_logger_set_level(trail_logger_get("http"), TRAIL_LEVEL_DEBUG);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    make_tracestate(list, cases[i].total);
+    assert_int_equal(strlen(list), cases[i].total);
+    size_t len = strlen(list);
+    if (cases[i].nul)
+      list[10] = '\0';
+    cap_clear();
+    trail_http_request r;
+    trail_http_begin(&r, NULL, "GET", "/", TRAIL_NTS, "127.0.0.1");
+    trail_http_header(&r, "traceparent", TRAIL_NTS, tp_in, TRAIL_NTS);
+    if (cases[i].split) { /* at the first comma, which the join puts back */
+      size_t comma = strcspn(list, ",");
+      trail_http_header(&r, "tracestate", TRAIL_NTS, list, comma);
+      trail_http_header(&r, "tracestate", TRAIL_NTS, list + comma + 1,
+                        len - comma - 1);
+    } else {
+      trail_http_header(&r, "tracestate", TRAIL_NTS, list, len);
+    }
+    trail_http_headers_done(&r);
+    const char *kept = trail_ctx_tracestate(trail_http_ctx(&r));
+    char *reason = tracestate_rejection();
+    if (cases[i].reason == NULL) {
+      assert_null(reason);
+      /* shortened to 512 from the end: the first members stay */
+      assert_true(strncmp(kept, "k00=", 4) == 0);
+      assert_true(strlen(kept) <= TRAIL_TRACESTATE_MAX);
+    } else {
+      assert_string_equal(kept, "");
+      assert_non_null(reason);
+      assert_string_equal(reason, cases[i].reason);
+    }
+    free(reason);
+    trail_http_end(&r, 200, 0);
+  }
+  trail_logger_set_level(trail_logger_get("http"), TRAIL_LEVEL_INFO);
+}
+
+/*
  * Flags this version does not define are not passed on: W3C Trace Context,
  * section 3.2.2.5 (trace-flags) has vendors set them to zero. sampled (01)
  * and random (02) go along.
@@ -619,6 +707,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_outgoing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_duplicate_tracestate_key, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_tracestate_joined_limit, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_outgoing_flags, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_precedence, setup, teardown),
