@@ -296,6 +296,81 @@ static void test_inproc_missing_options(void **state) {
                    1);
 }
 
+/*
+ * The client resets while the handler works, and the response the handler
+ * then queues never goes out: the access line says 499, client_gone, and no
+ * bytes, not the length that was queued. Three pipes order it: the handler
+ * says it runs, waits until the client has reset, then queues; the
+ * completion says how MHD ended the request.
+ */
+static int gone_started[2], gone_go[2], gone_done[2];
+
+static enum MHD_Result gone_handler(void *cls, struct MHD_Connection *conn,
+                                    const char *url, const char *method,
+                                    const char *version, const char *upload,
+                                    size_t *upload_size, void **con_cls) {
+  (void)cls;
+  (void)url;
+  (void)method;
+  (void)version;
+  (void)upload;
+  (void)upload_size;
+  if (*con_cls == NULL) { /* the first call: headers only */
+    *con_cls = &own_marker;
+    return MHD_YES;
+  }
+  char c = 's';
+  if (write(gone_started[1], &c, 1) != 1 || read(gone_go[0], &c, 1) != 1)
+    return MHD_NO;
+  return trail_mhd_queue_buffer(conn, 200, "hello", 5, "text/plain");
+}
+
+static void gone_completed(void *cls, struct MHD_Connection *conn,
+                           void **con_cls,
+                           enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)conn;
+  (void)con_cls;
+  char c = (char)toe;
+  (void)!write(gone_done[1], &c, 1);
+}
+
+static void test_inproc_reset_before_reply(void **state) {
+  (void)state;
+  assert_int_equal(pipe(gone_started), 0);
+  assert_int_equal(pipe(gone_go), 0);
+  assert_int_equal(pipe(gone_done), 0);
+  trail_http_config cfg;
+  trail_http_config_init(&cfg);
+  trail_mhd tm;
+  trail_mhd_init(&tm, &cfg, gone_handler, NULL);
+  trail_mhd_set_completed(&tm, gone_completed, NULL);
+  int port;
+  struct MHD_Daemon *d = inproc_start(&tm, 1, &port);
+  int fd = raw_connect(port);
+  const char *req = "GET /gone HTTP/1.1\r\nHost: t\r\n"
+                    "X-Request-ID: ip-gone\r\n\r\n";
+  assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+  char c;
+  assert_int_equal(read(gone_started[0], &c, 1), 1);
+  raw_abort(fd);
+  assert_int_equal(write(gone_go[1], &c, 1), 1);
+  assert_int_equal(read(gone_done[0], &c, 1), 1);
+  MHD_stop_daemon(d); /* the access line is written when this returns */
+  for (int i = 0; i < 2; i++) {
+    close(gone_started[i]);
+    close(gone_go[i]);
+    close(gone_done[i]);
+  }
+  assert_int_not_equal(c, (char)MHD_REQUEST_TERMINATED_COMPLETED_OK);
+  json_t *acc = cap_find("ip-gone", "request completed");
+  assert_non_null(acc);
+  assert_int_equal(jint(acc, "status"), 499);
+  assert_true(json_is_true(json_object_get(acc, "client_gone")));
+  assert_int_equal(jint(acc, "bytes"), 0);
+  json_decref(acc);
+}
+
 /* MHD's messages: formatted, trailing newline dropped, escaped, warn lines
  * of logger "http" (the core's server-error lines). */
 static void test_inproc_error_log(void **state) {
@@ -337,6 +412,8 @@ int main(void) {
                                       inproc_teardown),
       cmocka_unit_test_setup_teardown(test_inproc_missing_options, inproc_setup,
                                       inproc_teardown),
+      cmocka_unit_test_setup_teardown(test_inproc_reset_before_reply,
+                                      inproc_setup, inproc_teardown),
       cmocka_unit_test_setup_teardown(test_inproc_error_log, inproc_setup,
                                       inproc_teardown),
       cmocka_unit_test(test_ipv4_text),

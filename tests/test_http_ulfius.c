@@ -250,6 +250,62 @@ static void test_inproc_api(void **state) {
   ulfius_clean_instance(&inst);
 }
 
+/*
+ * The client resets while the callback works, and the response it then
+ * sets never goes out: 499, client_gone, no bytes (not the body's length).
+ * Two pipes order it: the callback says it runs, then waits until the
+ * client has reset.
+ */
+static int gone_started[2], gone_go[2];
+
+static int cb_gone(const struct _u_request *req, struct _u_response *resp,
+                   void *data) {
+  (void)req;
+  (void)data;
+  char c = 's';
+  if (write(gone_started[1], &c, 1) != 1 || read(gone_go[0], &c, 1) != 1)
+    return U_CALLBACK_ERROR;
+  ulfius_set_string_body_response(resp, 200, "never read");
+  return U_CALLBACK_COMPLETE;
+}
+
+static void test_inproc_reset_before_reply(void **state) {
+  (void)state;
+  assert_int_equal(pipe(gone_started), 0);
+  assert_int_equal(pipe(gone_go), 0);
+  struct sockaddr_in a = loopback_any_port();
+  struct _u_instance inst;
+  assert_int_equal(ulfius_init_instance(&inst, 8080, &a, NULL), U_OK);
+  inst.port = 0;
+  ulfius_add_endpoint_by_val(&inst, "GET", "/gone", NULL, 0, cb_gone, NULL);
+  trail_ulfius tu;
+  assert_int_equal(trail_ulfius_init(&tu, &inst, NULL), 0);
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  assert_int_equal(trail_ulfius_start(&tu, flags, NULL), U_OK);
+  int fd = raw_connect(daemon_port(&inst));
+  const char *req = "GET /gone HTTP/1.1\r\nHost: t\r\n"
+                    "X-Request-ID: ip-gone\r\n\r\n";
+  assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+  char c;
+  assert_int_equal(read(gone_started[0], &c, 1), 1);
+  raw_abort(fd);
+  assert_int_equal(write(gone_go[1], &c, 1), 1);
+  assert_int_equal(trail_ulfius_wait_idle(&tu, 60 * 1000), 0);
+  ulfius_stop_framework(&inst); /* the access line is written by now */
+  for (int i = 0; i < 2; i++) {
+    close(gone_started[i]);
+    close(gone_go[i]);
+  }
+  json_t *acc = cap_find("ip-gone", "request completed");
+  assert_non_null(acc);
+  assert_int_equal(jint(acc, "status"), 499);
+  assert_true(json_is_true(json_object_get(acc, "client_gone")));
+  assert_int_equal(jint(acc, "bytes"), 0);
+  json_decref(acc);
+  trail_ulfius_clean(&tu);
+  ulfius_clean_instance(&inst);
+}
+
 /* Started without trail_ulfius_start(): the callback runs (without ids),
  * and one line says what is missing. */
 static void test_inproc_missing_start(void **state) {
@@ -325,6 +381,8 @@ int main(void) {
 #ifdef TRAIL_TEST_ULFIUS_INPROC
       cmocka_unit_test_setup_teardown(test_inproc_api, inproc_setup,
                                       inproc_teardown),
+      cmocka_unit_test_setup_teardown(test_inproc_reset_before_reply,
+                                      inproc_setup, inproc_teardown),
       cmocka_unit_test_setup_teardown(test_inproc_missing_start, inproc_setup,
                                       inproc_teardown),
       cmocka_unit_test_setup_teardown(test_inproc_hook_options, inproc_setup,

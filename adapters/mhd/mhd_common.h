@@ -15,6 +15,11 @@
  *   own error reply if it made one, 408 on a timeout;
  * - otherwise the client left (or its connection broke) first: 499, and the
  *   request is marked so.
+ *
+ * trail__mhd_end_bytes(): the body bytes for trail_http_end(): the length of
+ * the body queued, when MHD says the response went out (completed); 0 for a
+ * request that ended any other way, since MHD does not say how much of it
+ * reached the client, if any.
  */
 #ifndef TRAIL_MHD_COMMON_H
 #define TRAIL_MHD_COMMON_H
@@ -47,6 +52,11 @@ static inline int trail__mhd_end_status(trail_http_request *http,
   }
   trail_http_client_gone(http);
   return TRAIL_HTTP_CLIENT_GONE;
+}
+
+static inline uint64_t trail__mhd_end_bytes(enum MHD_RequestTerminationCode toe,
+                                            uint64_t queued) {
+  return toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? queued : 0;
 }
 
 /*

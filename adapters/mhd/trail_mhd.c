@@ -35,6 +35,7 @@ typedef struct mhd_request {
   uint8_t app_aware;    /* the application has seen the request */
   uint8_t app_refused;  /* its handler returned MHD_NO */
   uint8_t queued;       /* a response was queued through the adapter */
+  uint64_t body_len;    /* its body's length, 0 when unknown or none */
   /* Last: only what precedes it is cleared; trail_http_begin() sets it. */
   trail_http_request http;
 } mhd_request;
@@ -248,7 +249,7 @@ TRAIL_API void trail_mhd_completed(void *cls, struct MHD_Connection *connection,
   trail_http_end(&r->http,
                  trail__mhd_end_status(&r->http, connection, toe, r->queued,
                                        r->app_refused),
-                 0);
+                 trail__mhd_end_bytes(toe, r->body_len));
   trail__state_put(&states, r);
 }
 
@@ -284,9 +285,8 @@ trail_mhd_queue_response(struct MHD_Connection *connection, unsigned int status,
   if (ret == MHD_YES) {
     r->queued = 1;
     trail_http_response(&r->http, (int)status);
-    if (!trail_http_no_body(&r->http, (int)status) &&
-        body_len != MHD_SIZE_UNKNOWN)
-      trail_http_body(&r->http, body_len);
+    /* the bytes are known sent only at the end (trail__mhd_end_bytes) */
+    r->body_len = body_len != MHD_SIZE_UNKNOWN ? body_len : 0;
   }
   return ret;
 }

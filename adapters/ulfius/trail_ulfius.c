@@ -312,7 +312,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     trail_http_headers_done(&r->http);
     trail_http_end(&r->http,
                    trail__mhd_end_status(&r->http, conn, toe, r->answered, 0),
-                   r->bytes);
+                   trail__mhd_end_bytes(toe, r->bytes));
     trail__state_put(&states, r);
   }
   mhd_request_completed(NULL, conn, con_cls, toe);
