@@ -95,12 +95,14 @@ static int copy_cut(char *dst, size_t cap, const char *src, size_t n) {
  * The origin form of an absolute-form target (RFC 9112 section 3.2.2):
  * "scheme://authority" is dropped, the path (and query) stays. *slash is
  * set when the target has no path of its own ("http://h" or "http://h?q"),
- * which then is "/". An origin-form path, "*" (asterisk-form, RFC 9112
- * section 3.2.4) and anything without a scheme are left as they are.
+ * which then is "/"; so is a target that is only a query ("?q": an empty
+ * path, which section 3.2.1 has the client send as "/"). An origin-form
+ * path, "*" (asterisk-form, section 3.2.4) and anything without a scheme
+ * are left as they are.
  */
 static const char *origin_form(const char *path, size_t *len, int *slash) {
   size_t n = *len, i = 0;
-  *slash = 0;
+  *slash = n > 0 && path[0] == '?';
   if (n == 0 || path[0] == '/' || path[0] == '*' ||
       !isalpha((unsigned char)path[0]))
     return path;

@@ -27,7 +27,8 @@
  *     FastCGI: nginx answers its own 400 and the service never sees the
  *     request, so there is no access line; the table's 64 KiB cases are
  *     flagged and skip that row (SV_FRONT_HEADER_LIMIT), and
- *     tests/test_http_fcgi.c tests the refusal;
+ *     tests/test_http_fcgi.c tests the refusal; nginx refuses a target
+ *     that is only a query the same way (SV_FRONT_TARGET_CHECK);
  *   - deferred replies, clients that leave, concurrency, stopping, and the
  *     adapters' APIs in the test's own process.
  *
@@ -62,6 +63,9 @@ enum {
    * it; tests/test_http_fcgi.c tests the refusal (nginx's 400, no line,
    * the service unharmed). */
   SV_FRONT_HEADER_LIMIT = 1u << 1,
+  /* A front refuses a target that is neither a path nor absolute ("?q":
+   * nginx's own 400), before the service sees it: no access line. */
+  SV_FRONT_TARGET_CHECK = 1u << 2,
 };
 
 typedef struct server {
@@ -93,7 +97,8 @@ static const server servers[] = {
     {"ulfius-poll", "orders_ulfius", ulfius_poll, NULL, NULL, 0},
     /* FastCGI: nginx (tests/nginx_harness.h, the stock fastcgi_params) in
      * front of orders_fcgi; the test's HTTP goes to nginx. */
-    {"fcgi-nginx", "orders_fcgi", NULL, "nginx", NULL, SV_FRONT_HEADER_LIMIT},
+    {"fcgi-nginx", "orders_fcgi", NULL, "nginx", NULL,
+     SV_FRONT_HEADER_LIMIT | SV_FRONT_TARGET_CHECK},
 };
 
 #define NSERVERS (sizeof servers / sizeof servers[0])
@@ -294,6 +299,22 @@ static const conf_case cases[] = {
      .headers = RID("cf-absolute-root"),
      .rid = "cf-absolute-root",
      .path = "/"},
+    {.name = "absolute-form-query-only",
+     .method = "GET",
+     .target = "{abs}?token=s3cr3t-absq",
+     .headers = RID("cf-absolute-query"),
+     .rid = "cf-absolute-query",
+     .path = "/",
+     .never = "s3cr3t-absq"},
+    /* a target that is only a query: an empty path, logged as "/" */
+    {.name = "query-only",
+     .method = "GET",
+     .target = "?token=s3cr3t-qonly",
+     .headers = RID("cf-query-only"),
+     .rid = "cf-query-only",
+     .path = "/",
+     .never = "s3cr3t-qonly",
+     .unless = SV_FRONT_TARGET_CHECK},
 
     /* X-Request-ID: kept when valid */
     {.name = "rid-alphabet",

@@ -631,6 +631,9 @@ static void test_absolute_form(void **state) {
   assert_string_equal(path_of("https://h:8080", 1), "/");
   assert_string_equal(path_of("http://h?x=1", 1), "/?x=1");
   assert_string_equal(path_of("http://h?x=1", 0), "/");
+  /* only a query: the path is empty, which is "/" (RFC 9112, 3.2.1) */
+  assert_string_equal(path_of("?x=1", 0), "/");
+  assert_string_equal(path_of("?x=1", 1), "/?x=1");
   assert_string_equal(path_of("HTTP://user@h:1/a/b", 0), "/a/b");
   assert_string_equal(path_of("/plain?q", 1), "/plain?q");
   assert_string_equal(path_of("/x/http://y", 0), "/x/http://y");

@@ -80,7 +80,9 @@ options_of(slot *s, const struct mg_connection *conn, server_options *tmp) {
  * it was "%3F" on the wire: it is written back that way, or the core
  * would cut the path there. The query comes back only when the
  * configuration asks for it. One byte more than the core keeps is copied,
- * so that it sees the cut and says so.
+ * so that it sees the cut and says so. A target that is only a query
+ * ("?q") has no query split off: its '?' is left for the core, which logs
+ * the empty path as "/" and the query only when asked to.
  */
 static size_t build_path(char *out, const struct mg_request_info *ri,
                          const trail_http_config *cfg) {
@@ -88,7 +90,7 @@ static size_t build_path(char *out, const struct mg_request_info *ri,
   const char *uri = ri->request_uri ? ri->request_uri : "";
   size_t n = 0;
   for (const char *p = uri; *p && n < cap; p++) {
-    if (*p == '?') {
+    if (*p == '?' && p > uri) {
       if (n + 3 > cap)
         break;
       memcpy(out + n, "%3F", 3);
