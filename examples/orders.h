@@ -7,7 +7,8 @@
  *                           503 for id 7 (a pretend database timeout,
  *                           whose debug "query" line is written before
  *                           its error, marked "buffered":true);
- *                           ?sleep_ms=N waits N ms first (for tests)
+ *                           ?sleep_ms=N waits N ms first (for tests;
+ *                           its debug line "sleeping" says it began)
  *   POST /api/orders        JSON body read by jansson: 201 {"id":1001};
  *                           400 on a body that is not a JSON object
  *   GET  /healthz           200 "ok" (its access line is skipped)
@@ -108,8 +109,12 @@ static inline void orders_handle(const char *method, const char *path,
       sscanf(path + 12, "%ld%c", &id, &tail) >= 1 &&
       (tail == 0 || tail == '?')) {
     const char *s = q ? strstr(q, "sleep_ms=") : NULL;
-    if (s != NULL)
-      orders_sleep_ms(strtol(s + 9, NULL, 10));
+    if (s != NULL) {
+      long ms = strtol(s + 9, NULL, 10);
+      /* at debug: a test sees the request in its handler */
+      trail_debug(log, "sleeping", TRAIL_INT("ms", ms));
+      orders_sleep_ms(ms);
+    }
     trail_debug(db, "query", TRAIL_STR("table", "orders"), TRAIL_INT("id", id));
     if (id == 7) {
       trail_error(db, "query timed out", TRAIL_INT("timeout_ms", 250));

@@ -8,8 +8,8 @@
  *
  * The lines trail adds to a civetweb server are marked "trail:". The rest
  * is the server as it would be without trail. SIGINT or SIGTERM stops it:
- * civetweb finishes the requests in flight, then the program logs
- * "stopped" and exits 0.
+ * the requests in flight finish (at most DRAIN_SECONDS, examples/drain.h),
+ * civetweb stops, the program logs "stopped" and exits 0.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +23,7 @@
 #include <trail.h>
 #include <trail/civetweb.h> /* trail: the adapter */
 
+#include "drain.h"
 #include "orders.h"
 
 #define BODY_MAX (1024 * 1024) /* larger POST bodies get 413 */
@@ -112,13 +113,12 @@ static int read_body(struct mg_connection *conn, char **out, size_t *len) {
 }
 
 /* Every route: orders.h does the work, this only moves bytes. */
-static int on_request(struct mg_connection *conn, void *cbdata) {
+static int serve(struct mg_connection *conn) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   char path[4096];
   char *body = NULL;
   size_t body_len = 0;
   orders_reply reply;
-  (void)cbdata;
 
   /* civetweb splits the query off; orders.h wants it back. */
   snprintf(path, sizeof path, "%s%s%s", ri->local_uri ? ri->local_uri : "/",
@@ -145,6 +145,16 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
                              reply.len);
 }
 
+/* The handler, counted for the drain: mg_stop() writes nothing more of a
+ * response, so the service waits for these before it calls it. */
+static int on_request(struct mg_connection *conn, void *cbdata) {
+  (void)cbdata;
+  drain_enter();
+  int rc = serve(conn);
+  drain_leave();
+  return rc;
+}
+
 int main(int argc, char **argv) {
   char ports[32];
   int stop_pipe[2];
@@ -156,6 +166,7 @@ int main(int argc, char **argv) {
 
   int port = orders_port("orders_civetweb", USAGE, argc, argv);
   trail_init("orders-civetweb");
+  drain_init();
   snprintf(ports, sizeof ports, "127.0.0.1:%d", port);
 
   /* SIGINT and SIGTERM go to this thread only: they are blocked before
@@ -226,7 +237,11 @@ int main(int argc, char **argv) {
       break;
   }
 
-  mg_stop(ctx); /* waits for the requests in flight */
+  /* civetweb cannot stop accepting without stopping: requests that come
+   * during the drain are answered too. mg_stop() then writes nothing
+   * more: a response it cuts off says 503 in its access line. */
+  drain_wait();
+  mg_stop(ctx);
   mg_exit_library();
   trail_info(NULL, "stopped");
   close(stop_pipe[0]);

@@ -37,11 +37,11 @@
 #include <trail.h>
 #include <trail/mhd.h>
 
+#include "drain.h"
 #include "orders.h"
 
 #define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body accepted */
 #define SLEEP_MAX_MS 10000             /* the most ?sleep_ms= may ask for */
-#define DRAIN_SECONDS 10 /* how long requests in flight may finish */
 
 static const char USAGE[] =
     "usage: orders_mhd [--port N] [--mode thread|poll]\n"
@@ -64,13 +64,6 @@ typedef struct order_req {
   size_t len, cap;
   int too_large;
 } order_req;
-
-/* Requests the handler has seen and MHD has not completed, for the drain. */
-static struct {
-  pthread_mutex_t lock;
-  pthread_cond_t idle;
-  int in_flight;
-} drain = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
 static int stopping; /* set once the service stops; read by the handler */
 
@@ -133,9 +126,7 @@ static enum MHD_Result orders_access(void *cls, struct MHD_Connection *conn,
     if (o == NULL)
       return MHD_NO;
     *con_cls = o;
-    pthread_mutex_lock(&drain.lock);
-    drain.in_flight++;
-    pthread_mutex_unlock(&drain.lock);
+    drain_enter(); /* until its completion */
     return MHD_YES;
   }
   if (*upload_data_size > 0) {
@@ -183,10 +174,7 @@ static void orders_completed(void *cls, struct MHD_Connection *conn,
   *con_cls = NULL;
   free(o->body);
   free(o);
-  pthread_mutex_lock(&drain.lock);
-  if (--drain.in_flight == 0)
-    pthread_cond_broadcast(&drain.idle);
-  pthread_mutex_unlock(&drain.lock);
+  drain_leave();
 }
 
 /*
@@ -205,21 +193,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                                                     : "connection closed");
 }
 
-/* Waits for the requests in flight, DRAIN_SECONDS at most. */
-static int drain_wait(void) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += DRAIN_SECONDS;
-  pthread_mutex_lock(&drain.lock);
-  while (drain.in_flight > 0)
-    if (pthread_cond_timedwait(&drain.idle, &drain.lock, &deadline) ==
-        ETIMEDOUT)
-      break;
-  int left = drain.in_flight;
-  pthread_mutex_unlock(&drain.lock);
-  return left;
-}
-
 int main(int argc, char **argv) {
   int port = 8080;
   const char *mode = "thread";
@@ -236,13 +209,7 @@ int main(int argc, char **argv) {
   int threaded = strcmp(mode, "thread") == 0;
   trail_init("orders-mhd");
 
-  /* The drain's deadline is on the monotonic clock. */
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_destroy(&drain.idle);
-  pthread_cond_init(&drain.idle, &ca);
-  pthread_condattr_destroy(&ca);
+  drain_init();
 
   /* SIGINT and SIGTERM: see orders_stop_pipe(). */
   int pfd[2];
@@ -310,15 +277,7 @@ int main(int argc, char **argv) {
   MHD_socket lsock = MHD_quiesce_daemon(d);
   if (lsock != MHD_INVALID_SOCKET)
     shutdown(lsock, SHUT_RDWR);
-  pthread_mutex_lock(&drain.lock);
-  int in_flight = drain.in_flight;
-  pthread_mutex_unlock(&drain.lock);
-  trail_info(NULL, "stopping", TRAIL_INT("in_flight", in_flight));
-  int left = drain_wait();
-  if (left > 0)
-    trail_warn(NULL, "requests still in flight at the drain deadline",
-               TRAIL_INT("in_flight", left),
-               TRAIL_INT("deadline_s", DRAIN_SECONDS));
+  drain_wait();
   /* Closes the idle kept-alive connections; a request still in flight
    * ends with status 503 in its access line. */
   MHD_stop_daemon(d);

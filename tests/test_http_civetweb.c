@@ -526,6 +526,41 @@ static void test_concurrent(void **state) {
 
 /* ---- stopping ------------------------------------------------------------ */
 
+/*
+ * SIGTERM while a handler works (its "sleeping" line, at debug, says it
+ * began): the example drains before mg_stop(), which would write nothing
+ * more of the response, so the request is answered whole and logged with
+ * its real status and bytes; then "stopped", exit 0.
+ */
+static void test_drain_before_stop(void **state) {
+  (void)state;
+  service s;
+  const char *env[] = {"TRAIL_LEVEL=debug", NULL};
+  service_start(&s, EXAMPLE, NULL, env);
+  int fd = raw_connect(s.port);
+  const char *req = "GET /api/orders/42?sleep_ms=1000 HTTP/1.1\r\nHost: t\r\n"
+                    "X-Request-ID: drain-c\r\nConnection: close\r\n\r\n";
+  assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+  assert_non_null(wait_line(&s, "message", "sleeping"));
+  kill(s.pid, SIGTERM);
+  json_t *stopping = wait_line(&s, "message", "stopping");
+  assert_non_null(stopping);
+  assert_int_equal(json_integer_value(json_object_get(stopping, "in_flight")),
+                   1);
+  raw_response r;
+  raw_read_response(fd, &r);
+  close(fd);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.request_id, "drain-c");
+  service_stop(&s);
+  check_access(&s, "drain-c", 200, r.body_len, "info");
+  assert_int_equal(service_count(&s, "message",
+                                 "requests still in flight at the "
+                                 "drain deadline"),
+                   0);
+  service_free(&s);
+}
+
 #ifdef TRAIL_TEST_HAVE_CIVETWEB
 /* ---- in this process: the adapter's API -----------------------------------
  */
@@ -604,6 +639,15 @@ static int h_gone(struct mg_connection *conn, void *cb) {
   return rc;
 }
 
+/* Answers once mg_stop() has begun (test_inproc_reply_while_stopping). */
+static sem_t stop_started, stop_go;
+static int h_stopping(struct mg_connection *conn, void *cb) {
+  (void)cb;
+  sem_post(&stop_started);
+  sem_wait(&stop_go);
+  return trail_civetweb_send(conn, 200, "text/plain", "late", 4);
+}
+
 static int h_json(struct mg_connection *conn, void *cb) {
   (void)cb;
   return trail_civetweb_send(conn, 200, "application/json", "{\"ok\":true}",
@@ -654,6 +698,7 @@ static struct mg_context *inproc_start(int *port) {
   mg_set_request_handler(ctx, "/user", h_user, NULL);
   mg_set_request_handler(ctx, "/gone", h_gone, NULL);
   mg_set_request_handler(ctx, "/json", h_json, NULL);
+  mg_set_request_handler(ctx, "/stopping", h_stopping, NULL);
   mg_set_request_handler(ctx, "/big", h_big, NULL);
   mg_set_request_handler(ctx, "/twice", h_twice, NULL);
   struct mg_server_port p[2];
@@ -836,6 +881,52 @@ static void test_inproc_client_gone(void **state) {
   sem_destroy(&gone_started);
   sem_destroy(&gone_go);
   sem_destroy(&gone_done);
+  cap_stop();
+}
+
+static void *stop_server(void *ctx) {
+  mg_stop(ctx);
+  return NULL;
+}
+
+/*
+ * A handler that answers after mg_stop() has raised civetweb's stop flag:
+ * civetweb writes none of it, and the access line says 503 (the service
+ * stopped first) with no bytes, not the 200 that never went out. The flag
+ * is known up once connecting fails: civetweb closes its listening socket
+ * when it sees the flag, and waits for this handler before going on.
+ */
+static void test_inproc_reply_while_stopping(void **state) {
+  (void)state;
+  int port;
+  cap_start(TRAIL_LEVEL_INFO);
+  sem_init(&stop_started, 0, 0);
+  sem_init(&stop_go, 0, 0);
+  struct mg_context *ctx = inproc_start(&port);
+  int fd = raw_connect(port);
+  const char *req =
+      "GET /stopping HTTP/1.1\r\nHost: x\r\nX-Request-ID: stop-1\r\n\r\n";
+  raw_send(fd, req, strlen(req));
+  sem_wait(&stop_started);
+  pthread_t stopper;
+  assert_int_equal(pthread_create(&stopper, NULL, stop_server, ctx), 0);
+  for (;;) { /* polled: each try is one connection, so not back to back */
+    int err, probe = raw_connect_rc(port, &err);
+    if (probe < 0)
+      break;
+    close(probe);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  sem_post(&stop_go);
+  assert_int_equal(pthread_join(stopper, NULL), 0);
+  size_t got;
+  free(raw_read_all(fd, &got));
+  close(fd);
+  assert_int_equal(got, 0); /* nothing was written */
+  expect_access("stop-1", 503, 0);
+  sem_destroy(&stop_started);
+  sem_destroy(&stop_go);
   cap_stop();
 }
 
@@ -1160,6 +1251,7 @@ int main(void) {
       cmocka_unit_test(test_keepalive_pipelined),
       cmocka_unit_test(test_keepalive_sequential),
       cmocka_unit_test(test_concurrent),
+      cmocka_unit_test(test_drain_before_stop),
       HTTP_SCENARIO("test_sigint", scenario_sigint, &civetweb),
       HTTP_SCENARIO("test_buffered", scenario_buffered, &civetweb),
       HTTP_SCENARIO("test_state_reused", scenario_state_reused, &civetweb),
@@ -1167,6 +1259,7 @@ int main(void) {
       cmocka_unit_test(test_inproc_status_bytes),
       cmocka_unit_test(test_inproc_user_conn_data),
       cmocka_unit_test(test_inproc_client_gone),
+      cmocka_unit_test(test_inproc_reply_while_stopping),
       cmocka_unit_test(test_inproc_api),
       cmocka_unit_test(test_inproc_one_write),
       cmocka_unit_test(test_inproc_big_twice_error),

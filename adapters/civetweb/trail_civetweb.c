@@ -24,6 +24,10 @@
 
 #include "trail/civetweb.h"
 
+/* The access line's status for a response mg_stop() cut off: the service
+ * stopped first (Service Unavailable). */
+#define STOPPED_STATUS 503
+
 /*
  * The two server options every response needs, read once per worker
  * thread: mg_get_option() compares the name with every option's in turn,
@@ -212,8 +216,12 @@ static void count_body(slot *s, size_t off, size_t n, size_t head) {
  * after a send() that went through (mg_stop() running while a response
  * is written). What send() left in errno does: a failed send() sets it, a
  * stop does not. So errno is cleared first, and a failure without one is
- * counted as written, not as a client gone. Writes go in pieces
- * civetweb's int length can hold.
+ * counted as written, not as a client gone. A write cut short with no
+ * error (0 or more bytes, fewer than asked) is civetweb's loop stopping at
+ * its stop flag before the rest went out: the response never reached the
+ * client whole, and the access line says STOPPED_STATUS, as for a request
+ * libmicrohttpd's stop cut off. Writes go in pieces civetweb's int length
+ * can hold.
  */
 static int counted_write(slot *s, struct mg_connection *conn, const void *buf,
                          size_t len, size_t head) {
@@ -238,6 +246,8 @@ static int counted_write(slot *s, struct mg_connection *conn, const void *buf,
         trail_http_client_gone(&s->req);
       else if (n < 0) /* sent, then the server stopped */
         count_body(s, off, piece, head);
+      else /* the server stopped before all of it was sent */
+        trail_http_response(&s->req, STOPPED_STATUS);
     }
     return n > 0 ? total : n;
   }
