@@ -371,6 +371,71 @@ static void test_inproc_reset_before_reply(void **state) {
   json_decref(acc);
 }
 
+/*
+ * The service stops while a queued response is still going out (16 MiB to
+ * a client that reads none of it): MHD ends the request with
+ * DAEMON_SHUTDOWN, and the access line says 503, the service stopped
+ * first, with no bytes, not the 200 that was queued. The handler says
+ * through a pipe that it has queued; the completion reuses gone_done.
+ */
+enum { STUCK_LEN = 16 << 20 };
+
+static enum MHD_Result stuck_handler(void *cls, struct MHD_Connection *conn,
+                                     const char *url, const char *method,
+                                     const char *version, const char *upload,
+                                     size_t *upload_size, void **con_cls) {
+  (void)cls;
+  (void)url;
+  (void)method;
+  (void)version;
+  (void)upload;
+  (void)upload_size;
+  if (*con_cls == NULL) {
+    *con_cls = &own_marker;
+    return MHD_YES;
+  }
+  static char big[STUCK_LEN];
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(sizeof big, big, MHD_RESPMEM_PERSISTENT);
+  enum MHD_Result ret = trail_mhd_queue_response(conn, 200, r, sizeof big);
+  MHD_destroy_response(r);
+  char c = 'q';
+  (void)!write(gone_started[1], &c, 1);
+  return ret;
+}
+
+static void test_inproc_stop_while_sending(void **state) {
+  (void)state;
+  assert_int_equal(pipe(gone_started), 0);
+  assert_int_equal(pipe(gone_done), 0);
+  trail_http_config cfg;
+  trail_http_config_init(&cfg);
+  trail_mhd tm;
+  trail_mhd_init(&tm, &cfg, stuck_handler, NULL);
+  trail_mhd_set_completed(&tm, gone_completed, NULL);
+  int port;
+  struct MHD_Daemon *d = inproc_start(&tm, 1, &port);
+  int fd = raw_connect(port);
+  const char *req = "GET /big HTTP/1.1\r\nHost: t\r\n"
+                    "X-Request-ID: ip-stuck\r\n\r\n";
+  assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+  char c;
+  assert_int_equal(read(gone_started[0], &c, 1), 1);
+  MHD_stop_daemon(d); /* with the response still going out */
+  assert_int_equal(read(gone_done[0], &c, 1), 1);
+  close(fd);
+  for (int i = 0; i < 2; i++) {
+    close(gone_started[i]);
+    close(gone_done[i]);
+  }
+  assert_int_equal(c, (char)MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN);
+  json_t *acc = cap_find("ip-stuck", "request completed");
+  assert_non_null(acc);
+  assert_int_equal(jint(acc, "status"), 503);
+  assert_int_equal(jint(acc, "bytes"), 0);
+  json_decref(acc);
+}
+
 /* MHD's messages: formatted, trailing newline dropped, escaped, warn lines
  * of logger "http" (the core's server-error lines). */
 static void test_inproc_error_log(void **state) {
@@ -413,6 +478,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_inproc_missing_options, inproc_setup,
                                       inproc_teardown),
       cmocka_unit_test_setup_teardown(test_inproc_reset_before_reply,
+                                      inproc_setup, inproc_teardown),
+      cmocka_unit_test_setup_teardown(test_inproc_stop_while_sending,
                                       inproc_setup, inproc_teardown),
       cmocka_unit_test_setup_teardown(test_inproc_error_log, inproc_setup,
                                       inproc_teardown),

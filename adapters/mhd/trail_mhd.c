@@ -268,9 +268,8 @@ static void set_request_id(struct MHD_Response *response, const char *id) {
 
 /*
  * MHD_queue_response(), plus what only the adapter can do: the response
- * gets the request's X-Request-ID, and the status and body length go to
- * the core for the access line (MHD reports neither a byte count nor,
- * until the end, a status). The request is found through the thread's
+ * gets the request's X-Request-ID, and the body length is kept for the
+ * access line (MHD reports no byte count; its status it says at the end). The request is found through the thread's
  * current request and checked against the connection, so a call from
  * anywhere else degrades to MHD_queue_response().
  */
@@ -284,8 +283,9 @@ trail_mhd_queue_response(struct MHD_Connection *connection, unsigned int status,
   TRAIL_MHD_RESULT ret = MHD_queue_response(connection, status, response);
   if (ret == MHD_YES) {
     r->queued = 1;
-    trail_http_response(&r->http, (int)status);
-    /* the bytes are known sent only at the end (trail__mhd_end_bytes) */
+    /* Status and bytes are known sent only at the end: what MHD says it
+     * sent (trail__mhd_end_status), this length when it did
+     * (trail__mhd_end_bytes). */
     r->body_len = body_len != MHD_SIZE_UNKNOWN ? body_len : 0;
   }
   return ret;
