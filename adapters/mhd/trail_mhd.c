@@ -269,9 +269,9 @@ static void set_request_id(struct MHD_Response *response, const char *id) {
 /*
  * MHD_queue_response(), plus what only the adapter can do: the response
  * gets the request's X-Request-ID, and the body length is kept for the
- * access line (MHD reports no byte count; its status it says at the end). The request is found through the thread's
- * current request and checked against the connection, so a call from
- * anywhere else degrades to MHD_queue_response().
+ * access line (MHD reports no byte count; its status it says at the end). The
+ * request is found through the thread's current request and checked against the
+ * connection, so a call from anywhere else degrades to MHD_queue_response().
  */
 TRAIL_API TRAIL_MHD_RESULT
 trail_mhd_queue_response(struct MHD_Connection *connection, unsigned int status,
