@@ -226,6 +226,21 @@ static inline json_t *cap_find(const char *rid, const char *message) {
   return NULL;
 }
 
+/*
+ * The captured access line of a request whose reply never went out: its
+ * status, no bytes, and "client_gone":true exactly when it says 499.
+ */
+static inline void cap_expect_unsent(const char *rid, int status) {
+  json_t *acc = cap_find(rid, "request completed");
+  if (acc == NULL)
+    fail_msg("no access line for %s", rid);
+  assert_int_equal(jint(acc, "status"), status);
+  assert_int_equal(json_is_true(json_object_get(acc, "client_gone")),
+                   status == 499);
+  assert_int_equal(jint(acc, "bytes"), 0);
+  json_decref(acc);
+}
+
 /* How many captured lines have that message. */
 static inline size_t cap_count_message(const char *message) {
   size_t n = 0;
