@@ -1,6 +1,6 @@
 /*
  * The drain of a stopping service: its requests in flight counted, and a
- * wait for them to end, DRAIN_SECONDS at most. For the examples whose
+ * wait for them to end, ORDERS_DRAIN_SECONDS at most. For the examples whose
  * server's stop cuts off what is still being answered (MHD_stop_daemon(),
  * civetweb's mg_stop(), which then writes nothing more): they stop their
  * server only once the drain is over.
@@ -9,7 +9,7 @@
  *   drain_enter()   a request begins (the handler's first call)
  *   drain_leave()   it has ended (its completion, or the handler's return)
  *   drain_wait()    logs "stopping" with the requests in flight, waits
- *                   until none is, DRAIN_SECONDS at most, and says so
+ *                   until none is, ORDERS_DRAIN_SECONDS at most, and says so
  *                   when some still are
  */
 #ifndef TRAIL_EXAMPLE_DRAIN_H
@@ -21,7 +21,7 @@
 
 #include <trail.h>
 
-#define DRAIN_SECONDS 10 /* how long requests in flight may finish */
+#include "orders_config.h"
 
 static struct {
   pthread_mutex_t lock;
@@ -56,7 +56,7 @@ static inline void drain_leave(void) {
 static inline void drain_wait(void) {
   struct timespec deadline;
   clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += DRAIN_SECONDS;
+  deadline.tv_sec += ORDERS_DRAIN_SECONDS;
   pthread_mutex_lock(&drain.lock);
   int before = drain.in_flight;
   pthread_mutex_unlock(&drain.lock);
@@ -71,7 +71,7 @@ static inline void drain_wait(void) {
   if (left > 0)
     trail_warn(NULL, "requests still in flight at the drain deadline",
                TRAIL_INT("in_flight", left),
-               TRAIL_INT("deadline_s", DRAIN_SECONDS));
+               TRAIL_INT("deadline_s", ORDERS_DRAIN_SECONDS));
 }
 
 #endif /* TRAIL_EXAMPLE_DRAIN_H */

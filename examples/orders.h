@@ -64,6 +64,13 @@ static inline void orders_set(orders_reply *r, int status, const char *body) {
   r->len = (size_t)snprintf(r->body, sizeof r->body, "%s", body);
 }
 
+/* A request body over ORDERS_BODY_MAX bytes: 413, and a line that says so. */
+static inline void orders_too_large(orders_reply *r) {
+  trail_warn(trail_logger_get("orders"), "request body too large",
+             TRAIL_UINT("limit", ORDERS_BODY_MAX));
+  orders_set(r, 413, "{\"error\":\"body too large\"}");
+}
+
 /* Waits ms milliseconds, 0 to 10000 (anything else is clamped). */
 static inline void orders_sleep_ms(long ms) {
   if (ms < 0)

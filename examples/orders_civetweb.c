@@ -8,8 +8,8 @@
  *
  * The lines trail adds to a civetweb server are marked "trail:". The rest
  * is the server as it would be without trail. SIGINT or SIGTERM stops it:
- * the requests in flight finish (at most DRAIN_SECONDS, examples/drain.h),
- * civetweb stops, the program logs "stopped" and exits 0.
+ * the requests in flight finish (at most ORDERS_DRAIN_SECONDS,
+ * examples/drain.h), civetweb stops, the program logs "stopped" and exits 0.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,8 +25,6 @@
 
 #include "drain.h"
 #include "orders.h"
-
-#define BODY_MAX (1024 * 1024) /* larger POST bodies get 413 */
 
 static const char USAGE[] =
     "usage: orders_civetweb [--port N]\n"
@@ -60,8 +58,8 @@ const char *__tsan_default_suppressions(void) { return "race:gmtime\n"; }
 
 /*
  * Reads the whole request body (Content-Length or chunked) into a new
- * buffer. Returns 0, or 413 when it is larger than BODY_MAX, or 400 when
- * the client stopped sending before the end.
+ * buffer. Returns 0, or 413 when it is larger than ORDERS_BODY_MAX, or 400
+ * when the client stopped sending before the end.
  */
 static int read_body(struct mg_connection *conn, char **out, size_t *len) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -71,7 +69,7 @@ static int read_body(struct mg_connection *conn, char **out, size_t *len) {
 
   *out = NULL;
   *len = 0;
-  if (ri->content_length > BODY_MAX)
+  if (ri->content_length > (long long)ORDERS_BODY_MAX)
     return 413;
   buf = malloc(cap + 1);
   if (buf == NULL)
@@ -79,11 +77,17 @@ static int read_body(struct mg_connection *conn, char **out, size_t *len) {
   for (;;) {
     if (n == cap) {
       char *bigger;
-      if (cap >= BODY_MAX) {
+      if (cap >= ORDERS_BODY_MAX) {
+        /* full: too large, unless the body ends here (a chunked body of
+         * exactly ORDERS_BODY_MAX bytes) */
+        char more;
+        int r = mg_read(conn, &more, 1);
+        if (r == 0)
+          break;
         free(buf);
-        return 413;
+        return r < 0 ? 400 : 413;
       }
-      cap *= 2;
+      cap = cap > ORDERS_BODY_MAX / 2 ? ORDERS_BODY_MAX : cap * 2;
       bigger = realloc(buf, cap + 1);
       if (bigger == NULL) {
         free(buf);
@@ -128,12 +132,16 @@ static int serve(struct mg_connection *conn) {
   if (strcmp(ri->request_method, "POST") == 0) {
     int err = read_body(conn, &body, &body_len);
     if (err != 0) {
-      trail_warn(trail_logger_get("orders"), "cannot read the body",
-                 TRAIL_INT("status", err));
+      if (err == 413) {
+        orders_too_large(&reply);
+      } else {
+        trail_warn(trail_logger_get("orders"), "cannot read the body",
+                   TRAIL_INT("status", err));
+        orders_set(&reply, err, "{\"error\":\"cannot read the body\"}");
+      }
       /* what is left of the body is not read: the connection cannot carry
        * another request */
       mg_disable_connection_keep_alive(conn);
-      orders_set(&reply, err, "{\"error\":\"cannot read the body\"}");
       return trail_civetweb_send(conn, reply.status, reply.content_type,
                                  reply.body, reply.len); /* trail: send */
     }

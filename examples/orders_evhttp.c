@@ -43,7 +43,6 @@
 
 #define MAX_SLEEP_MS 10000
 #define MAX_HEADERS_SIZE (1024 * 1024)
-#define MAX_BODY_SIZE (1024 * 1024)
 
 static const char USAGE[] =
     "usage: orders_evhttp [--port N]\n"
@@ -291,7 +290,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   evhttp_set_max_headers_size(srv.http, MAX_HEADERS_SIZE);
-  evhttp_set_max_body_size(srv.http, MAX_BODY_SIZE);
+  evhttp_set_max_body_size(srv.http, ORDERS_BODY_MAX);
   evhttp_set_timeout(srv.http, 30);
   evhttp_set_allowed_methods(
       srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

@@ -39,7 +39,6 @@
 
 #include "orders.h"
 
-#define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body accepted */
 #define THREADS_DEFAULT 8
 #define THREADS_MAX 256
 
@@ -74,7 +73,7 @@ static void flight_add(int d) {
 /*
  * The request body, CONTENT_LENGTH bytes of FastCGI's stdin. Returns the
  * bytes read (*body malloc'd, NUL-terminated, NULL for none); -1 when the
- * body is larger than BODY_MAX, -2 when out of memory.
+ * body is larger than ORDERS_BODY_MAX, -2 when out of memory.
  */
 static long read_body(FCGX_Request *req, char **body) {
   *body = NULL;
@@ -84,7 +83,7 @@ static long read_body(FCGX_Request *req, char **body) {
   unsigned long long want = cl != NULL ? strtoull(cl, &end, 10) : 0;
   if (cl == NULL || errno != 0 || end == cl || want == 0)
     return 0;
-  if (want > BODY_MAX)
+  if (want > ORDERS_BODY_MAX)
     return -1;
   char *buf = malloc((size_t)want + 1);
   if (buf == NULL)
@@ -106,9 +105,7 @@ static void serve(trail_fcgi *tf) {
   char *body;
   long len = read_body(req, &body);
   if (len == -1) {
-    trail_warn(trail_logger_get("orders"), "request body too large",
-               TRAIL_INT("limit", BODY_MAX));
-    orders_set(&rep, 413, "{\"error\":\"body too large\"}");
+    orders_too_large(&rep);
   } else if (len < 0) {
     orders_set(&rep, 500, "{\"error\":\"out of memory\"}");
   } else {

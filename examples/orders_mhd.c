@@ -15,7 +15,7 @@
  * 127.0.0.1.
  *
  * On SIGINT or SIGTERM it stops accepting, lets the requests in flight
- * finish (at most DRAIN_SECONDS), stops MHD, logs "stopped" and exits 0.
+ * finish (at most ORDERS_DRAIN_SECONDS), stops MHD, logs "stopped" and exits 0.
  *
  * What trail adds to an MHD server is marked "trail:"; the rest is what the
  * server would be without it.
@@ -40,8 +40,7 @@
 #include "drain.h"
 #include "orders.h"
 
-#define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body accepted */
-#define SLEEP_MAX_MS 10000             /* the most ?sleep_ms= may ask for */
+#define SLEEP_MAX_MS 10000 /* the most ?sleep_ms= may ask for */
 
 static const char USAGE[] =
     "usage: orders_mhd [--port N] [--mode thread|poll]\n"
@@ -68,7 +67,7 @@ typedef struct order_req {
 static int stopping; /* set once the service stops; read by the handler */
 
 static int body_append(order_req *o, const char *data, size_t n) {
-  if (o->too_large || n > BODY_MAX - o->len) {
+  if (o->too_large || n > ORDERS_BODY_MAX - o->len) {
     o->too_large = 1;
     return 0;
   }
@@ -138,9 +137,7 @@ static enum MHD_Result orders_access(void *cls, struct MHD_Connection *conn,
 
   orders_reply rep;
   if (o->too_large) {
-    trail_warn(trail_logger_get("orders"), "request body too large",
-               TRAIL_INT("limit", BODY_MAX));
-    orders_set(&rep, 413, "{\"error\":\"body too large\"}");
+    orders_too_large(&rep);
   } else {
     char path[4096];
     orders_handle(method, route_path(conn, url, path, sizeof path), o->body,

@@ -12,7 +12,8 @@
  * the port, which the "listening" line says. It listens on 127.0.0.1.
  *
  * On SIGINT or SIGTERM it stops accepting, lets the requests in flight
- * finish (at most DRAIN_SECONDS), stops ulfius, logs "stopped" and exits 0.
+ * finish (at most ORDERS_DRAIN_SECONDS), stops ulfius, logs "stopped" and exits
+ * 0.
  *
  * What trail adds to an ulfius service is marked "trail:"; the rest is
  * what the service would be without it.
@@ -34,9 +35,6 @@
 #include <ulfius.h>
 
 #include "orders.h"
-
-#define BODY_MAX ((size_t)1024 * 1024) /* bytes of request body kept */
-#define DRAIN_SECONDS 10 /* how long requests in flight may finish */
 
 static int stopping; /* set once the service stops; read by the callback */
 
@@ -65,8 +63,13 @@ static int orders_cb(const struct _u_request *req, struct _u_response *resp,
                      void *data) {
   orders_reply rep;
   (void)data;
-  orders_handle(req->http_verb, req->http_url ? req->http_url : "",
-                req->binary_body, req->binary_body_length, &rep);
+  /* ulfius keeps max_post_body_size bytes and drops the rest silently:
+   * a body kept whole at ORDERS_BODY_MAX + 1 bytes is too large */
+  if (req->binary_body_length > ORDERS_BODY_MAX)
+    orders_too_large(&rep);
+  else
+    orders_handle(req->http_verb, req->http_url ? req->http_url : "",
+                  req->binary_body, req->binary_body_length, &rep);
   ulfius_set_binary_body_response(resp, (unsigned int)rep.status, rep.body,
                                   rep.len);
   u_map_put(resp->map_header, "Content-Type", rep.content_type);
@@ -130,7 +133,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   inst.port = (unsigned int)port;
-  inst.max_post_body_size = BODY_MAX;
+  inst.max_post_body_size = ORDERS_BODY_MAX + 1; /* see orders_cb() */
   inst.timeout = 60;
 
   ulfius_add_endpoint_by_val(&inst, "GET", "/api/orders", "/:id", 0, orders_cb,
@@ -196,11 +199,11 @@ int main(int argc, char **argv) {
    * not tell its callbacks */
   trail_info(NULL, "stopping",
              TRAIL_INT("in_flight", trail_ulfius_in_flight(&tu)));
-  int left = trail_ulfius_wait_idle(&tu, DRAIN_SECONDS * 1000);
+  int left = trail_ulfius_wait_idle(&tu, ORDERS_DRAIN_SECONDS * 1000);
   if (left > 0)
     trail_warn(NULL, "requests still in flight at the drain deadline",
                TRAIL_INT("in_flight", left),
-               TRAIL_INT("deadline_s", DRAIN_SECONDS));
+               TRAIL_INT("deadline_s", ORDERS_DRAIN_SECONDS));
   /* Closes the idle kept-alive connections; a request still in flight
    * ends with status 503 in its access line. */
   ulfius_stop_framework(&inst);

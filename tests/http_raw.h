@@ -10,6 +10,7 @@
  *   raw_parse()        the responses in those bytes, one after the other
  *   raw_exchange()     one connection: send, read until close, parse
  *   raw_request()      the same for one request: its response
+ *   raw_post_sized()   a POST of a body of n bytes, sized or in one chunk
  *   raw_read_one()     one response on a kept-alive connection (keep-alive:
  *                      several requests on one connection, in turn)
  *   raw_read_head()    a response head only (an interim 100 Continue)
@@ -241,6 +242,44 @@ static inline void raw_request(int port, const void *req, size_t len,
 static inline void raw_request_str(int port, const char *req,
                                    raw_response *out) {
   raw_request(port, req, strlen(req), out);
+}
+
+/* n bytes (n >= 8) of a JSON object: {"a":"xx...x"}. */
+static inline void raw_fill_object(char *b, size_t n) {
+  memcpy(b, "{\"a\":\"", 6);
+  memset(b + 6, 'x', n - 8);
+  memcpy(b + n - 2, "\"}", 2);
+}
+
+/*
+ * POST target with request id rid and a body of n bytes (n >= 8, a JSON
+ * object {"a":"xx...x"}), with Content-Length or, when chunked, in one
+ * chunk, asking to close: its response.
+ */
+static inline void raw_post_sized(int port, const char *target, const char *rid,
+                                  size_t n, int chunked, raw_response *out) {
+  char head[512];
+  int hl = snprintf(head, sizeof head,
+                    "POST %s HTTP/1.1\r\nHost: t\r\nX-Request-ID: %s\r\n"
+                    "Content-Type: application/json\r\nConnection: close\r\n",
+                    target, rid);
+  assert_true(hl > 0 && (size_t)hl < sizeof head);
+  hl += snprintf(head + hl, sizeof head - (size_t)hl,
+                 chunked ? "Transfer-Encoding: chunked\r\n\r\n%zx\r\n"
+                         : "Content-Length: %zu\r\n\r\n",
+                 n);
+  assert_true((size_t)hl < sizeof head);
+  static const char tail[] = "\r\n0\r\n\r\n";
+  size_t len = (size_t)hl + n + (chunked ? sizeof tail - 1 : 0);
+  char *req = malloc(len);
+  assert_non_null(req);
+  memcpy(req, head, (size_t)hl);
+  char *b = req + hl;
+  raw_fill_object(b, n);
+  if (chunked)
+    memcpy(b + n, tail, sizeof tail - 1);
+  raw_request(port, req, len, out);
+  free(req);
 }
 
 /*

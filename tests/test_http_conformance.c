@@ -29,6 +29,9 @@
  *     flagged and skip that row (SV_FRONT_HEADER_LIMIT), and
  *     tests/test_http_fcgi.c tests the refusal; nginx refuses a target
  *     that is only a query the same way (SV_FRONT_TARGET_CHECK);
+ *   - a body over the examples' limit, which libevent and nginx refuse
+ *     with their own 413 (no access line): flagged (SV_OWN_BODY_LIMIT),
+ *     and tested in tests/test_http_evhttp.c and tests/test_http_fcgi.c;
  *   - deferred replies, clients that leave, concurrency, stopping, and the
  *     adapters' APIs in the test's own process.
  *
@@ -66,6 +69,11 @@ enum {
   /* A front refuses a target that is neither a path nor absolute ("?q":
    * nginx's own 400), before the service sees it: no access line. */
   SV_FRONT_TARGET_CHECK = 1u << 2,
+  /* The server (libevent's evhttp_set_max_body_size()) or its front
+   * (nginx's client_max_body_size, 1 MiB by default) answers a body over
+   * the example's limit with its own 413, before the service sees it: no
+   * access line. The over-limit cases are not run on it. */
+  SV_OWN_BODY_LIMIT = 1u << 3,
 };
 
 typedef struct server {
@@ -92,13 +100,13 @@ static const server servers[] = {
      * "mydomain.com"); any other it drops without a reply. */
     {"civetweb", "orders_civetweb", NULL, NULL, "mydomain.com:{port}",
      SV_REFUSES_CONTROL_BYTES},
-    {"evhttp", "orders_evhttp", NULL, NULL, NULL, 0},
+    {"evhttp", "orders_evhttp", NULL, NULL, NULL, SV_OWN_BODY_LIMIT},
     {"ulfius-thread", "orders_ulfius", ulfius_thread, NULL, NULL, 0},
     {"ulfius-poll", "orders_ulfius", ulfius_poll, NULL, NULL, 0},
     /* FastCGI: nginx (tests/nginx_harness.h, the stock fastcgi_params) in
      * front of orders_fcgi; the test's HTTP goes to nginx. */
     {"fcgi-nginx", "orders_fcgi", NULL, "nginx", NULL,
-     SV_FRONT_HEADER_LIMIT | SV_FRONT_TARGET_CHECK},
+     SV_FRONT_HEADER_LIMIT | SV_FRONT_TARGET_CHECK | SV_OWN_BODY_LIMIT},
 };
 
 #define NSERVERS (sizeof servers / sizeof servers[0])
@@ -147,6 +155,10 @@ typedef struct conf_case {
   const char *headers;  /* raw header lines, each ending in CRLF */
   const char *body;     /* sent with Content-Length, or NULL */
   const char *raw_body; /* sent as it is after the head (a chunked body) */
+  /* a JSON object of body_n bytes ({"a":"xx...x"}), sent with
+   * Content-Length, or in one chunk when chunked is set (0: none) */
+  size_t body_n;
+  int chunked;
   /* a header line sent `repeat` times after the others (NULL: none) */
   const char *repeat;
   int repeat_n;
@@ -220,6 +232,53 @@ static const conf_case cases[] = {
      .path = "/api/orders",
      .level = "warn",
      .handler = "invalid order body"},
+    /* the examples' body limit (ORDERS_BODY_MAX): at it, accepted; one
+     * byte over, 413 from the service, with its access line */
+    {.name = "post-at-limit",
+     .method = "POST",
+     .target = "/api/orders",
+     .headers = RID("cf-at-limit") "Content-Type: application/json\r\n",
+     .body_n = ORDERS_BODY_MAX,
+     .status = 201,
+     .rid = "cf-at-limit",
+     .path = "/api/orders",
+     .level = "info",
+     .handler = "order created"},
+    {.name = "post-at-limit-chunked",
+     .method = "POST",
+     .target = "/api/orders",
+     .headers = RID("cf-at-limit-chunked") "Content-Type: application/json\r\n",
+     .body_n = ORDERS_BODY_MAX,
+     .chunked = 1,
+     .status = 201,
+     .rid = "cf-at-limit-chunked",
+     .path = "/api/orders",
+     .level = "info",
+     .handler = "order created"},
+    {.name = "post-over-limit",
+     .method = "POST",
+     .target = "/api/orders",
+     .headers = RID("cf-over-limit") "Content-Type: application/json\r\n",
+     .body_n = ORDERS_BODY_MAX + 1,
+     .status = 413,
+     .rid = "cf-over-limit",
+     .path = "/api/orders",
+     .level = "warn",
+     .handler = "request body too large",
+     .unless = SV_OWN_BODY_LIMIT},
+    {.name = "post-over-limit-chunked",
+     .method = "POST",
+     .target = "/api/orders",
+     .headers =
+         RID("cf-over-limit-chunked") "Content-Type: application/json\r\n",
+     .body_n = ORDERS_BODY_MAX + 1,
+     .chunked = 1,
+     .status = 413,
+     .rid = "cf-over-limit-chunked",
+     .path = "/api/orders",
+     .level = "warn",
+     .handler = "request body too large",
+     .unless = SV_OWN_BODY_LIMIT},
     {.name = "get-404",
      .method = "GET",
      .target = "/api/orders/999",
@@ -787,6 +846,15 @@ static void host_of(const server *sv, int port, char *out, size_t size) {
     snprintf(out, size, "%.*s%d%s", (int)(p - h), h, port, p + 6);
 }
 
+/* A JSON object of n bytes (raw_fill_object()). */
+static void add_object(text *t, size_t n) {
+  char *b = malloc(n);
+  assert_non_null(b);
+  raw_fill_object(b, n);
+  text_add(t, b, n);
+  free(b);
+}
+
 /* The request of case c, as bytes; keep_alive: no "Connection: close". */
 static void build_request(const server *sv, int port, const conf_case *c,
                           int keep_alive, text *t) {
@@ -818,16 +886,28 @@ static void build_request(const server *sv, int port, const conf_case *c,
       text_add(t, "p", 1);
     text_puts(t, "\r\n");
   }
-  if (c->body) {
-    char cl[64];
-    snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", strlen(c->body));
-    text_puts(t, cl);
+  char line[64];
+  if (c->body || (c->body_n && !c->chunked)) {
+    snprintf(line, sizeof line, "Content-Length: %zu\r\n",
+             c->body ? strlen(c->body) : c->body_n);
+    text_puts(t, line);
   }
+  if (c->body_n && c->chunked)
+    text_puts(t, "Transfer-Encoding: chunked\r\n");
   text_puts(t, "\r\n");
   if (c->body)
     text_puts(t, c->body);
   if (c->raw_body)
     text_puts(t, c->raw_body);
+  if (c->body_n) {
+    if (c->chunked) {
+      snprintf(line, sizeof line, "%zx\r\n", c->body_n);
+      text_puts(t, line);
+    }
+    add_object(t, c->body_n);
+    if (c->chunked)
+      text_puts(t, "\r\n0\r\n\r\n");
+  }
 }
 
 /* ---- checking a case ------------------------------------------------------

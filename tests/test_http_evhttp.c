@@ -264,6 +264,22 @@ static void test_request_id_rejection_reported(void **state) {
 }
 
 /*
+ * After requests evhttp refused itself: one request served as usual (id
+ * rid), then the stop; its access line is the service's only one.
+ */
+static void stop_after_one(service *s, const char *rid) {
+  char hdr[128];
+  snprintf(hdr, sizeof hdr, "X-Request-ID: %s", rid);
+  const char *h[] = {hdr, NULL};
+  http_response r;
+  http_get(s->port, "/api/orders/2", h, &r);
+  assert_int_equal(r.status, 200);
+  stop(s);
+  assert_non_null(access_of(s, rid));
+  assert_int_equal(service_count(s, "message", "request completed"), 1);
+}
+
+/*
  * evhttp refuses a CR inside a header value, and a lone LF breaks the line
  * into one that is not a header: it answers such a request with its own
  * 400 before any application code runs (so there is no access line, see
@@ -287,12 +303,30 @@ static void test_header_line_breaks(void **state) {
     raw_request(s->port, reqs[i], strlen(reqs[i]), &r);
     assert_int_equal(r.status, 400);
   }
-  const char *h[] = {"X-Request-ID: after-breaks", NULL};
-  http_response r;
-  http_get(s->port, "/api/orders/2", h, &r);
-  assert_int_equal(r.status, 200);
-  stop(s);
-  assert_non_null(access_of(s, "after-breaks"));
+  stop_after_one(s, "after-breaks");
+}
+
+/*
+ * A body over the example's limit (evhttp_set_max_body_size(),
+ * ORDERS_BODY_MAX), by its Content-Length or as it arrives in chunks:
+ * evhttp answers its own 413 before any application code runs, so there
+ * is no X-Request-ID and no access line (see the docs). The service goes
+ * on. The conformance table tests a body at the limit on every server, and
+ * one byte over on the servers where the service answers it.
+ */
+static void test_body_over_limit(void **state) {
+  (void)state;
+  service *s = start(NULL);
+  for (int chunked = 0; chunked <= 1; chunked++) {
+    raw_response r;
+    raw_post_sized(s->port, "/api/orders", "refused-body", ORDERS_BODY_MAX + 1,
+                   chunked, &r);
+    if (r.status != 413)
+      fail_msg("%s body over the limit: status %d, want evhttp's 413",
+               chunked ? "chunked" : "sized", r.status);
+    assert_int_equal(r.request_id_count, 0);
+  }
+  stop_after_one(s, "after-refused-body");
 }
 
 /* ---- header limits --------------------------------------------------------
@@ -743,6 +777,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_metrics, teardown),
       cmocka_unit_test_teardown(test_request_id_rejection_reported, teardown),
       cmocka_unit_test_teardown(test_header_line_breaks, teardown),
+      cmocka_unit_test_teardown(test_body_over_limit, teardown),
       cmocka_unit_test_teardown(test_many_repeated_headers, teardown),
       cmocka_unit_test_teardown(test_non_ascii_path, teardown),
       cmocka_unit_test_teardown(test_deferred_reply, teardown),

@@ -141,6 +141,39 @@ static void test_header_over_nginx_limit(void **state) {
   service_free(&s);
 }
 
+/*
+ * A body over nginx's client_max_body_size (1 MiB by default, the
+ * example's own limit too), by its Content-Length or as it arrives in
+ * chunks: nginx answers its own 413 and the service never sees the
+ * request, so there is no access line. The service goes on.
+ */
+static void test_body_over_nginx_limit(void **state) {
+  (void)state;
+  service s;
+  int port = http_start(&ORDERS_FCGI, &s, NULL, NULL);
+  raw_response r[2];
+  for (int chunked = 0; chunked <= 1; chunked++)
+    raw_post_sized(port, "/api/orders", "refused-body", ORDERS_BODY_MAX + 1,
+                   chunked, &r[chunked]);
+  http_response after;
+  const char *h[] = {"X-Request-ID: after-refused-body", NULL};
+  http_get(port, "/api/orders/9", h, &after);
+  http_stop(&ORDERS_FCGI, &s);
+
+  for (int chunked = 0; chunked <= 1; chunked++) {
+    if (r[chunked].status != 413)
+      fail_msg("%s body over the limit: status %d, want nginx's 413",
+               chunked ? "chunked" : "sized", r[chunked].status);
+    assert_int_equal(r[chunked].request_id_count, 0);
+  }
+  assert_int_equal(after.status, 200);
+  http_check_access(&ORDERS_FCGI, &s, "after-refused-body", "GET",
+                    "/api/orders/9", 200, after.body_len, "info");
+  assert_int_equal(access_count(&s, "refused-body"), 0);
+  assert_int_equal(service_count(&s, "message", "request completed"), 1);
+  service_free(&s);
+}
+
 /* ---- the API in this process --------------------------------------------- */
 
 #ifdef TRAIL_TEST_FCGI_INPROC
@@ -323,6 +356,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       HTTP_SCENARIO("test_get", scenario_basic_get, &fcgi),
       cmocka_unit_test_teardown(test_header_over_nginx_limit, teardown),
+      cmocka_unit_test_teardown(test_body_over_nginx_limit, teardown),
       HTTP_SCENARIO("test_bodies", scenario_bodies, &fcgi),
       HTTP_SCENARIO("test_concurrent", scenario_concurrent, &fcgi),
       HTTP_SCENARIO("test_sigint", scenario_sigint, &fcgi),
