@@ -875,16 +875,6 @@ static int shortest_decimal(uint64_t bits, char *d, int *decpt) {
  * The text is written at once, positional as the layout below would spell
  * it (a >= 1e-3 gives a decimal exponent above -4): "13", "12.51", "0.025".
  */
-static const char digit_pairs[] = "00010203040506070809"
-                                  "10111213141516171819"
-                                  "20212223242526272829"
-                                  "30313233343536373839"
-                                  "40414243444546474849"
-                                  "50515253545556575859"
-                                  "60616263646566676869"
-                                  "70717273747576777879"
-                                  "80818283848586878889"
-                                  "90919293949596979899";
 
 /* The range of the fast path: a in [FIXED_MIN, FIXED_MAX), m < FIXED_MAX. */
 #define FIXED_MIN 1e-3
@@ -902,11 +892,11 @@ static inline char *fixed_digits(uint64_t m, char *end) {
     unsigned r = (unsigned)(m % 100);
     m /= 100;
     p -= 2;
-    memcpy(p, digit_pairs + (size_t)2 * r, 2);
+    memcpy(p, trail__digit_pairs + (size_t)2 * r, 2);
   }
   if (m >= 10) {
     p -= 2;
-    memcpy(p, digit_pairs + 2 * m, 2);
+    memcpy(p, trail__digit_pairs + 2 * m, 2);
   } else {
     *--p = (char)('0' + m);
   }

@@ -382,16 +382,16 @@ int trail__put_string(trail__buf *b, const char *s, size_t n) {
 /* Integers and literals                                                    */
 /* ------------------------------------------------------------------------ */
 
-static const char digit_pairs[] = "00010203040506070809"
-                                  "10111213141516171819"
-                                  "20212223242526272829"
-                                  "30313233343536373839"
-                                  "40414243444546474849"
-                                  "50515253545556575859"
-                                  "60616263646566676869"
-                                  "70717273747576777879"
-                                  "80818283848586878889"
-                                  "90919293949596979899";
+const char trail__digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
 
 /*
  * Writes the decimal digits of v so that they end just before end, two at a
@@ -402,13 +402,13 @@ static char *u64_to_dec(uint64_t v, char *end) {
   while (v >= 100) {
     unsigned d = (unsigned)(v % 100) * 2;
     v /= 100;
-    *--p = digit_pairs[d + 1];
-    *--p = digit_pairs[d];
+    *--p = trail__digit_pairs[d + 1];
+    *--p = trail__digit_pairs[d];
   }
   if (v >= 10) {
     unsigned d = (unsigned)v * 2;
-    *--p = digit_pairs[d + 1];
-    *--p = digit_pairs[d];
+    *--p = trail__digit_pairs[d + 1];
+    *--p = trail__digit_pairs[d];
   } else {
     *--p = (char)('0' + v);
   }

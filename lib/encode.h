@@ -43,6 +43,9 @@ typedef struct trail__buf {
  * and '\\'. */
 extern const unsigned char trail__plain_table[256];
 
+/* "00" "01" ... "99": the two digits of n at 2 * n (encode.c). */
+extern const char trail__digit_pairs[201];
+
 /*
  * Copies n bytes and returns p + n. The pieces of a line or a queue record
  * are mostly a few bytes long (keys, short values, the logger's name), where

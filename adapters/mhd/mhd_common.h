@@ -20,6 +20,10 @@
  * the body queued, when MHD says the response went out (completed); 0 for a
  * request that ended any other way, since MHD does not say how much of it
  * reached the client, if any.
+ *
+ * trail__mhd_read_headers(): every request header, in order, repeated ones
+ * included, from MHD (with their lengths where MHD gives them, 0.9.64 on),
+ * then trail_http_headers_done().
  */
 #ifndef TRAIL_MHD_COMMON_H
 #define TRAIL_MHD_COMMON_H
@@ -30,6 +34,7 @@
 
 #include <microhttpd.h>
 #include <trail/http.h>
+#include <trail/mhd.h> /* TRAIL_MHD_RESULT */
 
 static inline int trail__mhd_end_status(trail_http_request *http,
                                         struct MHD_Connection *conn,
@@ -102,6 +107,37 @@ static inline void trail__mhd_remote_addr(struct MHD_Connection *conn,
     if (inet_ntop(AF_INET6, &in6.sin6_addr, buf, (socklen_t)size) == NULL)
       buf[0] = '\0';
   }
+}
+
+#if MHD_VERSION >= 0x00096400
+static inline TRAIL_MHD_RESULT
+trail__mhd_feed_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                       size_t key_size, const char *value, size_t value_size) {
+  (void)kind;
+  trail_http_header(cls, key, key_size, value, value ? value_size : 0);
+  return MHD_YES;
+}
+#else
+static inline TRAIL_MHD_RESULT trail__mhd_feed_header(void *cls,
+                                                      enum MHD_ValueKind kind,
+                                                      const char *key,
+                                                      const char *value) {
+  (void)kind;
+  trail_http_header(cls, key, TRAIL_NTS, value, TRAIL_NTS);
+  return MHD_YES;
+}
+#endif
+
+static inline void trail__mhd_read_headers(struct MHD_Connection *conn,
+                                           trail_http_request *http) {
+#if MHD_VERSION >= 0x00096400
+  MHD_get_connection_values_n(conn, MHD_HEADER_KIND, trail__mhd_feed_header,
+                              http);
+#else
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, trail__mhd_feed_header,
+                            http);
+#endif
+  trail_http_headers_done(http);
 }
 
 #endif /* TRAIL_MHD_COMMON_H */

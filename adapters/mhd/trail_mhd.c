@@ -131,33 +131,6 @@ TRAIL_API void *trail_mhd_uri_log(void *cls, const char *uri,
   return r;
 }
 
-#if MHD_VERSION >= 0x00096400
-static TRAIL_MHD_RESULT feed_header(void *cls, enum MHD_ValueKind kind,
-                                    const char *key, size_t key_size,
-                                    const char *value, size_t value_size) {
-  (void)kind;
-  trail_http_header(cls, key, key_size, value, value ? value_size : 0);
-  return MHD_YES;
-}
-#else
-static TRAIL_MHD_RESULT feed_header(void *cls, enum MHD_ValueKind kind,
-                                    const char *key, const char *value) {
-  (void)kind;
-  trail_http_header(cls, key, TRAIL_NTS, value, TRAIL_NTS);
-  return MHD_YES;
-}
-#endif
-
-/* Every request header, in order, repeated ones included. */
-static void read_headers(mhd_request *r) {
-#if MHD_VERSION >= 0x00096400
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, feed_header, &r->http);
-#else
-  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, feed_header, &r->http);
-#endif
-  trail_http_headers_done(&r->http);
-}
-
 /*
  * A request without the adapter's state: the start hook ran out of memory,
  * or it never ran because TRAIL_MHD_OPTIONS was not passed to the daemon.
@@ -201,7 +174,7 @@ TRAIL_API TRAIL_MHD_RESULT trail_mhd_access_handler(
     /* The method comes only now, after trail_http_begin() ran in the start
      * hook; a second begin would restart the clock. */
     trail_http_set_method(&r->http, method);
-    read_headers(r);
+    trail__mhd_read_headers(r->conn, &r->http);
   }
   if (tm->handler_ == NULL)
     return MHD_NO;

@@ -56,13 +56,6 @@ typedef struct ul_request {
   trail_http_request http;
 } ul_request;
 
-/* What MHD's callbacks return: enum MHD_Result from 0.9.71 on, int before. */
-#if MHD_VERSION >= 0x00097002
-#define UL_MHD_RESULT enum MHD_Result
-#else
-#define UL_MHD_RESULT int
-#endif
-
 #define BUCKETS 256
 static struct {
   pthread_mutex_t lock;
@@ -170,16 +163,6 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn) {
   return ci;
 }
 
-#if MHD_VERSION >= 0x00096400
-static UL_MHD_RESULT feed_header(void *cls, enum MHD_ValueKind kind,
-                                 const char *key, size_t key_size,
-                                 const char *value, size_t value_size) {
-  (void)kind;
-  trail_http_header(cls, key, key_size, value, value ? value_size : 0);
-  return MHD_YES;
-}
-#endif
-
 /*
  * Every request header, in order, repeated ones included, as the client
  * sent them: read from MHD (the callbacks run inside MHD's access handler
@@ -189,15 +172,7 @@ static UL_MHD_RESULT feed_header(void *cls, enum MHD_ValueKind kind,
 static void read_headers(ul_request *r, const struct _u_request *req) {
   r->headers_read = 1;
   trail_http_set_method(&r->http, req->http_verb);
-#if MHD_VERSION >= 0x00096400
-  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, feed_header, &r->http);
-#else
-  const char **keys = u_map_enum_keys(req->map_header);
-  const char **vals = u_map_enum_values(req->map_header);
-  for (size_t i = 0; keys && vals && keys[i] && vals[i]; i++)
-    trail_http_header(&r->http, keys[i], TRAIL_NTS, vals[i], TRAIL_NTS);
-#endif
-  trail_http_headers_done(&r->http);
+  trail__mhd_read_headers(r->conn, &r->http);
 }
 
 /* The echo rule: exactly one X-Request-ID, trail's, whatever its case. */
