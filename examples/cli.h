@@ -13,7 +13,7 @@
  *   cli cl;
  *   cli_init(&cl, "orders_mhd", USAGE, argc, argv);
  *   while (cli_next(&cl)) {
- *     if (cli_port(&cl, &port) || cli_value(&cl, "--mode", &mode))
+ *     if (cli_port(&cl, &port) || cli_mode(&cl, &threaded))
  *       continue;
  *     cli_unknown(&cl);
  *   }
@@ -124,6 +124,20 @@ static inline int cli_port(cli *c, int *port) {
   if (n > 65535)
     cli_fail(c, "--port: %s is out of range (0 to 65535)", v);
   *port = (int)n;
+  return 1;
+}
+
+/*
+ * --mode thread|poll, for the examples on libmicrohttpd: *threaded 1 for
+ * thread (a thread per connection), 0 for poll (one thread for all).
+ */
+static inline int cli_mode(cli *c, int *threaded) {
+  const char *v;
+  if (!cli_value(c, "--mode", &v))
+    return 0;
+  if (strcmp(v, "thread") != 0 && strcmp(v, "poll") != 0)
+    cli_fail(c, "--mode: '%s' is neither thread nor poll", v);
+  *threaded = strcmp(v, "thread") == 0;
   return 1;
 }
 

@@ -192,18 +192,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 
 int main(int argc, char **argv) {
   int port = 8080;
-  const char *mode = "thread";
+  int threaded = 1;
   cli cl;
   cli_init(&cl, "orders_mhd", USAGE, argc, argv);
   while (cli_next(&cl)) {
-    if (cli_port(&cl, &port))
-      continue;
-    if (!cli_value(&cl, "--mode", &mode))
+    if (!cli_port(&cl, &port) && !cli_mode(&cl, &threaded))
       cli_unknown(&cl);
-    if (strcmp(mode, "thread") != 0 && strcmp(mode, "poll") != 0)
-      cli_fail(&cl, "--mode: '%s' is neither thread nor poll", mode);
   }
-  int threaded = strcmp(mode, "thread") == 0;
   trail_init("orders-mhd");
 
   drain_init();
@@ -253,14 +248,15 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
   if (d == NULL) {
     trail_error(NULL, "cannot start libmicrohttpd", TRAIL_INT("port", port),
-                TRAIL_STR("mode", mode));
+                TRAIL_STR("mode", threaded ? "thread" : "poll"));
     trail_shutdown();
     return 1;
   }
   const union MHD_DaemonInfo *info =
       MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   trail_info(NULL, "listening", TRAIL_INT("port", info ? info->port : port),
-             TRAIL_STR("mode", mode), TRAIL_STR("server", "libmicrohttpd"),
+             TRAIL_STR("mode", threaded ? "thread" : "poll"),
+             TRAIL_STR("server", "libmicrohttpd"),
              TRAIL_STR("server_version", MHD_get_version()));
 
   char c;

@@ -96,18 +96,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 
 int main(int argc, char **argv) {
   int port = 8080;
-  const char *mode = "thread";
+  int threaded = 1;
   cli cl;
   cli_init(&cl, "orders_ulfius", USAGE, argc, argv);
   while (cli_next(&cl)) {
-    if (cli_port(&cl, &port))
-      continue;
-    if (!cli_value(&cl, "--mode", &mode))
+    if (!cli_port(&cl, &port) && !cli_mode(&cl, &threaded))
       cli_unknown(&cl);
-    if (strcmp(mode, "thread") != 0 && strcmp(mode, "poll") != 0)
-      cli_fail(&cl, "--mode: '%s' is neither thread nor poll", mode);
   }
-  int threaded = strcmp(mode, "thread") == 0;
   trail_init("orders-ulfius");
 
   /* SIGINT and SIGTERM: see orders_stop_pipe(). */
