@@ -18,24 +18,8 @@
 #include <time.h>
 #include <trail/civetweb.h>
 
+#include "../adapters/civetweb/imf_fixdate.h"
 #include "http_bench.h"
-
-/* Now as an IMF-fixdate, as trail_civetweb_send() writes it. */
-static void plain_date(char *out, size_t cap) {
-  static const char *const days[7] = {"Sun", "Mon", "Tue", "Wed",
-                                      "Thu", "Fri", "Sat"};
-  static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr",
-                                         "May", "Jun", "Jul", "Aug",
-                                         "Sep", "Oct", "Nov", "Dec"};
-  time_t now = time(NULL);
-  struct tm tm;
-  if (gmtime_r(&now, &tm) == NULL)
-    memset(&tm, 0, sizeof tm);
-  snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-           days[(unsigned)tm.tm_wday % 7u], tm.tm_mday,
-           months[(unsigned)tm.tm_mon % 12u], tm.tm_year + 1900, tm.tm_hour,
-           tm.tm_min, tm.tm_sec);
-}
 
 /* keep-alive for an HTTP/1.1 request without Connection or a request
  * that asks for it (the server enables keep-alive); else close. */
@@ -50,7 +34,7 @@ static int plain_keep_alive(struct mg_connection *conn,
 static int plain_send(struct mg_connection *conn,
                       const struct mg_request_info *ri, const hb_reply *r) {
   char buf[16384], date[64];
-  plain_date(date, sizeof date);
+  trail__imf_fixdate(date, sizeof date);
   int keep = plain_keep_alive(conn, ri);
   if (!keep)
     mg_disable_connection_keep_alive(conn);

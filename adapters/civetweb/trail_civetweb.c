@@ -24,6 +24,8 @@
 
 #include "trail/civetweb.h"
 
+#include "imf_fixdate.h"
+
 /* The access line's status for a response mg_stop() cut off: the service
  * stopped first (Service Unavailable). */
 #define STOPPED_STATUS 503
@@ -299,27 +301,6 @@ static void put_additional(head *h, const char *p) {
   }
 }
 
-/*
- * The Date header's value for now, in RFC 9110's IMF-fixdate ("Sun, 06
- * Nov 1994 08:49:37 GMT"), with the English names the format requires
- * whatever the process's locale.
- */
-static void imf_fixdate(char *out, size_t cap) {
-  static const char *const days[7] = {"Sun", "Mon", "Tue", "Wed",
-                                      "Thu", "Fri", "Sat"};
-  static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr",
-                                         "May", "Jun", "Jul", "Aug",
-                                         "Sep", "Oct", "Nov", "Dec"};
-  time_t now = time(NULL);
-  struct tm tm;
-  if (gmtime_r(&now, &tm) == NULL)
-    memset(&tm, 0, sizeof tm);
-  snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-           days[(unsigned)tm.tm_wday % 7u], tm.tm_mday,
-           months[(unsigned)tm.tm_mon % 12u], tm.tm_year + 1900, tm.tm_hour,
-           tm.tm_min, tm.tm_sec);
-}
-
 /* Whether a comma-separated header value has token, in any case. */
 static int has_token(const char *v, const char *token) {
   size_t tl = strlen(token);
@@ -396,7 +377,7 @@ static void build_head(head *h, const struct mg_connection *conn,
     snprintf(line, sizeof line, "%zu", r->length);
     put_header(h, "Content-Length", line);
   }
-  imf_fixdate(line, sizeof line);
+  trail__imf_fixdate(line, sizeof line);
   put_header(h, "Date", line);
   put_header(h, "Connection", r->close ? "close" : "keep-alive");
   put(h, "\r\n", 2);
