@@ -91,7 +91,7 @@ static uint64_t sink_start(const trail__queue *a, size_t i,
  * Writes the records of [from, to) at or above the sink's level to its
  * descriptor, events encoded into the crash buffer.
  */
-static void drain_to(trail__queue *a, const trail__sink *s, uint64_t from,
+static void drain_to(trail__queue *a, trail__sink *s, uint64_t from,
                      uint64_t to, int64_t *until) {
   uint64_t p = from;
   const char *data;
@@ -112,7 +112,7 @@ static void drain_to(trail__queue *a, const trail__sink *s, uint64_t from,
         continue;
       data = a->crash_buf;
     }
-    trail__write_all(s->fd, data, len);
+    trail__sink_write_crash(s, data, len);
   }
 }
 

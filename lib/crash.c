@@ -15,6 +15,7 @@
 
 #include "contract.h"
 #include "internal.h"
+#include "ring.h"
 
 /* A string literal into b, its length the compiler's. */
 #define PUT_LIT(b, lit) trail__buf_put((b), (lit), TRAIL__LIT_LEN(lit))
@@ -31,7 +32,7 @@ static int installed;
  * sequentially consistent compare-and-swap, so exactly one thread drains
  * and writes the fatal line.
  */
-static int crash_tid;
+int trail__crash_tid;
 /* Set (release) once that thread has written its fatal line; read acquire. */
 static int fatal_written;
 
@@ -165,7 +166,7 @@ static void write_sinks(const trail__conf *c, trail_level level,
     trail__sink *s = c->sinks[i];
     if (s->kind == TRAIL__SINK_CALLBACK || (int)level < s->min)
       continue;
-    trail__write_all(s->fd, line, n);
+    trail__sink_write_crash(s, line, n);
   }
 }
 
@@ -204,12 +205,24 @@ static void crash_write(int sig, siginfo_t *info) {
   write_sinks(c, TRAIL_LEVEL_FATAL, line, n);
 }
 
+/*
+ * A thread about to write a line in synchronous mode while another handles
+ * a crash: the line would follow the fatal line, and the process is dying,
+ * so it waits for that (as the async queue's producers do). The crashing
+ * thread itself goes on: a handler chained before trail's may log.
+ */
+void trail__crash_park_others(void) {
+  int tid = __atomic_load_n(&trail__crash_tid, __ATOMIC_ACQUIRE);
+  if (tid != 0 && tid != (int)syscall(SYS_gettid))
+    trail__ring_park_forever();
+}
+
 static void handler(int sig, siginfo_t *info, void *uctx) {
   int saved = errno;
   int me = (int)syscall(SYS_gettid);
   int first = 0;
-  if (__atomic_compare_exchange_n(&crash_tid, &first, me, 0, __ATOMIC_SEQ_CST,
-                                  __ATOMIC_SEQ_CST)) {
+  if (__atomic_compare_exchange_n(&trail__crash_tid, &first, me, 0,
+                                  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
     crash_write(sig, info);
     __atomic_store_n(&fatal_written, 1, __ATOMIC_RELEASE);
   } else if (first != me) {

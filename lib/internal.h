@@ -370,6 +370,7 @@ typedef struct trail__sink {
   int guard_sigpipe; /* a pipe whose SIGPIPE must not kill us */
   int needs_lock;    /* a pipe or socket: see trail__sink_writev() */
   int fast_fd;       /* fd when a plain write(2) is safe for it, else -1 */
+  int crash_stalled; /* the crash handler gave it up (crash thread only) */
   char *path;        /* TRAIL__SINK_FILE */
   trail_sink_fn fn;
   void *user;
@@ -481,8 +482,14 @@ void trail__sinks_free_retired_locked(void);
 /* Writes a finished line to every sink of c that takes level. */
 void trail__sinks_write(const trail__conf *c, trail_level level,
                         const char *line, size_t len);
-/* write(2) until done or an error; async-signal-safe. */
-void trail__write_all(int fd, const char *p, size_t n);
+/* The kernel id of the thread handling a crash, 0 before any (crash.c). */
+extern int trail__crash_tid;
+/* From a thread about to write a line once trail__crash_tid is set: waits
+ * for the process to die, unless it is the crashing thread. */
+void trail__crash_park_others(void);
+/* A line to s from the crash handler: async-signal-safe, never blocked
+ * for good (a sink stalled for 1 s is given up for the rest of the crash). */
+void trail__sink_write_crash(trail__sink *s, const char *p, size_t n);
 struct iovec;
 /* Finishes a line whose write(2) to s->fast_fd returned r, short of n. */
 void trail__sink_write_rest(trail__sink *s, const char *p, size_t n, ssize_t r);

@@ -123,6 +123,8 @@ static void copy_bound(trail__buf *b, trail__keyset *ks, const trail__conf *c,
 static inline void write_line(const trail__conf *c, trail_level level,
                               const char *line, size_t len) {
   trail__reopen_check(); /* trail_reopen_on_signal() */
+  if (__builtin_expect(TRAIL__LOAD_RELAXED(&trail__crash_tid) != 0, 0))
+    trail__crash_park_others(); /* no line after the fatal line */
   trail__sink *s = c->nsinks == 1 ? c->sinks[0] : NULL;
   if (s != NULL && s->fast_fd >= 0) {
     if ((int)level < s->min)

@@ -158,11 +158,12 @@ void trail__sinks_fork_child(void) {
 /* ---- writing ----------------------------------------------------------- */
 
 /*
- * How long trail__write_all() waits, in all, for a non-blocking descriptor
- * that is full (EAGAIN) to take bytes again: long enough for a reader that
- * is merely slow, bounded so that a crash never hangs on a reader gone.
+ * How long the crash handler waits for a sink that takes no bytes (a pipe
+ * or socket whose reader is slow, stalled or gone) before it gives the
+ * sink up for the rest of the crash: long enough for a reader that is
+ * merely slow, bounded so that a crash never hangs on one that is stuck.
  */
-#define WRITE_ALL_WAIT_MS 1000
+#define CRASH_WRITE_WAIT_MS 1000
 
 /* Milliseconds on the monotonic clock (clock_gettime: async-signal-safe). */
 static int64_t mono_ms(void) {
@@ -171,36 +172,52 @@ static int64_t mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * All of p to fd with write(2) only, retried on EINTR and partial writes;
- * on EAGAIN (a full non-blocking pipe or socket) waits with poll(2) for
- * room, WRITE_ALL_WAIT_MS in all per call; given up on any other error.
- * Async-signal-safe, for the crash handler.
- */
-void trail__write_all(int fd, const char *p, size_t n) {
-  int64_t deadline = -1;
-  while (n > 0) {
-    ssize_t r = write(fd, p, n);
-    if (r < 0 && errno == EINTR)
+/* Whether s takes bytes before the deadline (poll(2): async-signal-safe). */
+static int crash_writable(const trail__sink *s, int64_t deadline) {
+  for (;;) {
+    int64_t now = mono_ms();
+    if (now >= deadline)
+      return 0;
+    struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+    int pr = poll(&pfd, 1, (int)(deadline - now));
+    if (pr < 0 && errno == EINTR)
       continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int64_t now = mono_ms();
-      if (deadline < 0)
-        deadline = now + WRITE_ALL_WAIT_MS;
-      if (now >= deadline)
-        return;
-      struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-      int pr = poll(&pfd, 1, (int)(deadline - now));
-      if (pr < 0 && errno != EINTR)
-        return;
-      if (pr > 0 && (pfd.revents & (POLLERR | POLLNVAL)))
-        return;
-      continue; /* room, a signal, or the deadline: write again or stop */
+    return pr > 0 && !(pfd.revents & (POLLERR | POLLNVAL));
+  }
+}
+
+/*
+ * All of p to s from the crash handler, with async-signal-safe calls only,
+ * and never blocked for good, whether s->fd is blocking or not. A regular
+ * file is written as it is. Anything else is first polled for room, and
+ * then written so that the write cannot block: a socket with
+ * MSG_DONTWAIT, a pipe (or terminal) PIPE_BUF bytes at a time, which a pipe
+ * that polls writable takes whole. A sink that takes nothing for
+ * CRASH_WRITE_WAIT_MS is given up (crash_stalled) for the rest of the
+ * crash, so that a stalled reader costs the crash one wait, not one a
+ * line. Given up on any error; EINTR retried.
+ */
+void trail__sink_write_crash(trail__sink *s, const char *p, size_t n) {
+  if (s->crash_stalled)
+    return;
+  int64_t deadline = mono_ms() + CRASH_WRITE_WAIT_MS;
+  while (n > 0) {
+    if (!s->is_regular && !crash_writable(s, deadline)) {
+      s->crash_stalled = 1;
+      return;
     }
+    ssize_t r;
+    if (s->is_socket)
+      r = send(s->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    else
+      r = write(s->fd, p, s->is_regular || n <= PIPE_BUF ? n : PIPE_BUF);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+      continue; /* polled again, within the same deadline */
     if (r <= 0)
       return;
     p += r;
     n -= (size_t)r;
+    deadline = mono_ms() + CRASH_WRITE_WAIT_MS; /* it takes bytes */
   }
 }
 

@@ -358,6 +358,75 @@ static void test_full_nonblocking_pipe(void **state) {
   crash_expect_fatal_last(l);
 }
 
+/*
+ * A blocking pipe sink whose reader is stalled (it never reads) is full
+ * when the process crashes, with a file sink beside it. The handler must
+ * not block on the pipe: it gives the pipe up after its wait (1 s), writes
+ * the file's lines and the fatal line, and the process dies of its signal
+ * (the watchdog would end a hang with SIGALRM). In async mode the writer
+ * is stuck in the pipe's write with lines queued, which the handler writes
+ * to the file, each once.
+ */
+#define STALLED_LINES 20
+
+static void fill_pipe(int fd) {
+  CHILD_CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
+  while (write(fd, FILLER, sizeof FILLER - 1) > 0) {
+  }
+  CHILD_CHECK(errno == EAGAIN);
+  CHILD_CHECK(fcntl(fd, F_SETFL, 0) == 0); /* blocking again, and full */
+}
+
+static void count_stalled(json_t *j, void *arg) {
+  int *seen = arg;
+  if (!is_fatal(j))
+    seen[crash_seq(j, "i", STALLED_LINES)]++;
+}
+
+static void run_stalled_pipe(int async) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = crash_fork();
+  if (pid == 0) {
+    close(fds[0]);
+    trail_init("crashy");
+    trail_sinks_clear();
+    /* the pipe first: the writer blocks there before the file */
+    CHILD_CHECK(trail_sink_add_fd(fds[1], TRAIL_LEVEL_TRACE) >= 0);
+    CHILD_CHECK(trail_sink_add_file(path, TRAIL_LEVEL_TRACE) >= 0);
+    CHILD_CHECK(trail_crash_handler_install() == 0);
+    if (async) {
+      CHILD_CHECK(trail_async_start(NULL) == 0);
+      fill_pipe(fds[1]);
+    }
+    for (int i = 0; i < STALLED_LINES; i++)
+      trail_info(NULL, "before the crash", TRAIL_INT("i", i));
+    if (!async)
+      fill_pipe(fds[1]);
+    crash_by(SIGSEGV);
+    _exit(7);
+  }
+  close(fds[1]);
+  crash_expect(pid, SIGSEGV);
+  close(fds[0]);
+  int seen[STALLED_LINES] = {0};
+  crash_log l = crash_read("SIGSEGV", count_stalled, seen);
+  crash_expect_fatal_last(l);
+  for (int i = 0; i < STALLED_LINES; i++)
+    if (seen[i] != 1)
+      fail_msg("line %d is in the file %d times", i, seen[i]);
+}
+
+static void test_stalled_pipe_sync(void **state) {
+  (void)state;
+  run_stalled_pipe(0);
+}
+
+static void test_stalled_pipe_async(void **state) {
+  (void)state;
+  run_stalled_pipe(1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_segv_async_drains_queue, crash_setup,
@@ -381,6 +450,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_two_threads_fault, crash_setup,
                                       crash_teardown),
       cmocka_unit_test(test_full_nonblocking_pipe),
+      cmocka_unit_test_setup_teardown(test_stalled_pipe_sync, crash_setup,
+                                      crash_teardown),
+      cmocka_unit_test_setup_teardown(test_stalled_pipe_async, crash_setup,
+                                      crash_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
