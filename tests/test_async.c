@@ -296,6 +296,36 @@ static void test_line_larger_than_queue(void **state) {
   assert_int_equal(trail_async_stop(), 0);
 }
 
+/*
+ * With a maximum line above 524272 bytes, 2 MiB cannot hold the 4 lines a
+ * queue must: an explicit 2 MiB is refused, and the default queue is the
+ * minimum instead, so the writer starts and a line of the maximum's size
+ * goes through it whole.
+ */
+static void test_default_queue_fits_max_line(void **state) {
+  (void)state;
+  size_t was = trail_max_line();
+  cap_start(TRAIL_LEVEL_TRACE);
+  assert_int_equal(trail_max_line_set(1024 * 1024), 0);
+  trail_async_options two = {.queue_size = (size_t)2 * 1024 * 1024};
+  assert_int_equal(trail_async_start(&two), TRAIL_ERANGE);
+  assert_int_equal(trail_async_start(NULL), 0);
+  size_t n = 1000 * 1000;
+  char *big = malloc(n + 1);
+  assert_non_null(big);
+  memset(big, 'y', n);
+  big[n] = '\0';
+  trail_info(NULL, "big", TRAIL_STR("v", big));
+  free(big);
+  assert_int_equal(trail_flush(), 0);
+  assert_int_equal(cap_count(), 1);
+  json_t *j = cap_json(0);
+  assert_int_equal(json_string_length(json_object_get(j, "v")), n);
+  json_decref(j);
+  assert_int_equal(trail_async_stop(), 0);
+  assert_int_equal(trail_max_line_set(was), 0);
+}
+
 static int callback_flush_rc = 1, callback_stop_rc = 1;
 static void flushing_sink(void *user, trail_level level, const char *line,
                           size_t len) {
@@ -644,6 +674,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_options_and_env, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_default_queue_fits_max_line, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_line_larger_than_queue, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_callback_cannot_wait_for_itself,
