@@ -158,9 +158,9 @@ static void capture(void *user, trail_level level, const char *line,
  */
 void fz_capture_install(void) {
   static const char *const vars[] = {
-      "TRAIL_LEVEL",          "TRAIL_OUTPUT",     "TRAIL_SERVICE",
-      "TRAIL_ASYNC",          "TRAIL_CALLER",     "TRAIL_MAX_LINE",
-      "TRAIL_ASYNC_OVERFLOW", "TRAIL_ASYNC_QUEUE"};
+      "TRAIL_LEVEL",          "TRAIL_OUTPUT",      "TRAIL_SERVICE",
+      "TRAIL_ASYNC",          "TRAIL_CALLER",      "TRAIL_MAX_LINE",
+      "TRAIL_ASYNC_OVERFLOW", "TRAIL_ASYNC_QUEUE", "TRAIL_ASYNC_STOP_WAIT"};
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
     unsetenv(vars[i]);
   trail_sinks_clear();

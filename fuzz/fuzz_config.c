@@ -284,6 +284,7 @@ enum {
   V_ASYNC,
   V_OVERFLOW,
   V_QUEUE,
+  V_STOP_WAIT,
   V_SAMPLING,
   V_REDACT,
   NVARS
@@ -291,8 +292,8 @@ enum {
 static const char *const var_names[NVARS] = {
     "TRAIL_SERVICE",        "TRAIL_LEVEL",       "TRAIL_OUTPUT",
     "TRAIL_CALLER",         "TRAIL_MAX_LINE",    "TRAIL_ASYNC",
-    "TRAIL_ASYNC_OVERFLOW", "TRAIL_ASYNC_QUEUE", "TRAIL_SAMPLING",
-    "TRAIL_REDACT"};
+    "TRAIL_ASYNC_OVERFLOW", "TRAIL_ASYNC_QUEUE", "TRAIL_ASYNC_STOP_WAIT",
+    "TRAIL_SAMPLING",       "TRAIL_REDACT"};
 
 /* A decimal number of at most UINT32_MAX, digits only; -1 otherwise. */
 static int u32_text(const char *s, size_t n, uint32_t *out) {
@@ -459,6 +460,11 @@ static void check_env(fz_in *in) {
         else
           hi++; /* near the smallest size: either */
       }
+      uint32_t ms;
+      const char *sw = val[V_STOP_WAIT];
+      if (sw && strcasecmp(sw, "forever") != 0 &&
+          (u32_text(sw, strlen(sw), &ms) != 0 || ms == 0 || ms > 3600000))
+        lo++, hi++;
     }
   }
   if (val[V_SAMPLING] && ref_sampling(val[V_SAMPLING]) != 0)

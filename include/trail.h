@@ -905,10 +905,22 @@ typedef enum trail_overflow {
   TRAIL_OVERFLOW_DROP = 1   /* never wait: the event is dropped and counted */
 } trail_overflow;
 
+/* trail_async_options.stop_wait_ms: how long a stop waits for a writer
+ * that makes no progress, by default, and to wait for good. */
+#define TRAIL_STOP_WAIT_DEFAULT_MS 5000
+#define TRAIL_STOP_WAIT_FOREVER (-1)
+
 typedef struct trail_async_options {
   size_t queue_size;       /* bytes; 0: 2 MiB. At least 4 maximum lines. */
   trail_overflow overflow; /* TRAIL_OVERFLOW_BLOCK or TRAIL_OVERFLOW_DROP */
-  void *reserved[4];       /* must be zero */
+  /*
+   * How long trail_async_stop() (and so trail_shutdown() and exit) waits
+   * for a writer that makes no progress, a sink that takes no bytes, before
+   * it gives the writer up: milliseconds; 0: TRAIL_STOP_WAIT_DEFAULT_MS;
+   * TRAIL_STOP_WAIT_FOREVER: for good.
+   */
+  int stop_wait_ms;
+  void *reserved[3]; /* must be zero */
 } trail_async_options;
 
 /*
@@ -919,7 +931,12 @@ typedef struct trail_async_options {
  * TRAIL_ASYNC=1 does the same from trail_init().
  */
 TRAIL_API int trail_async_start(const trail_async_options *opts);
-/* Drains the queue, stops the writer and goes back to synchronous writes. */
+/*
+ * Drains the queue, stops the writer and goes back to synchronous writes.
+ * Returns 0; -ETIMEDOUT when the writer made no progress for stop_wait_ms
+ * and was given up: the lines it had not written went to the other sinks,
+ * and the sink it was stuck in is skipped until that write returns.
+ */
 TRAIL_API int trail_async_stop(void);
 TRAIL_API bool trail_async_running(void);
 

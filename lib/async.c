@@ -53,6 +53,8 @@
 trail__queue *trail__async_active; /* non-NULL while the writer runs */
 int trail__async_on;               /* the same, for the logging call's test */
 TRAIL__TLS int trail__on_writer;   /* this thread is the writer */
+TRAIL__TLS uint64_t *trail__writer_watch; /* its progress word */
+int trail__writers_given_up;              /* see internal.h */
 static trail__queue *retired; /* stopped states, kept: see trail_async_stop */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static int atexit_registered;
@@ -94,12 +96,18 @@ static void write_lines(trail__queue *a, const trail__conf *c,
   trail__reopen_check(); /* trail_reopen_on_signal() */
   for (size_t i = 0; i < c->nsinks; i++) {
     trail__sink *s = c->sinks[i];
+    if (trail__writer_step())
+      return; /* given up: the stop writes the rest */
+    __atomic_store_n(&a->writing, s, __ATOMIC_RELAXED);
     int k = 0;
     for (int j = 0; j < n; j++) {
       if (lines[j].level < s->min)
         continue;
       if (s->kind == TRAIL__SINK_CALLBACK) {
-        s->fn(s->user, (trail_level)lines[j].level, lines[j].p, lines[j].len);
+        if (j > 0 && trail__writer_step())
+          return;
+        if (!__atomic_load_n(&s->given_up, __ATOMIC_RELAXED))
+          s->fn(s->user, (trail_level)lines[j].level, lines[j].p, lines[j].len);
         continue;
       }
       iov[k].iov_base = (void *)lines[j].p;
@@ -216,10 +224,21 @@ static uint64_t write_range(trail__queue *a, uint64_t from, uint64_t to) {
       writer_park(a);
     int n = batch_collect(a, &from, to, max, &more);
     write_lines(a, c, a->lines, n, from);
+    __atomic_store_n(&a->writing, NULL, __ATOMIC_RELAXED);
+    /* A step: a stop gives up either before it (and sees it) or after the
+     * store, which the stop's drain then starts from. */
+    if (trail__writer_step())
+      return from;
     /* release: the lines are written before the drain starts after them */
     __atomic_store_n(&a->consumed, from, __ATOMIC_RELEASE);
   }
   return from;
+}
+
+/* Whether a stop has given the writer up (see trail__writer_watch). */
+static int writer_given_up(trail__queue *a) {
+  return (__atomic_load_n(&a->watch, __ATOMIC_SEQ_CST) &
+          TRAIL__WATCH_GIVEN_UP) != 0;
 }
 
 /* Says how many events were dropped since the last such line. */
@@ -267,9 +286,13 @@ __attribute__((always_inline)) static inline uint64_t
 writer_wait(trail__queue *a, uint64_t t) {
   for (;;) {
     uint64_t h = TRAIL__LOAD(&a->head) & ~RING_CLOSED;
+    if (writer_given_up(a))
+      return t; /* the caller leaves */
     if ((h != t && ring_is_committed(ring_committed_len(a, t))) ||
-        TRAIL__LOAD_RELAXED(&a->dropped) != 0 || (a->stopping && h == t))
+        TRAIL__LOAD_RELAXED(&a->dropped) != 0 || (a->stopping && h == t)) {
+      (void)trail__writer_step(); /* given up or not: the caller looks */
       return h;
+    }
     if (h != t || a->stopping) {
       nap(a); /* a record is being written: it is a memcpy away */
     } else if (a->idle_naps < IDLE_NAPS) {
@@ -294,6 +317,11 @@ writer_write(trail__queue *a, uint64_t t, uint64_t h, uint64_t dropped) {
   /* Nothing is zeroed, and no drop line written, once the drain runs. */
   if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
     writer_park(a);
+  if (writer_given_up(a)) {
+    /* The stop's drain reads the ring; its own report counts these. */
+    __atomic_fetch_add(&a->dropped, dropped, __ATOMIC_RELAXED);
+    return done;
+  }
   trail__ring_zero(a, t, done);
   if (dropped > 0)
     trail__async_report_drops(dropped);
@@ -311,13 +339,31 @@ static void writer_linger(trail__queue *a, uint64_t bytes) {
 }
 
 /*
+ * The writer leaves (lock held, dropped here): the stop waits for this. A
+ * writer given up has returned from the sink it was stuck in, which every
+ * thread may write again; its sinks may be freed once it is gone.
+ */
+static void writer_leave(trail__queue *a) {
+  int given_up = writer_given_up(a);
+  if (given_up && a->stuck != NULL)
+    __atomic_store_n(&a->stuck->given_up, 0, __ATOMIC_SEQ_CST);
+  a->exited = 1;
+  pthread_cond_broadcast(&a->written);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
+  if (given_up)
+    __atomic_sub_fetch(&trail__writers_given_up, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
  * The writer: writes every committed record, outside the lock, then frees
  * the space and wakes whoever waits for it. Exits when stopping and every
- * record up to the closed head is written, so stopping drains.
+ * record up to the closed head is written, so stopping drains; or as soon
+ * as it finds that a stop gave it up.
  */
 static void *writer_main(void *arg) {
   trail__queue *a = arg;
   trail__on_writer = 1;
+  trail__writer_watch = &a->watch;
   (void)pthread_setname_np(pthread_self(), WRITER_NAME); /* a help only */
   trail__count_bytes(0); /* the thread's counter block, made before lines */
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
@@ -326,6 +372,8 @@ static void *writer_main(void *arg) {
   for (;;) {
     uint64_t t = a->tail;
     uint64_t h = writer_wait(a, t);
+    if (writer_given_up(a))
+      break;
     a->idle_naps = 0;
     uint64_t dropped = __atomic_exchange_n(&a->dropped, 0, __ATOMIC_RELAXED);
     if (a->stopping && h == t && dropped == 0)
@@ -333,13 +381,15 @@ static void *writer_main(void *arg) {
     trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
     uint64_t done = writer_write(a, t, h, dropped);
     trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
+    if (writer_given_up(a))
+      break;
     __atomic_store_n(&a->tail, done, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&a->producers_waiting, __ATOMIC_SEQ_CST))
       pthread_cond_broadcast(&a->not_full);
     pthread_cond_broadcast(&a->written);
     writer_linger(a, done - t);
   }
-  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
+  writer_leave(a);
   return NULL;
 }
 
@@ -359,9 +409,9 @@ static void state_init_sync(trail__queue *a) {
   pthread_condattr_init(&mono);
   pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
   pthread_cond_init(&a->not_empty, &mono);
+  pthread_cond_init(&a->written, &mono); /* the stop waits with a deadline */
   pthread_condattr_destroy(&mono);
   pthread_cond_init(&a->not_full, NULL);
-  pthread_cond_init(&a->written, NULL);
 }
 
 /*
@@ -369,7 +419,7 @@ static void state_init_sync(trail__queue *a) {
  * the writer's first batch, so that nothing is allocated once lines flow
  * (unless the maximum line length is raised later). NULL: out of memory.
  */
-static trail__queue *state_new(size_t cap, trail_overflow ov) {
+static trail__queue *state_new(size_t cap, trail_overflow ov, int wait_ms) {
   trail__queue *a = aligned_alloc(64, sizeof *a);
   if (a == NULL)
     return NULL;
@@ -385,6 +435,7 @@ static trail__queue *state_new(size_t cap, trail_overflow ov) {
   }
   a->cap = cap;
   a->overflow = ov;
+  a->stop_wait_ms = wait_ms;
   a->bias = trail__ring_initial_bias();
   a->use_tsc = trail__tsc_usable();
   if (a->use_tsc)
@@ -434,7 +485,11 @@ static int queue_size(const trail_async_options *opts, size_t *cap) {
 /* Starts the writer: a queue, and a thread that writes it (writer_spawn). */
 TRAIL_API int trail_async_start(const trail_async_options *opts) {
   trail_overflow ov = opts ? opts->overflow : TRAIL_OVERFLOW_BLOCK;
+  int wait_ms = opts && opts->stop_wait_ms ? opts->stop_wait_ms
+                                           : TRAIL_STOP_WAIT_DEFAULT_MS;
   if (ov != TRAIL_OVERFLOW_BLOCK && ov != TRAIL_OVERFLOW_DROP)
+    return -EINVAL;
+  if (wait_ms < TRAIL_STOP_WAIT_FOREVER)
     return -EINVAL;
   size_t cap;
   int rc = queue_size(opts, &cap);
@@ -446,7 +501,7 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   trail__queue *a = NULL;
   if (trail__async_active != NULL)
     rc = -EALREADY;
-  else if ((a = state_new(cap, ov)) == NULL)
+  else if ((a = state_new(cap, ov, wait_ms)) == NULL)
     rc = -ENOMEM;
   else if ((rc = -writer_spawn(a)) != 0)
     state_free(a);
@@ -462,22 +517,117 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   return rc;
 }
 
+/* Milliseconds on the monotonic clock. */
+static int64_t mono_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The monotonic time at ms milliseconds, as a deadline. */
+static struct timespec mono_at(int64_t ms) {
+  struct timespec t = {.tv_sec = (time_t)(ms / 1000),
+                       .tv_nsec = (long)(ms % 1000) * 1000000L};
+  return t;
+}
+
 /*
- * Closes a's ring and joins its writer, which drains it first. Returns 0
- * when the queue's owner may still store into the ring (the bias could not
- * end: see trail__ring_unbias()), 1 otherwise.
+ * How often, in parts of its wait, a stop looks at the writer's progress:
+ * a writer is given up between wait and wait * (1 + 1/STOP_LOOKS) after
+ * its last step.
+ */
+#define STOP_LOOKS 8
+
+/*
+ * Waits (lock held) until the writer leaves, or until it has made no step
+ * for a->stop_wait_ms: it is then given up (see trail__writer_watch), and
+ * this returns 0. Returns 1 when the writer left.
+ */
+static int wait_for_writer(trail__queue *a) {
+  uint64_t seen = __atomic_load_n(&a->watch, __ATOMIC_SEQ_CST);
+  int64_t wait = a->stop_wait_ms, look = wait / STOP_LOOKS + 1;
+  int64_t last = mono_ms(); /* when seen was first seen */
+  while (!a->exited) {
+    if (wait < 0) {
+      pthread_cond_wait(&a->written, &a->lock);
+      continue;
+    }
+    int64_t now = mono_ms();
+    struct timespec until =
+        mono_at(now + look < last + wait ? now + look : last + wait);
+    pthread_cond_timedwait(&a->written, &a->lock, &until);
+    uint64_t w = __atomic_load_n(&a->watch, __ATOMIC_SEQ_CST);
+    now = mono_ms();
+    if (a->exited)
+      break;
+    if (w != seen) {
+      seen = w;
+      last = now;
+    } else if (now - last >= wait &&
+               __atomic_compare_exchange_n(
+                   &a->watch, &seen, seen | TRAIL__WATCH_GIVEN_UP, 0,
+                   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      return 0;
+    } else if (seen != w) {
+      last = now; /* a step came just before: seen is it now */
+    }
+  }
+  return 1;
+}
+
+/*
+ * Gives the writer up (lock held): the sink it is stuck in is skipped by
+ * every write until the writer returns from it (writer_leave()), and
+ * whoever waits in trail_flush() is told.
+ */
+static void give_up(trail__queue *a) {
+  a->stuck = __atomic_load_n(&a->writing, __ATOMIC_RELAXED);
+  if (a->stuck != NULL)
+    __atomic_store_n(&a->stuck->given_up, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&trail__writers_given_up, 1, __ATOMIC_SEQ_CST);
+  pthread_cond_broadcast(&a->written);
+}
+
+/* A stop's line for a writer it gave up: how long, and what was lost. */
+static void report_given_up(const trail__queue *a, uint64_t lost) {
+  int fd = a->stuck != NULL && a->stuck->kind != TRAIL__SINK_CALLBACK
+               ? a->stuck->fd
+               : -1;
+  trail_field f[] = {TRAIL_INT("waited_ms", a->stop_wait_ms),
+                     TRAIL_UINT("lost", lost), TRAIL_INT("fd", fd)};
+  trail__log_direct(trail_logger_get("trail"), TRAIL_LEVEL_ERROR,
+                    "async writer given up at stop: no progress", f,
+                    sizeof f / sizeof f[0]);
+}
+
+/*
+ * Closes a's ring and lets its writer drain it. Returns 1 when the writer
+ * left and was joined; 0 when it made no progress for the stop's wait and
+ * was given up: it is detached, the lines it had not written are written
+ * to the other sinks here, and one error line says so. The ring and the
+ * state then stay allocated, for the writer may still read them.
  */
 static int close_and_join(trail__queue *a) {
-  /* No plain store of head may overwrite the closing bit. */
-  int unbiased = trail__ring_unbias(a);
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   __atomic_fetch_or(&a->head, RING_CLOSED, __ATOMIC_SEQ_CST);
   a->stopping = 1;
+  __atomic_fetch_or(&a->watch, TRAIL__WATCH_STOPPING, __ATOMIC_SEQ_CST);
   pthread_cond_signal(&a->not_empty);
   pthread_cond_broadcast(&a->not_full);
+  int left = wait_for_writer(a);
+  if (!left)
+    give_up(a);
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
-  pthread_join(a->thread, NULL);
-  return unbiased;
+  if (left) {
+    pthread_join(a->thread, NULL);
+    return 1;
+  }
+  pthread_detach(a->thread);
+  uint64_t lost = trail__async_give_up_drain(a);
+  for (uint64_t i = 0; i < lost; i++)
+    trail__count_write_error();
+  report_given_up(a, lost);
+  return 0;
 }
 
 /*
@@ -515,7 +665,8 @@ static void retire(trail__queue *a, int free_ring) {
 /*
  * Stops taking lines (new ones are written synchronously from now on),
  * lets the writer drain what is queued, and joins it. No line queued before
- * the call is lost.
+ * the call is lost, unless the writer makes no progress for the stop's
+ * wait (a sink that takes no bytes): see close_and_join().
  */
 TRAIL_API int trail_async_stop(void) {
   if (trail__on_writer)
@@ -526,7 +677,9 @@ TRAIL_API int trail_async_stop(void) {
     trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
     return 0;
   }
-  int unbiased = close_and_join(a);
+  /* No plain store of head may overwrite the closing bit. */
+  int unbiased = trail__ring_unbias(a);
+  int joined = close_and_join(a);
   TRAIL__STORE(&trail__async_on, 0);
   TRAIL__STORE(&trail__async_active, NULL);
   /* Drops counted after the writer's last look: see count_drop(). */
@@ -534,9 +687,9 @@ TRAIL_API int trail_async_stop(void) {
   if (late > 0)
     trail__async_report_drops(late);
   trail__count_high_water(TRAIL__LOAD_RELAXED(&a->high));
-  retire(a, unbiased);
+  retire(a, unbiased && joined);
   trail__lock_drop(&start_lock, TRAIL__RANK_LIFECYCLE);
-  return 0;
+  return joined ? 0 : -ETIMEDOUT;
 }
 
 TRAIL_API bool trail_async_running(void) {
@@ -552,12 +705,14 @@ int trail__async_flush(void) {
     return -EDEADLK; /* a callback sink cannot wait for itself */
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   uint64_t target = TRAIL__LOAD(&a->head) & ~RING_CLOSED;
-  /* The writer only exits with the ring empty, so this always ends. */
+  /* The writer exits only with the ring empty, or given up by a stop that
+   * then writes the rest: this ends once the lines are written, or left
+   * to that stop. */
   a->flushers++; /* the writer does not linger while someone waits */
   if (TRAIL__LOAD(&a->tail) < target &&
       TRAIL__LOAD_RELAXED(&a->writer_waiting) != WRITER_BUSY)
     pthread_cond_signal(&a->not_empty);
-  while (TRAIL__LOAD(&a->tail) < target)
+  while (TRAIL__LOAD(&a->tail) < target && !writer_given_up(a))
     pthread_cond_wait(&a->written, &a->lock);
   a->flushers--;
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);

@@ -1,11 +1,15 @@
 /*
- * The crash handler's drain of the async ring: the lines still queued when
- * a fatal signal arrives are written before the fatal line, with
- * async-signal-safe calls only and without the queue's lock (the crashing
- * thread may hold it). The writer is parked first, so that nothing is
- * written twice and nothing is read while the writer zeroes it.
+ * Draining the async ring without its writer. The crash handler's drain:
+ * the lines still queued when a fatal signal arrives are written before the
+ * fatal line, with async-signal-safe calls only and without the queue's
+ * lock (the crashing thread may hold it); the writer is parked first, so
+ * that nothing is written twice and nothing is read while the writer zeroes
+ * it. And the drain of a stop that gave a stuck writer up: the lines it had
+ * not written go to the other sinks.
  */
 #define _GNU_SOURCE
+#include <stdlib.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "ring.h"
@@ -87,33 +91,66 @@ static uint64_t sink_start(const trail__queue *a, size_t i,
   return from;
 }
 
+/* How a drain writes: the crash handler's way, the stop's, or not at all. */
+enum drain_mode { DRAIN_CRASH, DRAIN_STOP, DRAIN_COUNT };
+
+typedef struct drain_out {
+  enum drain_mode mode;
+  char *buf; /* events are encoded here */
+  size_t cap;
+} drain_out;
+
+/* A line to s: async-signal-safe for the crash handler, else as any. */
+static void drain_write(const drain_out *o, trail__sink *s, const char *p,
+                        size_t n, int level) {
+  if (o->mode == DRAIN_CRASH) {
+    trail__sink_write_crash(s, p, n);
+  } else if (s->kind == TRAIL__SINK_CALLBACK) {
+    s->fn(s->user, (trail_level)level, p, n);
+  } else {
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+    trail__sink_writev(s, &iov, 1);
+  }
+}
+
 /*
- * Writes the records of [from, to) at or above the sink's level to its
- * descriptor, events encoded into the crash buffer.
+ * Writes the records of [from, to) at or above the sink's level to it,
+ * events encoded into o->buf (or only counts them); returns how many.
  */
-static void drain_to(trail__queue *a, trail__sink *s, uint64_t from,
-                     uint64_t to, int64_t *until) {
-  uint64_t p = from;
+static uint64_t drain_to(trail__queue *a, trail__sink *s, uint64_t from,
+                         uint64_t to, int64_t *until, const drain_out *o) {
+  uint64_t p = from, lines = 0;
   const char *data;
   uint32_t len;
   int level, event, cut;
   while (drain_next(a, &p, to, until, &data, &len, &level, &event)) {
     if (level < s->min)
       continue;
+    lines++;
+    if (o->mode == DRAIN_COUNT)
+      continue;
+    /* seq_cst: a crash from now on is the crash handler's to drain */
+    if (o->mode == DRAIN_STOP &&
+        __atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
+      trail__ring_park_forever();
     if (event) {
-      if (a->crash_buf == NULL)
+      if (o->buf == NULL) {
+        if (o->mode == DRAIN_STOP)
+          trail__count_write_error(); /* no memory to encode it */
         continue;
+      }
       size_t max = trail_max_line();
-      if (max + TRAIL__BUF_SLACK > a->crash_cap)
-        max = a->crash_cap - TRAIL__BUF_SLACK;
-      len = (uint32_t)trail__async_encode_record(a, data, len, a->crash_buf,
-                                                 max, &cut);
+      if (max + TRAIL__BUF_SLACK > o->cap)
+        max = o->cap - TRAIL__BUF_SLACK;
+      len =
+          (uint32_t)trail__async_encode_record(a, data, len, o->buf, max, &cut);
       if (len == 0)
         continue;
-      data = a->crash_buf;
+      data = o->buf;
     }
-    trail__sink_write_crash(s, data, len);
+    drain_write(o, s, data, len, level);
   }
+  return lines;
 }
 
 /*
@@ -153,8 +190,37 @@ void trail__async_crash_drain(void) {
   if (to - from > a->cap)
     return;           /* torn read: nothing trustworthy to write */
   int64_t until = -1; /* the pending budget, started at the first */
+  drain_out o = {.mode = DRAIN_CRASH, .buf = a->crash_buf, .cap = a->crash_cap};
   for (size_t i = 0; i < c->nsinks; i++)
     if (c->sinks[i]->kind != TRAIL__SINK_CALLBACK)
       drain_to(a, c->sinks[i], sink_start(a, i, c->sinks[i], from, to), to,
-               &until);
+               &until, &o);
+}
+
+/*
+ * The stop's drain, once it gave the writer up (see trail_async_stop()):
+ * the writer no longer moves consumed or zeroes the ring, and reads only
+ * the records it has already collected, so every record from consumed on
+ * stays as it was. Each sink but the stuck one gets them from where the
+ * writer left it; those of the stuck one are counted instead.
+ */
+uint64_t trail__async_give_up_drain(trail__queue *a) {
+  uint64_t to = TRAIL__LOAD(&a->head) & ~RING_CLOSED; /* closed: final */
+  uint64_t from = __atomic_load_n(&a->consumed, __ATOMIC_ACQUIRE);
+  const trail__conf *c = trail__conf_get();
+  size_t cap = trail_max_line() + TRAIL__BUF_SLACK;
+  drain_out o = {.mode = DRAIN_STOP, .buf = malloc(cap), .cap = cap};
+  drain_out count = {.mode = DRAIN_COUNT};
+  int64_t until = -1;
+  uint64_t lost = 0;
+  for (size_t i = 0; i < c->nsinks; i++) {
+    trail__sink *s = c->sinks[i];
+    uint64_t start = sink_start(a, i, s, from, to);
+    if (s == a->stuck)
+      lost = drain_to(a, s, start, to, &until, &count);
+    else
+      drain_to(a, s, start, to, &until, &o);
+  }
+  free(o.buf);
+  return lost;
 }

@@ -101,6 +101,10 @@ TRAIL_API void trail_caller_set(bool on) {
 #define ASYNC_OVERFLOW_VAR "TRAIL_ASYNC_OVERFLOW"
 #define ASYNC_QUEUE_VAR "TRAIL_ASYNC_QUEUE"
 #define ASYNC_QUEUE_DEFAULT "2m"
+#define ASYNC_STOP_WAIT_VAR "TRAIL_ASYNC_STOP_WAIT"
+#define ASYNC_STOP_WAIT_MAX_MS 3600000 /* an hour */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /*
  * A bad variable must be seen by whoever starts the service, and must not
@@ -197,6 +201,23 @@ static int parse_size(const char *v, size_t *out) {
   if (*end != '\0' || n > (1ull << 31))
     return -1;
   *out = (size_t)n;
+  return 0;
+}
+
+/* TRAIL_ASYNC_STOP_WAIT: milliseconds, 1 to an hour, or "forever". */
+static int parse_stop_wait(const char *v, int *ms) {
+  if (strcasecmp(v, "forever") == 0) {
+    *ms = TRAIL_STOP_WAIT_FOREVER;
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  if (v[0] < '0' || v[0] > '9')
+    return -1;
+  unsigned long n = strtoul(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n == 0 || n > ASYNC_STOP_WAIT_MAX_MS)
+    return -1;
+  *ms = (int)n;
   return 0;
 }
 
@@ -391,9 +412,10 @@ static int env_buffer(const char *var, const char *v) {
 }
 
 /*
- * The writer's options from TRAIL_ASYNC_OVERFLOW (block, drop) and
- * TRAIL_ASYNC_QUEUE (bytes, k or m) into o; a bad one is reported and its
- * default left in o. Returns the number of variables rejected.
+ * The writer's options from TRAIL_ASYNC_OVERFLOW (block, drop),
+ * TRAIL_ASYNC_QUEUE (bytes, k or m) and TRAIL_ASYNC_STOP_WAIT (ms, forever)
+ * into o; a bad one is reported and its default left in o. Returns the
+ * number of variables rejected.
  */
 static int async_options_from_env(trail_async_options *o) {
   int bad = 0;
@@ -417,6 +439,14 @@ static int async_options_from_env(trail_async_options *o) {
     } else {
       o->queue_size = n;
     }
+  }
+  if ((v = getenv(ASYNC_STOP_WAIT_VAR)) != NULL &&
+      parse_stop_wait(v, &o->stop_wait_ms) != 0) {
+    env_complain(ASYNC_STOP_WAIT_VAR, v,
+                 "not milliseconds from 1 to " STR(
+                     ASYNC_STOP_WAIT_MAX_MS) ", nor forever",
+                 STR(TRAIL_STOP_WAIT_DEFAULT_MS));
+    bad++;
   }
   return bad;
 }
@@ -449,8 +479,9 @@ static int async_start_from_env(const char *var, trail_async_options *o) {
 }
 
 /*
- * TRAIL_ASYNC=1 starts the writer with TRAIL_ASYNC_OVERFLOW and
- * TRAIL_ASYNC_QUEUE; a bad one is reported and its default used.
+ * TRAIL_ASYNC=1 starts the writer with TRAIL_ASYNC_OVERFLOW,
+ * TRAIL_ASYNC_QUEUE and TRAIL_ASYNC_STOP_WAIT; a bad one is reported and
+ * its default used.
  */
 static int env_async(const char *var, const char *v) {
   int on = 0;
@@ -485,8 +516,8 @@ static const struct env_var {
     {"TRAIL_MAX_LINE", env_max_line}, {"TRAIL_SAMPLING", env_sampling},
     {"TRAIL_REDACT", env_redact},     {"TRAIL_FIELDS", env_fields},
     {"TRAIL_ASYNC", env_async},       {ASYNC_OVERFLOW_VAR, NULL},
-    {ASYNC_QUEUE_VAR, NULL},          {"TRAIL_ROTATE", env_rotate},
-    {"TRAIL_BUFFER", env_buffer},
+    {ASYNC_QUEUE_VAR, NULL},          {ASYNC_STOP_WAIT_VAR, NULL},
+    {"TRAIL_ROTATE", env_rotate},     {"TRAIL_BUFFER", env_buffer},
 };
 #define NENV_VARS (sizeof env_vars / sizeof env_vars[0])
 

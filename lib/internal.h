@@ -371,7 +371,13 @@ typedef struct trail__sink {
   int needs_lock;    /* a pipe or socket: see trail__sink_writev() */
   int fast_fd;       /* fd when a plain write(2) is safe for it, else -1 */
   int crash_stalled; /* the crash handler gave it up (crash thread only) */
-  char *path;        /* TRAIL__SINK_FILE */
+  /*
+   * A stop gave the async writer up while it was stuck in this sink
+   * (async.c): every write skips it, and counts a write error, until that
+   * writer's write returns. Atomic: set and cleared seq_cst, read relaxed.
+   */
+  int given_up;
+  char *path; /* TRAIL__SINK_FILE */
   trail_sink_fn fn;
   void *user;
   pthread_mutex_t lock; /* pipes and sockets; a rotating file's writes */
@@ -646,6 +652,30 @@ int trail__async_push_event(trail__event *ev);
 int trail__async_flush(void);
 /* The crash handler's drain: write(2) only, no lock. */
 void trail__async_crash_drain(void);
+/*
+ * The async writer's progress word (async.c), NULL on other threads. The
+ * writer adds TRAIL__WATCH_STEP at each step it makes: a write that took
+ * bytes, a sink or a callback begun, a batch found. A stop sets
+ * TRAIL__WATCH_STOPPING first; when it has seen no step for its wait, it
+ * sets TRAIL__WATCH_GIVEN_UP by a compare-and-swap against the word it last
+ * read, so that either the stop sees the step, or the writer sees, at that
+ * step, that it was given up. Both seq_cst.
+ */
+extern TRAIL__TLS uint64_t *trail__writer_watch;
+#define TRAIL__WATCH_GIVEN_UP ((uint64_t)1)
+#define TRAIL__WATCH_STOPPING ((uint64_t)2)
+#define TRAIL__WATCH_STEP ((uint64_t)4)
+/* A step of the writer; 1 once a stop has given it up (0 on any other
+ * thread): it then writes nothing more but the rest of a line begun. */
+static inline int trail__writer_step(void) {
+  uint64_t *w = trail__writer_watch;
+  return w != NULL &&
+         (__atomic_add_fetch(w, TRAIL__WATCH_STEP, __ATOMIC_SEQ_CST) &
+          TRAIL__WATCH_GIVEN_UP);
+}
+/* Writers given up by a stop and still in a sink: their snapshot and sinks
+ * are kept, not freed, while there are any (seq_cst). */
+extern int trail__writers_given_up;
 uint64_t trail__async_high_water(void);
 void trail__async_reset_high_water(void);
 /* Logs straight to the sinks, bypassing the queue (the writer's own lines). */

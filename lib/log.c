@@ -126,7 +126,8 @@ static inline void write_line(const trail__conf *c, trail_level level,
   if (__builtin_expect(TRAIL__LOAD_RELAXED(&trail__crash_tid) != 0, 0))
     trail__crash_park_others(); /* no line after the fatal line */
   trail__sink *s = c->nsinks == 1 ? c->sinks[0] : NULL;
-  if (s != NULL && s->fast_fd >= 0) {
+  if (s != NULL && s->fast_fd >= 0 &&
+      !__atomic_load_n(&s->given_up, __ATOMIC_RELAXED)) {
     if ((int)level < s->min)
       return;
     ssize_t r = write(s->fast_fd, line, len);

@@ -67,7 +67,8 @@ typedef struct trail__queue {
   char *ring;
   size_t cap; /* bytes, a multiple of 8 */
   trail_overflow overflow;
-  int use_tsc; /* events are stamped with the counter */
+  int use_tsc;      /* events are stamped with the counter */
+  int stop_wait_ms; /* see trail_async_options; < 0: for good */
   /* ... written by producers (atomics; the lock is for the slow moments:
    * waiting for room, waking the writer, flush, stop) ... */
   _Alignas(64) pthread_mutex_t lock;
@@ -76,10 +77,12 @@ typedef struct trail__queue {
   uint64_t dropped; /* not yet reported in a line */
   int producers_waiting;
   int stopping;
-  int ready;         /* the writer has made what it needs and waits for lines */
-  const void *owner; /* the thread the queue is biased to (see reserve()) */
-  int in_cs;         /* the owner is moving head with a plain store */
-  int bias;          /* BIASED, REVOKING or UNBIASED */
+  int ready;  /* the writer has made what it needs and waits for lines */
+  int exited; /* the writer is leaving (lock held) */
+  trail__sink *stuck;  /* the sink a stop gave the writer up in (lock held) */
+  const void *owner;   /* the thread the queue is biased to (see reserve()) */
+  int in_cs;           /* the owner is moving head with a plain store */
+  int bias;            /* BIASED, REVOKING or UNBIASED */
   int barrier_refused; /* the bias cannot end: see trail__ring_unbias() */
   /*
    * The crash handler runs (seq_cst, set once): the writer and producers
@@ -109,11 +112,14 @@ typedef struct trail__queue {
     const trail__sink *sink;
     uint64_t pos;
   } sink_done[TRAIL__MAX_SINKS];
-  int parked;         /* the writer stopped for the crash (release/acquire) */
-  int writer_waiting; /* the writer waits on not_empty: NAPPING/SLEEPING */
-  int idle_naps;      /* naps in a row that found nothing */
-  int flushers;       /* threads in trail_flush() (lock held) */
-  int map;            /* the map in force: the writer updates the other */
+  /* The writer's progress word: see trail__writer_watch (internal.h). */
+  uint64_t watch;
+  trail__sink *writing; /* the sink it is writing, or NULL (relaxed) */
+  int parked;           /* the writer stopped for the crash (release/acquire) */
+  int writer_waiting;   /* the writer waits on not_empty: NAPPING/SLEEPING */
+  int idle_naps;        /* naps in a row that found nothing */
+  int flushers;         /* threads in trail_flush() (lock held) */
+  int map;              /* the map in force: the writer updates the other */
   trail__tsc_map maps[2];                /* counter readings to time */
   _Alignas(64) pthread_cond_t not_empty; /* the writer waits here for lines */
   pthread_cond_t not_full; /* blocked producers wait here for room */
@@ -177,6 +183,12 @@ void trail__ring_park_forever(void);
 
 /* The writer's side, for ring.c and the drain (async.c). */
 void trail__async_report_drops(uint64_t n);
+/*
+ * From a stop that gave the writer up (lock not held): writes the lines the
+ * writer had not written to every sink but a->stuck, from where the writer
+ * left each. Returns how many lines a->stuck did not get (async_drain.c).
+ */
+uint64_t trail__async_give_up_drain(trail__queue *a);
 size_t trail__async_encode_record(const trail__queue *a, const char *data,
                                   size_t size, char *out, size_t max,
                                   int *truncated);

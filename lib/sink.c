@@ -152,7 +152,21 @@ void trail__sinks_fork_child(void) {
   for (size_t i = 0; i < c->nsinks; i++) {
     pthread_mutex_init(&c->sinks[i]->lock, NULL);
     trail__rotate_fork_child(c->sinks[i]);
+    /* No writer of the parent's is stuck in it here. */
+    __atomic_store_n(&c->sinks[i]->given_up, 0, __ATOMIC_SEQ_CST);
   }
+  __atomic_store_n(&trail__writers_given_up, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Whether a stop gave the async writer up in s: see trail__sink. */
+static int sink_given_up(const trail__sink *s) {
+  return __atomic_load_n(&s->given_up, __ATOMIC_RELAXED);
+}
+
+/* The cnt lines a sink did not get, one write error each. */
+static void count_lost(int cnt) {
+  for (int i = 0; i < cnt; i++)
+    trail__count_write_error();
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -198,7 +212,7 @@ static int crash_writable(const trail__sink *s, int64_t deadline) {
  * line. Given up on any error; EINTR retried.
  */
 void trail__sink_write_crash(trail__sink *s, const char *p, size_t n) {
-  if (s->crash_stalled)
+  if (s->crash_stalled || sink_given_up(s))
     return;
   int64_t deadline = mono_ms() + CRASH_WRITE_WAIT_MS;
   while (n > 0) {
@@ -263,6 +277,41 @@ static ssize_t writev_once(const trail__sink *s, const struct iovec *iov,
 }
 
 /*
+ * The longest write the async writer makes to a pipe or socket: a blocking
+ * write returns only once all of it is taken, and the writer's progress
+ * (trail__writer_step()), which a stop watches, is counted per write. So
+ * that a slow reader is not taken for a stalled one, a write is at most a
+ * pipe's default size, and PIPE_BUF bytes once a stop waits. One system
+ * call for 64 KiB costs nothing; for 4 KiB it does, but only while stopping.
+ */
+#define WRITER_WRITE_MAX ((size_t)64 * 1024)
+
+static size_t writer_write_max(void) {
+  uint64_t *w = trail__writer_watch;
+  return w != NULL &&
+                 (__atomic_load_n(w, __ATOMIC_RELAXED) & TRAIL__WATCH_STOPPING)
+             ? PIPE_BUF
+             : WRITER_WRITE_MAX;
+}
+
+/* writev_once() of at most max bytes of iov (a part of its first line if
+ * that alone is longer). */
+static ssize_t writev_capped(const trail__sink *s, struct iovec *iov, int cnt,
+                             size_t max) {
+  size_t sum = 0;
+  int k = 0;
+  while (k < cnt && sum + iov[k].iov_len <= max)
+    sum += iov[k++].iov_len;
+  if (k > 0)
+    return writev_once(s, iov, k);
+  size_t whole = iov[0].iov_len;
+  iov[0].iov_len = max;
+  ssize_t r = writev_once(s, iov, 1);
+  iov[0].iov_len = whole;
+  return r;
+}
+
+/*
  * Writes cnt whole lines, one iovec each, in as few system calls as the
  * kernel allows: one write(2) for a line, one writev(2) for a batch. On an
  * O_APPEND file the kernel appends each call whole, so lines of threads and
@@ -270,11 +319,17 @@ static ssize_t writev_once(const trail__sink *s, const struct iovec *iov,
  * full disk) is continued; EINTR retried; EAGAIN (a non-blocking
  * descriptor) waits until writable. Any other error loses the lines not yet
  * written, for this sink only, and counts each of them in write_errors.
- * iov is consumed. The caller holds whatever lock the sink needs.
+ * On the async writer, each write that takes bytes is a step
+ * (trail__writer_step()), and a write to a pipe or socket is kept short
+ * (WRITER_WRITE_MAX); a writer that a stop has given up finishes the line
+ * it began and loses the rest, so that no line is cut. iov is
+ * consumed. The caller holds whatever lock the sink needs.
  */
 void trail__sink_writev_unlocked(trail__sink *s, struct iovec *iov, int cnt) {
   while (cnt > 0) {
-    ssize_t r = writev_once(s, iov, cnt);
+    ssize_t r = trail__writer_watch != NULL && s->needs_lock
+                    ? writev_capped(s, iov, cnt, writer_write_max())
+                    : writev_once(s, iov, cnt);
     if (r >= 0) {
       size_t n = (size_t)r;
       while (cnt > 0 && n >= iov->iov_len) {
@@ -286,6 +341,8 @@ void trail__sink_writev_unlocked(trail__sink *s, struct iovec *iov, int cnt) {
         iov->iov_base = (char *)iov->iov_base + n;
         iov->iov_len -= n;
       }
+      if (r > 0 && trail__writer_step() && n == 0)
+        break; /* given up, at a line's start: the stop counts the rest */
       if (r > 0 || cnt == 0)
         continue;
       errno = EIO; /* nothing written, no error: do not spin */
@@ -297,8 +354,7 @@ void trail__sink_writev_unlocked(trail__sink *s, struct iovec *iov, int cnt) {
       if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
         continue;
     }
-    for (int i = 0; i < cnt; i++)
-      trail__count_write_error();
+    count_lost(cnt);
     break;
   }
 }
@@ -314,6 +370,10 @@ void trail__sink_writev_unlocked(trail__sink *s, struct iovec *iov, int cnt) {
  * A rotating file takes its locks in trail__rotate_writev().
  */
 void trail__sink_writev(trail__sink *s, struct iovec *iov, int cnt) {
+  if (sink_given_up(s)) {
+    count_lost(cnt);
+    return;
+  }
   if (s->rot != NULL) {
     trail__rotate_writev(s, iov, cnt);
     return;
@@ -357,7 +417,9 @@ void trail__sinks_write(const trail__conf *c, trail_level level,
     trail__sink *s = c->sinks[i];
     if ((int)level < s->min)
       continue;
-    if (s->kind == TRAIL__SINK_CALLBACK)
+    if (sink_given_up(s))
+      count_lost(1);
+    else if (s->kind == TRAIL__SINK_CALLBACK)
       s->fn(s->user, level, line, len);
     else
       sink_write_fd(s, line, len);

@@ -184,17 +184,30 @@ void trail__conf_publish_locked(trail__conf *c) {
 }
 
 void trail__conf_reset_locked(void) {
-  const trail__conf *cur = trail__conf_get();
+  trail__conf *cur = (trail__conf *)trail__conf_get();
   trail__sinks_retire_locked(cur, &default_conf);
   TRAIL__STORE(&trail__conf_current, NULL);
+  trail__pfields_free_all_locked();
+  /*
+   * An async writer given up by a stop (async.c) reads its snapshot and
+   * sinks again when its write returns: while one runs, they are kept, for
+   * a later reset to free.
+   */
+  if (__atomic_load_n(&trail__writers_given_up, __ATOMIC_SEQ_CST) > 0) {
+    if (cur != &default_conf) {
+      cur->retired_next = conf_retired;
+      conf_retired = cur;
+    }
+    trail__loggers_update_locked();
+    return;
+  }
   if (cur != &default_conf)
-    free((void *)cur);
+    free(cur);
   for (trail__conf *c = conf_retired, *n; c; c = n) {
     n = c->retired_next;
     free(c);
   }
   conf_retired = NULL;
-  trail__pfields_free_all_locked();
   trail__sinks_free_retired_locked();
   trail__loggers_update_locked();
 }

@@ -259,6 +259,11 @@ static void test_options_and_env(void **state) {
   assert_int_equal(trail_async_start(&bad), TRAIL_ERANGE);
   trail_async_options bad2 = {.overflow = (trail_overflow)7};
   assert_int_equal(trail_async_start(&bad2), -EINVAL);
+  trail_async_options bad3 = {.stop_wait_ms = TRAIL_STOP_WAIT_FOREVER - 1};
+  assert_int_equal(trail_async_start(&bad3), -EINVAL);
+  trail_async_options forever = {.stop_wait_ms = TRAIL_STOP_WAIT_FOREVER};
+  assert_int_equal(trail_async_start(&forever), 0);
+  assert_int_equal(trail_async_stop(), 0);
   assert_false(trail_async_running());
   setenv("TRAIL_ASYNC", "1", 1);
   setenv("TRAIL_ASYNC_OVERFLOW", "drop", 1);

@@ -820,6 +820,41 @@ static void test_env_redact_replace_notice(void **state) {
   }
 }
 
+/*
+ * TRAIL_ASYNC_STOP_WAIT: milliseconds from 1 to an hour, or forever; any
+ * other value is reported, and the writer starts with the default wait.
+ */
+static void test_env_async_stop_wait(void **state) {
+  (void)state;
+  static const char *const good[] = {"1", "100", "3600000", "forever",
+                                     "FOREVER"};
+  static const char *const bad[] = {"0",   "-5",   "3600001", "10ms",
+                                    "1e3", " 100", "",        "never"};
+  static const char *const want[] = {"not milliseconds from 1 to 3600000",
+                                     "nor forever", "using 5000", NULL};
+  setenv("TRAIL_ASYNC", "1", 1);
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    setenv("TRAIL_ASYNC_STOP_WAIT", good[i], 1);
+    int rc;
+    char *err = from_env_stderr(&rc);
+    if (rc != 0 || err[0] != '\0')
+      fail_msg("TRAIL_ASYNC_STOP_WAIT=%s rejected: %s", good[i], err);
+    free(err);
+    assert_true(trail_async_running());
+    assert_int_equal(trail_async_stop(), 0);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    setenv("TRAIL_ASYNC_STOP_WAIT", bad[i], 1);
+    int rc;
+    char *err = from_env_stderr(&rc);
+    assert_int_equal(rc, 1);
+    assert_one_complaint(err, "TRAIL_ASYNC_STOP_WAIT", bad[i], want);
+    free(err);
+    assert_true(trail_async_running());
+    assert_int_equal(trail_async_stop(), 0);
+  }
+}
+
 /* ---- unknown TRAIL_* variables ------------------------------------------- */
 
 /* trail__env_check_names(env) with stderr in a file: what it wrote. */
@@ -847,6 +882,7 @@ static void test_env_unknown_names(void **state) {
                  "TRAILER=1",
                  "TRAIL_ASYNC_QUEUE=8m",
                  "TRAIL_ASYNC_OVERFLOW=drop",
+                 "TRAIL_ASYNC_STOP_WAIT=forever",
                  "TRAIL_ASYNC_QUEU=8m",
                  "TRAIL_SERVICES=x",
                  "trail_caller=1",
@@ -1203,6 +1239,8 @@ int main(int argc, char **argv) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_levels_set_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_set, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_env_async_stop_wait, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_max_line_set, setup, teardown),
       cmocka_unit_test_setup_teardown(test_level_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_names, setup, teardown),

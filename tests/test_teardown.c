@@ -265,6 +265,275 @@ static void test_drop_racing_stop(void **state) {
   trail_shutdown();
 }
 
+/* ---- F3: a stop, or the exit, with a sink that takes no bytes ---------- */
+
+#define STUCK_LINES 300
+#define STOP_WAIT_MS 100
+#define GIVEN_UP_MSG "async writer given up at stop: no progress"
+
+static char stop_log[PATH_MAX];
+
+/* A file sink after the sinks added so far, the writer started with the
+ * short wait, and STUCK_LINES queued. */
+static void queue_beside_file(void) {
+  CHILD_CHECK(trail_sink_add_file(stop_log, TRAIL_LEVEL_TRACE) >= 0);
+  trail_async_options o = {.stop_wait_ms = STOP_WAIT_MS};
+  CHILD_CHECK(trail_async_start(&o) == 0);
+  for (int i = 0; i < STUCK_LINES; i++)
+    trail_info(NULL, "queued", TRAIL_INT("i", i));
+}
+
+/* Runs fn under the watchdog with stop_log in a fresh directory. */
+static void run_with_log(const char *what, void (*fn)(void)) {
+  tmpdir_make("stop");
+  tmp_path(stop_log, sizeof stop_log, "file.log");
+  run_watched(what, fn);
+  remove_tree(tmpdir);
+}
+
+static uint64_t write_errors_now(void) {
+  trail_counters c;
+  trail_counters_get(&c);
+  return c.write_errors;
+}
+
+/*
+ * Checks the lines of text with message msg: each whole, its "i" field
+ * running from 0 in order, each once; returns how many. Also returns, in
+ * *given_up, the given-up line's "lost" (-1 when there is none), after
+ * checking its level, its wait and its fd.
+ */
+static long check_sequence(const char *text, const char *msg, int fd,
+                           long *given_up) {
+  long n = 0;
+  *given_up = -1;
+  for (const char *p = text; *p;) {
+    const char *nl = strchr(p, '\n');
+    CHILD_CHECK(nl != NULL);
+    json_t *j =
+        json_loadb(p, (size_t)(nl - p) + 1, JSON_REJECT_DUPLICATES, NULL);
+    CHILD_CHECK(j != NULL && json_is_object(j));
+    const char *m = json_string_value(json_object_get(j, "message"));
+    CHILD_CHECK(m != NULL);
+    if (strcmp(m, msg) == 0) {
+      CHILD_CHECK(json_integer_value(json_object_get(j, "i")) == n);
+      n++;
+    } else if (strcmp(m, GIVEN_UP_MSG) == 0) {
+      CHILD_CHECK(*given_up == -1);
+      CHILD_CHECK(
+          strcmp(json_string_value(json_object_get(j, "level")), "error") == 0);
+      CHILD_CHECK(json_integer_value(json_object_get(j, "waited_ms")) ==
+                  STOP_WAIT_MS);
+      CHILD_CHECK(json_integer_value(json_object_get(j, "fd")) == fd);
+      *given_up = (long)json_integer_value(json_object_get(j, "lost"));
+    }
+    json_decref(j);
+    p = nl + 1;
+  }
+  return n;
+}
+
+/* Logs until a line reaches the given-up sink again (its write error
+ * count stops growing): the writer given up has left it. */
+static void wait_sink_back(void) {
+  for (;;) {
+    uint64_t before = write_errors_now();
+    trail_info(NULL, "probe");
+    if (write_errors_now() == before)
+      return;
+    sched_yield();
+  }
+}
+
+/* The file sink's lines: every queued line once, in order, and the
+ * given-up line; returns its "lost". */
+static long check_stop_log(int fd) {
+  size_t len;
+  char *text = read_file(stop_log, &len);
+  CHILD_CHECK(text != NULL);
+  long lost;
+  CHILD_CHECK(check_sequence(text, "queued", fd, &lost) == STUCK_LINES);
+  free(text);
+  CHILD_CHECK(lost >= 1 && lost <= STUCK_LINES);
+  return lost;
+}
+
+/*
+ * The writer is stuck in a full blocking pipe that nobody reads, a file
+ * sink beside it. The stop gives it up after its wait: the file gets every
+ * line and one error line; the pipe is skipped (a line logged now does not
+ * hang on it) until a reader drains it, and what it got is whole lines, in
+ * order, the line begun when the writer was given up included.
+ */
+static void stop_with_stalled_pipe(void) {
+  trail_init("teardown");
+  trail_sinks_clear();
+  pipe_sink_add(); /* first: the writer blocks there before the file */
+  queue_beside_file();
+  wait_pipe_full();
+  uint64_t errors = write_errors_now();
+  CHILD_CHECK(trail_async_stop() == -ETIMEDOUT);
+  trail_info(NULL, "after the stop"); /* hangs if the pipe is not skipped */
+  long lost = check_stop_log(pipe_fds[1]);
+  /* lost, then the pipe's copies of the error line and of the last one */
+  CHILD_CHECK(write_errors_now() - errors == (uint64_t)lost + 2);
+
+  size_t len;
+  pthread_t r;
+  CHILD_CHECK(pthread_create(&r, NULL, read_to_end, &len) == 0);
+  wait_sink_back();
+  trail_sinks_clear();
+  close(pipe_fds[1]);
+  char *text;
+  CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
+  long ignored;
+  long got = check_sequence(text, "queued", -1, &ignored);
+  CHILD_CHECK(got + lost >= STUCK_LINES);
+  CHILD_CHECK(count_lines(text, "probe", NULL) == 1);
+  CHILD_CHECK(count_lines(text, "after the stop", NULL) == 0);
+  free(text);
+  trail_shutdown();
+}
+
+static void test_stop_with_stalled_pipe(void **state) {
+  (void)state;
+  run_with_log("a stop with a stalled pipe", stop_with_stalled_pipe);
+}
+
+/*
+ * The same at exit(), the writer started by TRAIL_ASYNC=1 with
+ * TRAIL_ASYNC_STOP_WAIT: the process exits, with its status, and the file
+ * has every line.
+ */
+static void exit_with_stalled_pipe(void) {
+  CHILD_CHECK(pipe(pipe_fds) == 0); /* read by nobody: held open here */
+  fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
+  pid_t pid = fork();
+  CHILD_CHECK(pid >= 0);
+  if (pid == 0) {
+    setenv("TRAIL_ASYNC", "1", 1);
+    setenv("TRAIL_ASYNC_STOP_WAIT", "100", 1);
+    trail_init("teardown");
+    CHILD_CHECK(trail_async_running());
+    trail_sinks_clear();
+    CHILD_CHECK(trail_sink_add_fd(pipe_fds[1], TRAIL_LEVEL_TRACE) >= 0);
+    CHILD_CHECK(trail_sink_add_file(stop_log, TRAIL_LEVEL_TRACE) >= 0);
+    for (int i = 0; i < STUCK_LINES; i++)
+      trail_info(NULL, "queued", TRAIL_INT("i", i));
+    wait_pipe_full();
+    exit(3); /* the exit hangs if the stop does not give the writer up */
+  }
+  int status;
+  CHILD_CHECK(waitpid(pid, &status, 0) == pid);
+  CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+  (void)check_stop_log(pipe_fds[1]);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+}
+
+static void test_exit_with_stalled_pipe(void **state) {
+  (void)state;
+  run_with_log("exit with a stalled pipe", exit_with_stalled_pipe);
+}
+
+/*
+ * A reader that is slow but reads: a stop whose drain takes longer than
+ * its wait must not give the writer up. The reader takes at most a
+ * one-page pipe's 4 KiB every SLOW_READ_NS, so SLOW_LINES (600 kB) take at
+ * least 1.5 s to pass, three times SLOW_WAIT_MS; a whole batch of the
+ * writer's (256 kB) in one write would take 640 ms, the longest write it
+ * makes (64 KiB, PIPE_BUF once stopping) 160 ms. Every line arrives, in
+ * order.
+ */
+#define SLOW_LINES 3000
+#define SLOW_WAIT_MS 500
+#define SLOW_READ_NS 10000000L
+
+static void *read_slowly(void *arg) {
+  (void)arg;
+  size_t size = 1 << 22, n = 0;
+  char *buf = malloc(size);
+  CHILD_CHECK(buf != NULL);
+  for (;;) {
+    if (size - n < 4097) {
+      size *= 2;
+      buf = realloc(buf, size);
+      CHILD_CHECK(buf != NULL);
+    }
+    ssize_t r = read(pipe_fds[0], buf + n, 4096);
+    if (r == 0)
+      break;
+    CHILD_CHECK(r > 0 || errno == EINTR);
+    if (r > 0)
+      n += (size_t)r;
+    struct timespec pace = {0, SLOW_READ_NS};
+    nanosleep(&pace, NULL);
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
+#define PAD                                                                    \
+  "................................................................"           \
+  "......................................"
+
+static void stop_with_slow_reader(void) {
+  trail_init("teardown");
+  trail_sinks_clear();
+  pipe_sink_add();
+  trail_async_options o = {.queue_size = 8 << 20, .stop_wait_ms = SLOW_WAIT_MS};
+  CHILD_CHECK(trail_async_start(&o) == 0);
+  pthread_t r;
+  CHILD_CHECK(pthread_create(&r, NULL, read_slowly, NULL) == 0);
+  for (int i = 0; i < SLOW_LINES; i++)
+    trail_info(NULL, "queued", TRAIL_INT("i", i), TRAIL_STR("pad", PAD));
+  CHILD_CHECK(trail_async_stop() == 0);
+  trail_sinks_clear();
+  close(pipe_fds[1]);
+  char *text;
+  CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
+  long given_up;
+  CHILD_CHECK(check_sequence(text, "queued", -1, &given_up) == SLOW_LINES);
+  CHILD_CHECK(given_up == -1);
+  free(text);
+  trail_shutdown();
+}
+
+static void test_stop_with_slow_reader(void **state) {
+  (void)state;
+  run_watched("a stop with a slow reader", stop_with_slow_reader);
+}
+
+/*
+ * A callback sink that never returns (held by the gate) while the stop
+ * waits: given up too; lines logged meanwhile skip it; once it returns,
+ * it gets lines again.
+ */
+static void stop_with_stuck_callback(void) {
+  trail_init("teardown");
+  trail_sinks_clear();
+  gate_reset();
+  cap_clear();
+  CHILD_CHECK(trail_sink_add_callback(gated_sink, NULL, TRAIL_LEVEL_TRACE) >=
+              0);
+  queue_beside_file();
+  gate_wait_entered();
+  CHILD_CHECK(trail_async_stop() == -ETIMEDOUT);
+  trail_info(NULL, "after the stop"); /* hangs if the callback is called */
+  (void)check_stop_log(-1);
+  gate_open();
+  wait_sink_back();
+  trail_sinks_clear();
+  /* the line it was held in, then the probe that came through */
+  CHILD_CHECK(cap_count() == 2);
+  trail_shutdown();
+}
+
+static void test_stop_with_stuck_callback(void **state) {
+  (void)state;
+  run_with_log("a stop with a stuck callback", stop_with_stuck_callback);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_from_thread_destructor),
@@ -272,6 +541,10 @@ int main(void) {
       cmocka_unit_test(test_cancel_inside_queue_wait),
       cmocka_unit_test(test_counters_during_reset),
       cmocka_unit_test(test_drop_racing_stop),
+      cmocka_unit_test(test_stop_with_stalled_pipe),
+      cmocka_unit_test(test_exit_with_stalled_pipe),
+      cmocka_unit_test(test_stop_with_slow_reader),
+      cmocka_unit_test(test_stop_with_stuck_callback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
