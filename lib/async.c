@@ -517,13 +517,6 @@ TRAIL_API int trail_async_start(const trail_async_options *opts) {
   return rc;
 }
 
-/* Milliseconds on the monotonic clock. */
-static int64_t mono_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* The monotonic time at ms milliseconds, as a deadline. */
 static struct timespec mono_at(int64_t ms) {
   struct timespec t = {.tv_sec = (time_t)(ms / 1000),
@@ -546,18 +539,18 @@ static struct timespec mono_at(int64_t ms) {
 static int wait_for_writer(trail__queue *a) {
   uint64_t seen = __atomic_load_n(&a->watch, __ATOMIC_SEQ_CST);
   int64_t wait = a->stop_wait_ms, look = wait / STOP_LOOKS + 1;
-  int64_t last = mono_ms(); /* when seen was first seen */
+  int64_t last = trail__mono_ms(); /* when seen was first seen */
   while (!a->exited) {
     if (wait < 0) {
       pthread_cond_wait(&a->written, &a->lock);
       continue;
     }
-    int64_t now = mono_ms();
+    int64_t now = trail__mono_ms();
     struct timespec until =
         mono_at(now + look < last + wait ? now + look : last + wait);
     pthread_cond_timedwait(&a->written, &a->lock, &until);
     uint64_t w = __atomic_load_n(&a->watch, __ATOMIC_SEQ_CST);
-    now = mono_ms();
+    now = trail__mono_ms();
     if (a->exited)
       break;
     if (w != seen) {
@@ -623,10 +616,7 @@ static int close_and_join(trail__queue *a) {
     return 1;
   }
   pthread_detach(a->thread);
-  uint64_t lost = trail__async_give_up_drain(a);
-  for (uint64_t i = 0; i < lost; i++)
-    trail__count_write_error();
-  report_given_up(a, lost);
+  report_given_up(a, trail__async_give_up_drain(a));
   return 0;
 }
 

@@ -22,13 +22,6 @@
 #define CRASH_PENDING_WAIT_MS 50
 #define CRASH_POLL_NS 100000L /* 0.1 ms */
 
-/* Nanoseconds on the monotonic clock (async-signal-safe). */
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void crash_pause(void) {
   struct timespec step = {0, CRASH_POLL_NS};
   nanosleep(&step, NULL);
@@ -53,8 +46,8 @@ static int drain_next(const trail__queue *a, uint64_t *p, uint64_t to,
     if (ring_is_committed(n))
       return 0; /* committed but not trustworthy: stop */
     if (*until < 0)
-      *until = mono_ns() + (int64_t)CRASH_PENDING_WAIT_MS * 1000000;
-    if (mono_ns() < *until) {
+      *until = trail_now_ns() + (int64_t)CRASH_PENDING_WAIT_MS * 1000000;
+    if (trail_now_ns() < *until) {
       crash_pause();
       continue;
     }
@@ -71,10 +64,10 @@ static int drain_next(const trail__queue *a, uint64_t *p, uint64_t to,
  * and park; a writer waiting for lines parks before it writes again.
  */
 static void wait_for_writer(const trail__queue *a) {
-  int64_t until = mono_ns() + (int64_t)CRASH_WRITER_WAIT_MS * 1000000;
+  int64_t until = trail_now_ns() + (int64_t)CRASH_WRITER_WAIT_MS * 1000000;
   while (!__atomic_load_n(&a->parked, __ATOMIC_ACQUIRE) &&
          __atomic_load_n(&a->writer_waiting, __ATOMIC_SEQ_CST) == WRITER_BUSY &&
-         mono_ns() < until)
+         trail_now_ns() < until)
     crash_pause();
 }
 
@@ -127,8 +120,10 @@ static uint64_t drain_to(trail__queue *a, trail__sink *s, uint64_t from,
     if (level < s->min)
       continue;
     lines++;
-    if (o->mode == DRAIN_COUNT)
+    if (o->mode == DRAIN_COUNT) {
+      trail__count_write_error(); /* a line the sink did not get */
       continue;
+    }
     /* seq_cst: a crash from now on is the crash handler's to drain */
     if (o->mode == DRAIN_STOP &&
         __atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))

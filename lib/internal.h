@@ -152,6 +152,9 @@ size_t trail__redact_defaults_dropped(const struct trail__conf *c, char *out,
 
 /* ---- clock (clock.c) --------------------------------------------------- */
 
+/* Milliseconds on the monotonic clock (trail_now_ns(): async-signal-safe). */
+static inline int64_t trail__mono_ms(void) { return trail_now_ns() / 1000000; }
+
 #define TRAIL__TIMESTAMP_LEN 27 /* 2026-11-27T06:22:38.123456Z */
 /* Writes the current UTC time, RFC 3339 with microseconds; no NUL. */
 void trail__timestamp(char out[TRAIL__TIMESTAMP_LEN]);

@@ -186,7 +186,8 @@ void trail__async_report_drops(uint64_t n);
 /*
  * From a stop that gave the writer up (lock not held): writes the lines the
  * writer had not written to every sink but a->stuck, from where the writer
- * left each. Returns how many lines a->stuck did not get (async_drain.c).
+ * left each. Returns how many lines a->stuck did not get, each counted a
+ * write error (async_drain.c).
  */
 uint64_t trail__async_give_up_drain(trail__queue *a);
 size_t trail__async_encode_record(const trail__queue *a, const char *data,

@@ -179,17 +179,10 @@ static void count_lost(int cnt) {
  */
 #define CRASH_WRITE_WAIT_MS 1000
 
-/* Milliseconds on the monotonic clock (clock_gettime: async-signal-safe). */
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether s takes bytes before the deadline (poll(2): async-signal-safe). */
 static int crash_writable(const trail__sink *s, int64_t deadline) {
   for (;;) {
-    int64_t now = mono_ms();
+    int64_t now = trail__mono_ms();
     if (now >= deadline)
       return 0;
     struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
@@ -214,7 +207,7 @@ static int crash_writable(const trail__sink *s, int64_t deadline) {
 void trail__sink_write_crash(trail__sink *s, const char *p, size_t n) {
   if (s->crash_stalled || sink_given_up(s))
     return;
-  int64_t deadline = mono_ms() + CRASH_WRITE_WAIT_MS;
+  int64_t deadline = trail__mono_ms() + CRASH_WRITE_WAIT_MS;
   while (n > 0) {
     if (!s->is_regular && !crash_writable(s, deadline)) {
       s->crash_stalled = 1;
@@ -231,7 +224,7 @@ void trail__sink_write_crash(trail__sink *s, const char *p, size_t n) {
       return;
     p += r;
     n -= (size_t)r;
-    deadline = mono_ms() + CRASH_WRITE_WAIT_MS; /* it takes bytes */
+    deadline = trail__mono_ms() + CRASH_WRITE_WAIT_MS; /* it takes bytes */
   }
 }
 
