@@ -28,7 +28,7 @@ enum { TS_NUL = 1, TS_LONG = 2 };
 
 /*
  * The request behind the public trail_http_request, which is only storage
- * of TRAIL_HTTP_REQUEST_SIZE bytes aligned as max_align_t: this layout may
+ * of TRAIL_HTTP_REQUEST_SIZE bytes aligned for any scalar: this layout may
  * change freely as long as it fits (the assertions below).
  */
 typedef struct http_req {

@@ -10,7 +10,10 @@
 # - a field argument that is not a trail_field (printf arguments given to
 #   trail_info) fails to compile with a message naming the f variant, and
 #   correct calls, up to 40 fields, compile at -pedantic; with the C
-#   compiler of the build, and with gcc and clang when installed.
+#   compiler of the build, and with gcc and clang when installed;
+# - every public header compiles alone as C99 and as C11 at -pedantic
+#   (an adapter's header where its server's header is installed), and
+#   trail_http_request has the same alignment in both.
 #
 # ctest: check_compile BUILD_DIR SOURCE_DIR, TRAIL_C_COMPILER in the
 # environment.
@@ -106,6 +109,70 @@ for c in "${compilers[@]}"; do
     "enter the context and use trail_debugf()" \
     'void f(trail_ctx *c, int n) { trail_ctx_debug(c, NULL, "m", n); }'
 done
+
+# Each public header alone, C99 and C11: a service built with -std=c99
+# includes them as they are.
+server_header() { # TRAIL_HEADER -> the server header it needs, or nothing
+  case "$1" in
+  trail/mhd.h) echo microhttpd.h ;;
+  trail/civetweb.h) echo civetweb.h ;;
+  trail/evhttp.h) echo event2/http.h ;;
+  trail/fcgi.h) echo fcgiapp.h ;;
+  trail/ulfius.h) echo ulfius.h ;;
+  trail/curl.h) echo curl/curl.h ;;
+  esac
+}
+headers=0
+for path in "$src"/include/trail.h "$src"/include/trail/*.h; do
+  h="${path#"$src"/include/}"
+  need="$(server_header "$h")"
+  if [[ -n "$need" ]] &&
+    ! printf '#include <%s>\n' "$need" | "$cc" -E -x c - >/dev/null 2>&1; then
+    echo "check_compile: $h not compiled alone: <$need> is not installed"
+    continue
+  fi
+  printf '#include <%s>\nint trail_check_header;\n' "$h" >"$work/header.c"
+  for c in "${compilers[@]}"; do
+    for std in c99 c11; do
+      "$c" -std="$std" -pedantic -Wall -Wextra -Werror -I"$src/include" \
+        -c "$work/header.c" -o "$work/header.o" 2>"$work/header.err" || {
+        cat "$work/header.err"
+        echo "check_compile: $c -std=$std: $h does not compile alone"
+        exit 1
+      }
+    done
+  done
+  headers=$((headers + 1))
+done
+# The logging calls with every field kind, as C99.
+for c in "${compilers[@]}"; do
+  "$c" -std=c99 -pedantic -Wall -Wextra -Werror -I"$src/include" \
+    -c "$work/good_fields.c" -o "$work/good_fields99.o"
+done
+cat >"$work/align99.c" <<'C'
+#include <stddef.h>
+#include <trail/http.h>
+struct probe { char c; trail_http_request r; };
+size_t align_c99(void) { return offsetof(struct probe, r); }
+C
+cat >"$work/align11.c" <<'C'
+#include <stdio.h>
+#include <trail/http.h>
+size_t align_c99(void);
+int main(void) {
+  size_t a11 = _Alignof(trail_http_request), a99 = align_c99();
+  if (a11 == a99)
+    return 0;
+  printf("trail_http_request aligned %zu in C11, %zu in C99\n", a11, a99);
+  return 1;
+}
+C
+"$cc" -std=c99 -pedantic -Wall -Wextra -Werror -I"$src/include" \
+  -c "$work/align99.c" -o "$work/align99.o"
+"$cc" -std=c11 -Wall -Wextra -Werror -I"$src/include" \
+  "$work/align11.c" "$work/align99.o" -o "$work/align"
+"$work/align"
+echo "check_compile: $headers public headers compile alone as C99 and C11"
 
 cat >"$work/min_level.c" <<'C'
 #define TRAIL_MIN_LEVEL TRAIL_LEVEL_INFO

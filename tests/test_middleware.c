@@ -686,11 +686,19 @@ static void test_server_error(void **state) {
   trail_http_end(&r, 200, 0);
 }
 
-/* The opaque storage: one size, the alignment of max_align_t. */
+/*
+ * The opaque storage: one size, aligned for any scalar (as max_align_t is
+ * on this platform's ABI; check_compile.sh proves C99 and C11 agree).
+ */
 static void test_storage(void **state) {
   (void)state;
   assert_int_equal(sizeof(trail_http_request), TRAIL_HTTP_REQUEST_SIZE);
+  assert_true(_Alignof(trail_http_request) >= _Alignof(long double));
+  assert_true(_Alignof(trail_http_request) >= _Alignof(long long));
+  assert_true(_Alignof(trail_http_request) >= _Alignof(void *));
+#if defined(__x86_64__) || defined(__aarch64__)
   assert_int_equal(_Alignof(trail_http_request), _Alignof(max_align_t));
+#endif
   trail_http_request many[3];
   for (int i = 0; i < 3; i++)
     run(&many[i], NULL, "GET", "/", NULL, 0);

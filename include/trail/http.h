@@ -70,14 +70,18 @@ TRAIL_API void trail_http_config_init(trail_http_config *cfg);
  * One request in flight: opaque storage of TRAIL_HTTP_REQUEST_SIZE bytes,
  * caller-allocated (inside the server's per-request state, on a stack, in
  * an array), no malloc. Its layout is private to lib/http.c; only the size
- * and the alignment (that of max_align_t, enough for any member) are ABI,
- * and the size leaves room for the private state to grow without an ABI
- * break. Touch it only through the functions below.
+ * and the alignment (the strictest of the scalar types below, which C99
+ * can name as well as C11 and C++) are ABI, and the size leaves room for
+ * the private state to grow without an ABI break. Touch it only through
+ * the functions below.
  */
 #define TRAIL_HTTP_REQUEST_SIZE 8192
 typedef union trail_http_request {
   unsigned char opaque_[TRAIL_HTTP_REQUEST_SIZE];
-  max_align_t align_;
+  long long align_ll_;
+  long double align_ld_;
+  void *align_p_;
+  void (*align_fn_)(void);
 } trail_http_request;
 
 /*
