@@ -822,7 +822,9 @@ TRAIL_API void trail_shutdown(void);
 /*
  * Returns once everything this process logged before the call has been
  * handed to the kernel (sync mode: already true; async: waits for the
- * writer).
+ * writer, for as long as it makes progress). Returns 0; -ETIMEDOUT when
+ * the writer made no progress for its stop_wait_ms (the lines stay queued);
+ * -EDEADLK from a callback sink on the writer.
  */
 TRAIL_API int trail_flush(void);
 /* Reopens every file sink by its path (after log rotation). */
@@ -905,8 +907,8 @@ typedef enum trail_overflow {
   TRAIL_OVERFLOW_DROP = 1   /* never wait: the event is dropped and counted */
 } trail_overflow;
 
-/* trail_async_options.stop_wait_ms: how long a stop waits for a writer
- * that makes no progress, by default, and to wait for good. */
+/* trail_async_options.stop_wait_ms: how long a stop or a flush waits for
+ * a writer that makes no progress, by default, and to wait for good. */
 #define TRAIL_STOP_WAIT_DEFAULT_MS 5000
 #define TRAIL_STOP_WAIT_FOREVER (-1)
 
@@ -916,8 +918,9 @@ typedef struct trail_async_options {
   /*
    * How long trail_async_stop() (and so trail_shutdown() and exit) waits
    * for a writer that makes no progress, a sink that takes no bytes, before
-   * it gives the writer up: milliseconds; 0: TRAIL_STOP_WAIT_DEFAULT_MS;
-   * TRAIL_STOP_WAIT_FOREVER: for good.
+   * it gives the writer up, and trail_flush() before it returns -ETIMEDOUT:
+   * milliseconds; 0: TRAIL_STOP_WAIT_DEFAULT_MS; TRAIL_STOP_WAIT_FOREVER:
+   * for good.
    */
   int stop_wait_ms;
   void *reserved[3]; /* must be zero */

@@ -531,16 +531,32 @@ static struct timespec mono_at(int64_t ms) {
  */
 #define STOP_LOOKS 8
 
+/* What a wait below waits for (lock held). */
+typedef int (*wait_done)(trail__queue *a, uint64_t target);
+
+static int writer_left(trail__queue *a, uint64_t target) {
+  (void)target;
+  return a->exited;
+}
+
+/* Every line before target written, or left to the stop that gave up. */
+static int flushed(trail__queue *a, uint64_t target) {
+  return TRAIL__LOAD(&a->tail) >= target || writer_given_up(a);
+}
+
 /*
- * Waits (lock held) until the writer leaves, or until it has made no step
- * for a->stop_wait_ms: it is then given up (see trail__writer_watch), and
- * this returns 0. Returns 1 when the writer left.
+ * Waits (lock held) until done(a, target), for as long as the writer makes
+ * progress (see trail__writer_watch). Returns 1 when done, 0 when the
+ * writer has made no step for a->stop_wait_ms. With mark, the watch is
+ * then marked given up by a compare-and-swap against the last step seen,
+ * so that either the writer's next step or the mark wins, never both.
  */
-static int wait_for_writer(trail__queue *a) {
+static int wait_while_progress(trail__queue *a, wait_done done, uint64_t target,
+                               int mark) {
   uint64_t seen = __atomic_load_n(&a->watch, __ATOMIC_SEQ_CST);
   int64_t wait = a->stop_wait_ms, look = wait / STOP_LOOKS + 1;
   int64_t last = trail__mono_ms(); /* when seen was first seen */
-  while (!a->exited) {
+  while (!done(a, target)) {
     if (wait < 0) {
       pthread_cond_wait(&a->written, &a->lock);
       continue;
@@ -551,15 +567,15 @@ static int wait_for_writer(trail__queue *a) {
     pthread_cond_timedwait(&a->written, &a->lock, &until);
     uint64_t w = __atomic_load_n(&a->watch, __ATOMIC_SEQ_CST);
     now = trail__mono_ms();
-    if (a->exited)
+    if (done(a, target))
       break;
     if (w != seen) {
       seen = w;
       last = now;
     } else if (now - last >= wait &&
-               __atomic_compare_exchange_n(
-                   &a->watch, &seen, seen | TRAIL__WATCH_GIVEN_UP, 0,
-                   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+               (!mark || __atomic_compare_exchange_n(
+                             &a->watch, &seen, seen | TRAIL__WATCH_GIVEN_UP, 0,
+                             __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))) {
       return 0;
     } else if (seen != w) {
       last = now; /* a step came just before: seen is it now */
@@ -607,7 +623,7 @@ static int close_and_join(trail__queue *a) {
   __atomic_fetch_or(&a->watch, TRAIL__WATCH_STOPPING, __ATOMIC_SEQ_CST);
   pthread_cond_signal(&a->not_empty);
   pthread_cond_broadcast(&a->not_full);
-  int left = wait_for_writer(a);
+  int left = wait_while_progress(a, writer_left, 0, 1);
   if (!left)
     give_up(a);
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
@@ -686,7 +702,12 @@ TRAIL_API bool trail_async_running(void) {
   return TRAIL__LOAD(&trail__async_active) != NULL;
 }
 
-/* Waits until every line queued before the call has been written. */
+/*
+ * Waits until every line queued before the call has been written, for as
+ * long as the writer makes progress: -ETIMEDOUT after the stop's wait with
+ * none (a sink that takes no bytes). The writer is not given up then; the
+ * lines stay queued.
+ */
 int trail__async_flush(void) {
   trail__queue *a = TRAIL__LOAD(&trail__async_active);
   if (a == NULL)
@@ -696,17 +717,16 @@ int trail__async_flush(void) {
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   uint64_t target = TRAIL__LOAD(&a->head) & ~RING_CLOSED;
   /* The writer exits only with the ring empty, or given up by a stop that
-   * then writes the rest: this ends once the lines are written, or left
-   * to that stop. */
+   * then writes the rest: this ends once the lines are written, left to
+   * that stop, or the writer stalls. */
   a->flushers++; /* the writer does not linger while someone waits */
   if (TRAIL__LOAD(&a->tail) < target &&
       TRAIL__LOAD_RELAXED(&a->writer_waiting) != WRITER_BUSY)
     pthread_cond_signal(&a->not_empty);
-  while (TRAIL__LOAD(&a->tail) < target && !writer_given_up(a))
-    pthread_cond_wait(&a->written, &a->lock);
+  int done = wait_while_progress(a, flushed, target, 0);
   a->flushers--;
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
-  return 0;
+  return done ? 0 : -ETIMEDOUT;
 }
 
 /*

@@ -359,6 +359,23 @@ static long check_stop_log(int fd) {
 }
 
 /*
+ * Stops the writer (it must be joined, not given up), closes the pipe and
+ * checks what reader r read: lines 0 to want - 1 once, in order, and no
+ * given-up line.
+ */
+static void stop_and_read_all(pthread_t r, long want) {
+  CHILD_CHECK(trail_async_stop() == 0);
+  trail_sinks_clear();
+  close(pipe_fds[1]);
+  char *text;
+  CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
+  long given_up;
+  CHILD_CHECK(check_sequence(text, "queued", -1, &given_up) == want);
+  CHILD_CHECK(given_up == -1);
+  free(text);
+}
+
+/*
  * The writer is stuck in a full blocking pipe that nobody reads, a file
  * sink beside it. The stop gives it up after its wait: the file gets every
  * line and one error line; the pipe is skipped (a line logged now does not
@@ -398,6 +415,42 @@ static void stop_with_stalled_pipe(void) {
 static void test_stop_with_stalled_pipe(void **state) {
   (void)state;
   run_with_log("a stop with a stalled pipe", stop_with_stalled_pipe);
+}
+
+/*
+ * A flush with the writer stuck in a full pipe nobody reads: trail_flush()
+ * returns -ETIMEDOUT after the stop's wait instead of waiting for good, and
+ * gives nothing up. Once a reader drains the pipe, a flush returns 0, the
+ * stop joins the writer, and both sinks have every line once, in order.
+ */
+static void flush_with_stalled_pipe(void) {
+  trail_init("teardown");
+  trail_sinks_clear();
+  pipe_sink_add();
+  queue_beside_file();
+  wait_pipe_full();
+  uint64_t errors = write_errors_now();
+  CHILD_CHECK(trail_flush() == -ETIMEDOUT);
+  CHILD_CHECK(trail_async_running());
+
+  size_t len;
+  pthread_t r;
+  CHILD_CHECK(pthread_create(&r, NULL, read_to_end, &len) == 0);
+  CHILD_CHECK(trail_flush() == 0);
+  stop_and_read_all(r, STUCK_LINES);
+  long given_up;
+  char *text = read_file(stop_log, &len);
+  CHILD_CHECK(text != NULL);
+  CHILD_CHECK(check_sequence(text, "queued", -1, &given_up) == STUCK_LINES);
+  CHILD_CHECK(given_up == -1);
+  free(text);
+  CHILD_CHECK(write_errors_now() == errors);
+  trail_shutdown();
+}
+
+static void test_flush_with_stalled_pipe(void **state) {
+  (void)state;
+  run_with_log("a flush with a stalled pipe", flush_with_stalled_pipe);
 }
 
 /*
@@ -487,15 +540,7 @@ static void stop_with_slow_reader(void) {
   CHILD_CHECK(pthread_create(&r, NULL, read_slowly, NULL) == 0);
   for (int i = 0; i < SLOW_LINES; i++)
     trail_info(NULL, "queued", TRAIL_INT("i", i), TRAIL_STR("pad", PAD));
-  CHILD_CHECK(trail_async_stop() == 0);
-  trail_sinks_clear();
-  close(pipe_fds[1]);
-  char *text;
-  CHILD_CHECK(pthread_join(r, (void **)&text) == 0 && text != NULL);
-  long given_up;
-  CHILD_CHECK(check_sequence(text, "queued", -1, &given_up) == SLOW_LINES);
-  CHILD_CHECK(given_up == -1);
-  free(text);
+  stop_and_read_all(r, SLOW_LINES);
   trail_shutdown();
 }
 
@@ -542,6 +587,7 @@ int main(void) {
       cmocka_unit_test(test_counters_during_reset),
       cmocka_unit_test(test_drop_racing_stop),
       cmocka_unit_test(test_stop_with_stalled_pipe),
+      cmocka_unit_test(test_flush_with_stalled_pipe),
       cmocka_unit_test(test_exit_with_stalled_pipe),
       cmocka_unit_test(test_stop_with_slow_reader),
       cmocka_unit_test(test_stop_with_stuck_callback),
