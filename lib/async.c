@@ -616,6 +616,25 @@ static void report_given_up(const trail__queue *a, uint64_t lost) {
  * to the other sinks here, and one error line says so. The ring and the
  * state then stay allocated, for the writer may still read them.
  */
+/* Every line queued before the ring closed is written (or given up). */
+static void mark_drained(trail__queue *a) {
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
+  a->drained = 1;
+  pthread_cond_broadcast(&a->written);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
+}
+
+void trail__async_wait_drained(trail__queue *a) {
+  if (a->overflow == TRAIL_OVERFLOW_DROP)
+    return; /* never waits: the line may come before those queued */
+  if (trail__on_writer || trail__locks_held() > 0)
+    return; /* the writer, or the stop itself: it would wait for itself */
+  trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
+  while (!a->drained)
+    pthread_cond_wait(&a->written, &a->lock);
+  trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
+}
+
 static int close_and_join(trail__queue *a) {
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   __atomic_fetch_or(&a->head, RING_CLOSED, __ATOMIC_SEQ_CST);
@@ -629,10 +648,13 @@ static int close_and_join(trail__queue *a) {
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
   if (left) {
     pthread_join(a->thread, NULL);
+    mark_drained(a);
     return 1;
   }
   pthread_detach(a->thread);
-  report_given_up(a, trail__async_give_up_drain(a));
+  uint64_t lost = trail__async_give_up_drain(a);
+  mark_drained(a);
+  report_given_up(a, lost);
   return 0;
 }
 
@@ -772,6 +794,7 @@ void trail__async_fork_child(void) {
    * parent's memory that costs nothing until written.
    */
   a->stopping = 1;
+  a->drained = 1; /* no stop of the parent's runs here to drain it */
   a->retired_next = retired;
   retired = a;
 }

@@ -449,6 +449,8 @@ enum trail__rank {
 /* Takes / releases m of that rank, with cancellation off while any is held. */
 void trail__lock_take(pthread_mutex_t *m, int rank);
 void trail__lock_drop(pthread_mutex_t *m, int rank);
+/* How many trail locks this thread holds now. */
+int trail__locks_held(void);
 
 extern pthread_mutex_t trail__lock; /* serialises configuration changes */
 static inline void trail__config_lock(void) {

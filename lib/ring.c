@@ -239,6 +239,7 @@ static int reserve(trail__queue *a, size_t need, size_t *at, uint64_t *used) {
        * fatal line. The process is dying: wait for it. */
       if (__atomic_load_n(&a->crashing, __ATOMIC_SEQ_CST))
         trail__ring_park_forever();
+      trail__async_wait_drained(a);
       return TRAIL__ASYNC_OFF;
     }
     uint64_t t = TRAIL__LOAD(&a->tail);
@@ -302,10 +303,18 @@ static int push(trail__queue *a, trail_level level, const char *line,
   /*
    * A line larger than a quarter of the ring (the maximum line was raised
    * after the start) could wait forever for room: it is written by the
-   * caller instead, like a line logged while the writer stops.
+   * caller instead, like a line logged while the writer stops, once the
+   * lines queued before it are written (block policy).
    */
-  if (need > a->cap / 4 || trail__on_writer)
+  if (trail__on_writer)
     return TRAIL__ASYNC_OFF;
+  if (need > a->cap / 4) {
+    /* After the lines queued before it, as the thread logged them; the
+     * drop policy never waits. */
+    if (a->overflow != TRAIL_OVERFLOW_DROP && trail__locks_held() == 0)
+      (void)trail__async_flush();
+    return TRAIL__ASYNC_OFF;
+  }
   size_t at;
   uint64_t used;
   int r = reserve(a, need, &at, &used);

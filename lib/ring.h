@@ -79,6 +79,9 @@ typedef struct trail__queue {
   int stopping;
   int ready;  /* the writer has made what it needs and waits for lines */
   int exited; /* the writer is leaving (lock held) */
+  /* The stop has written every line queued before it closed the ring, or
+   * given them up (lock held; see trail__async_wait_drained()). */
+  int drained;
   trail__sink *stuck;  /* the sink a stop gave the writer up in (lock held) */
   const void *owner;   /* the thread the queue is biased to (see reserve()) */
   int in_cs;           /* the owner is moving head with a plain store */
@@ -132,6 +135,15 @@ typedef struct trail__queue {
   pthread_t thread;
   struct trail__queue *retired_next;
 } trail__queue;
+
+/*
+ * A producer that finds the ring closed by a stop waits here until the
+ * lines queued before are written, so that the line it then writes itself
+ * follows them: each thread's lines keep their order across a stop. Not
+ * with the drop policy (it never waits), nor when it holds a trail lock
+ * (the stopping thread does): it writes at once.
+ */
+void trail__async_wait_drained(trail__queue *a);
 
 /* The queue in use: non-NULL while the writer runs (async.c). */
 extern trail__queue *trail__async_active;

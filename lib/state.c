@@ -84,6 +84,8 @@ void trail__lock_drop(pthread_mutex_t *m, int rank) {
     pthread_setcancelstate(cancel_before, NULL);
 }
 
+int trail__locks_held(void) { return locks_held; }
+
 /* ---- the line maximum -------------------------------------------------- */
 
 TRAIL_API int trail_max_line_set(size_t bytes) {

@@ -280,8 +280,11 @@ static void test_options_and_env(void **state) {
   json_decref(j);
 }
 
-/* Logs one line with a string of n bytes; it must arrive whole. */
-static void expect_big_line(size_t n) {
+/*
+ * Logs one line with a string of n bytes after the `before` lines already
+ * captured or queued; it must arrive whole, after them.
+ */
+static void expect_big_line_after(size_t before, size_t n) {
   char *big = malloc(n + 1);
   assert_non_null(big);
   memset(big, 'x', n);
@@ -289,13 +292,24 @@ static void expect_big_line(size_t n) {
   trail_info(NULL, "big", TRAIL_STR("v", big));
   free(big);
   assert_int_equal(trail_flush(), 0);
-  assert_int_equal(cap_count(), 1);
-  json_t *j = cap_json(0);
+  assert_int_equal(cap_count(), before + 1);
+  for (size_t i = 0; i < before; i++) {
+    json_t *b = cap_json(i);
+    assert_int_equal(json_integer_value(json_object_get(b, "seq")), i);
+    json_decref(b);
+  }
+  json_t *j = cap_json(before);
   assert_int_equal(json_string_length(json_object_get(j, "v")), n);
   json_decref(j);
 }
 
-/* A line larger than the queue can hold is written by the caller. */
+static void expect_big_line(size_t n) { expect_big_line_after(0, n); }
+
+/*
+ * A line larger than the queue can hold is written by the caller, after
+ * the lines it queued before: 300 lines queued, the big one, 10 more, and
+ * the capture has them in that order.
+ */
 static void test_line_larger_than_queue(void **state) {
   (void)state;
   cap_start(TRAIL_LEVEL_TRACE);
@@ -303,6 +317,10 @@ static void test_line_larger_than_queue(void **state) {
   assert_int_equal(trail_async_start(&o), 0);
   assert_int_equal(trail_max_line_set(1024 * 1024), 0);
   expect_big_line(500 * 1024);
+  cap_clear();
+  for (int i = 0; i < 300; i++)
+    trail_info(NULL, "before", TRAIL_INT("seq", i));
+  expect_big_line_after(300, 100 * 1024);
   assert_int_equal(trail_async_stop(), 0);
 }
 
@@ -424,7 +442,8 @@ static void test_full_pipe_drop_policy_holds(void **state) {
  * queue: each line is written exactly once, whether it was queued before a
  * stop (the writer drains it), reserved while the queue closed (its record
  * is committed before the writer leaves), or logged during a stop (its
- * thread writes it).
+ * thread writes it, after the lines it queued before), and each thread's
+ * lines keep their order.
  */
 #define STORM_THREADS 4
 #define STORM_LINES 20000
@@ -465,9 +484,12 @@ static void test_stop_while_logging(void **state) {
   pthread_barrier_destroy(&storm_barrier);
   assert_int_equal(trail_async_stop(), 0);
 
-  /* Every (thread, seq) exactly once. */
+  /* Every (thread, seq) exactly once, each thread's in the order logged:
+   * a thread that meets a stopping writer writes its line only after its
+   * lines still queued. */
   unsigned char *seen = calloc(STORM_THREADS * STORM_LINES, 1);
   assert_non_null(seen);
+  json_int_t next[STORM_THREADS] = {0};
   FILE *f = fopen(path, "r");
   assert_non_null(f);
   char *line = NULL;
@@ -482,6 +504,8 @@ static void test_stop_while_logging(void **state) {
     assert_true(seq >= 0 && seq < STORM_LINES);
     assert_int_equal(seen[th * STORM_LINES + seq], 0);
     seen[th * STORM_LINES + seq] = 1;
+    assert_int_equal(seq, next[th]);
+    next[th]++;
     json_decref(j);
     n++;
   }

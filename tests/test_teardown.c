@@ -291,6 +291,120 @@ static void run_with_log(const char *what, void (*fn)(void)) {
   remove_tree(tmpdir);
 }
 
+/* ---- each thread's lines keep their order across a stop and at exit ---- */
+
+#define ORDER_THREADS 4
+#define ORDER_AFTER 2000   /* lines each thread logs once it saw the stop */
+#define ORDER_BEFORE 20000 /* lines logged, at least, before the stop */
+
+static int order_stopped;
+
+/* Logs "ordered" lines numbered from 0 until ORDER_AFTER after the stop
+ * (for good when never stopped). */
+static void *log_in_order(void *arg) {
+  long t = (long)arg, after = -1;
+  for (long i = 0; after < ORDER_AFTER; i++) {
+    trail_info(NULL, "ordered", TRAIL_INT("t", t), TRAIL_INT("seq", i));
+    if (after >= 0)
+      after++;
+    else if (__atomic_load_n(&order_stopped, __ATOMIC_ACQUIRE))
+      after = 0;
+  }
+  return NULL;
+}
+
+static void start_ordered(pthread_t *th) {
+  trail_init("teardown");
+  trail_sinks_clear();
+  CHILD_CHECK(trail_sink_add_file(stop_log, TRAIL_LEVEL_TRACE) >= 0);
+  CHILD_CHECK(trail_async_start(NULL) == 0);
+  trail_counters_reset();
+  __atomic_store_n(&order_stopped, 0, __ATOMIC_RELEASE);
+  for (long t = 0; t < ORDER_THREADS; t++)
+    CHILD_CHECK(pthread_create(&th[t], NULL, log_in_order, (void *)t) == 0);
+  for (;;) { /* until the queue has had lines to drain */
+    trail_counters c;
+    trail_counters_get(&c);
+    if (c.events[TRAIL_LEVEL_INFO] >= ORDER_BEFORE)
+      break;
+    sched_yield();
+  }
+}
+
+/*
+ * Checks stop_log: every line whole, each thread's numbered from 0 in file
+ * order, each once. Past the last newline only a line the exit cut may
+ * follow (a thread killed inside its write). Returns how many there are.
+ */
+static long check_thread_order(int cut_allowed) {
+  size_t len;
+  char *text = read_file(stop_log, &len);
+  CHILD_CHECK(text != NULL);
+  long next[ORDER_THREADS] = {0};
+  const char *p = text;
+  for (const char *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+    json_t *j =
+        json_loadb(p, (size_t)(nl - p) + 1, JSON_REJECT_DUPLICATES, NULL);
+    CHILD_CHECK(j != NULL);
+    const char *m = json_string_value(json_object_get(j, "message"));
+    if (m != NULL && strcmp(m, "ordered") == 0) {
+      json_int_t t = json_integer_value(json_object_get(j, "t"));
+      CHILD_CHECK(t >= 0 && t < ORDER_THREADS);
+      CHILD_CHECK(json_integer_value(json_object_get(j, "seq")) == next[t]);
+      next[t]++;
+    }
+    json_decref(j);
+  }
+  CHILD_CHECK(*p == '\0' || cut_allowed);
+  free(text);
+  long total = 0;
+  for (int t = 0; t < ORDER_THREADS; t++)
+    total += next[t];
+  return total;
+}
+
+/*
+ * A stop while four threads log: a thread that meets the closed queue
+ * writes its line itself, and must not write it before its own lines still
+ * queued. Each thread's lines are in the file in the order logged.
+ */
+static void stop_keeps_thread_order(void) {
+  pthread_t th[ORDER_THREADS];
+  start_ordered(th);
+  CHILD_CHECK(trail_async_stop() == 0);
+  __atomic_store_n(&order_stopped, 1, __ATOMIC_RELEASE);
+  for (int t = 0; t < ORDER_THREADS; t++)
+    CHILD_CHECK(pthread_join(th[t], NULL) == 0);
+  CHILD_CHECK(check_thread_order(0) >=
+              ORDER_BEFORE + ORDER_THREADS * ORDER_AFTER);
+  trail_shutdown();
+}
+
+static void test_stop_keeps_thread_order(void **state) {
+  (void)state;
+  run_with_log("a stop while threads log", stop_keeps_thread_order);
+}
+
+/* The same at exit(), the threads logging on until the process ends. */
+static void exit_keeps_thread_order(void) {
+  pid_t pid = fork();
+  CHILD_CHECK(pid >= 0);
+  if (pid == 0) {
+    pthread_t th[ORDER_THREADS];
+    start_ordered(th);
+    exit(3);
+  }
+  int status;
+  CHILD_CHECK(waitpid(pid, &status, 0) == pid);
+  CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+  CHILD_CHECK(check_thread_order(1) >= ORDER_BEFORE);
+}
+
+static void test_exit_keeps_thread_order(void **state) {
+  (void)state;
+  run_with_log("exit while threads log", exit_keeps_thread_order);
+}
+
 static uint64_t write_errors_now(void) {
   trail_counters c;
   trail_counters_get(&c);
@@ -586,6 +700,8 @@ int main(void) {
       cmocka_unit_test(test_cancel_inside_queue_wait),
       cmocka_unit_test(test_counters_during_reset),
       cmocka_unit_test(test_drop_racing_stop),
+      cmocka_unit_test(test_stop_keeps_thread_order),
+      cmocka_unit_test(test_exit_keeps_thread_order),
       cmocka_unit_test(test_stop_with_stalled_pipe),
       cmocka_unit_test(test_flush_with_stalled_pipe),
       cmocka_unit_test(test_exit_with_stalled_pipe),
