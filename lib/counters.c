@@ -89,6 +89,7 @@ static thread_block *my_block(void) {
   trail__lock_drop(&blocks_lock, TRAIL__RANK_COUNTERS);
   pthread_setspecific(block_key, b);
   mine = b;
+  trail__crash_stack_thread(); /* the thread's first line */
   return b;
 }
 

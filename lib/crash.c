@@ -238,8 +238,9 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
 
 /*
  * Installs the handler for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT, on
- * an alternate stack for the calling thread. Returns 0, -EALREADY, or
- * -errno from sigaction.
+ * an alternate stack for the calling thread (and for each thread that logs
+ * from now on: crash_stack.c). Returns 0, -EALREADY, or -errno from
+ * sigaction.
  */
 TRAIL_API int trail_crash_handler_install(void) {
   trail__config_lock();
@@ -265,6 +266,7 @@ TRAIL_API int trail_crash_handler_install(void) {
     }
   }
   installed = 1;
+  __atomic_store_n(&trail__crash_stacks_on, 1, __ATOMIC_RELAXED);
   trail__config_unlock();
   return 0;
 }
@@ -276,6 +278,7 @@ TRAIL_API void trail_crash_handler_remove(void) {
     for (size_t i = 0; i < NSIG_FATAL; i++)
       sigaction(fatal_signals[i], &previous[i], NULL);
     installed = 0;
+    __atomic_store_n(&trail__crash_stacks_on, 0, __ATOMIC_RELAXED);
   }
   trail__config_unlock();
 }

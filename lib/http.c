@@ -170,6 +170,7 @@ TRAIL_API void trail_http_begin(trail_http_request *hr,
   http_req *r = req_of(hr);
   if (r == NULL)
     return;
+  trail__crash_stack_thread(); /* before the handler runs on this thread */
   req_reset(r);
   r->cfg_ = cfg ? cfg : &default_config;
   r->start_ns_ = trail_now_ns();

@@ -452,6 +452,20 @@ void trail__lock_drop(pthread_mutex_t *m, int rank);
 /* How many trail locks this thread holds now. */
 int trail__locks_held(void);
 
+/*
+ * crash_stack.c: while the crash handler is installed, a thread gets an
+ * alternate signal stack of its own the first time it logs or begins a
+ * request, so that its stack overflow is reported too.
+ */
+extern int trail__crash_stacks_on;
+extern TRAIL__TLS char trail__crash_stack_seen;
+void trail__crash_stack_slow(void);
+static inline void trail__crash_stack_thread(void) {
+  if (!trail__crash_stack_seen &&
+      __atomic_load_n(&trail__crash_stacks_on, __ATOMIC_RELAXED))
+    trail__crash_stack_slow();
+}
+
 extern pthread_mutex_t trail__lock; /* serialises configuration changes */
 static inline void trail__config_lock(void) {
   trail__lock_take(&trail__lock, TRAIL__RANK_CONFIG);

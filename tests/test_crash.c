@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <trail/http.h>
 
 #define QUEUED 500 /* lines queued before the crash */
 
@@ -206,6 +208,131 @@ static void test_segv_on_writer_thread(void **state) {
   }
   crash_expect(pid, SIGSEGV);
   assert_int_equal(crash_read("SIGSEGV", NULL, NULL).fatal, 1);
+}
+
+/*
+ * A stack overflow on a thread other than the installer's: the thread has
+ * logged once (and begun a request), so it has an alternate stack of its
+ * own, and the handler runs there. The fatal line carries its request.
+ */
+static volatile int never_true;
+
+__attribute__((noinline)) static int recurse(int depth) {
+  volatile char frame[512];
+  frame[0] = (char)depth;
+  if (never_true)
+    return frame[0];
+  return recurse(depth + 1) + frame[0]; /* not a tail call */
+}
+
+static void *overflow_thread(void *arg) {
+  (void)arg;
+  trail_http_request r;
+  trail_http_begin(&r, NULL, "GET", "/deep", TRAIL_NTS, NULL);
+  trail_http_header(&r, "X-Request-ID", TRAIL_NTS, "req-overflow", TRAIL_NTS);
+  trail_http_headers_done(&r);
+  trail_ctx_enter(trail_http_ctx(&r)); /* as an adapter does for the handler */
+  trail_info(NULL, "about to recurse");
+  recurse(0);
+  return NULL;
+}
+
+/* Both lines carry the request; the fatal one names the signal. */
+static void check_fatal_request(json_t *j, void *arg) {
+  const queued_seen *q = arg;
+  assert_key_order(j);
+  assert_str_field(j, "request_id", q->request_id);
+  if (is_fatal(j))
+    assert_int_equal(json_integer_value(json_object_get(j, "signo")), q->sig);
+  else
+    assert_str_field(j, "message", "about to recurse");
+}
+
+static void test_stack_overflow_on_worker(void **state) {
+  (void)state;
+  pid_t pid = crash_fork();
+  if (pid == 0) {
+    crash_child_setup("crashy", NULL, 0, NULL);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024); /* overflows quickly */
+    pthread_t t;
+    CHILD_CHECK(pthread_create(&t, &a, overflow_thread, NULL) == 0);
+    for (;;)
+      pause();
+  }
+  crash_expect(pid, SIGSEGV);
+  queued_seen q = {.sig = SIGSEGV, .request_id = "req-overflow"};
+  crash_log l = crash_read("SIGSEGV", check_fatal_request, &q);
+  assert_int_equal(l.fatal, 1);
+  assert_int_equal(l.lines, 2);
+  assert_int_equal(l.after_fatal, 0);
+}
+
+/*
+ * Each thread that logs while the handler is installed has an alternate
+ * stack of at least 64 KiB after its first line, and trail's is unmapped
+ * at the thread's exit (of 100 threads in turn, at least 90 of their
+ * stacks' addresses are unmapped after the join: all of them but for the
+ * rare reuse of an address by another mapping; none when leaked). A thread
+ * that has a stack of its own keeps it. AddressSanitizer gives each thread
+ * a smaller stack of its own, which trail leaves in place.
+ */
+#define STACK_THREADS 100
+#if defined(__SANITIZE_ADDRESS__)
+#define OWN_STACKS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OWN_STACKS 1
+#endif
+#endif
+#ifndef OWN_STACKS
+#define OWN_STACKS 0
+#endif
+
+static void *log_once_check_stack(void *arg) {
+  void *own = arg;
+  stack_t before;
+  if (own != NULL) {
+    stack_t ss = {.ss_sp = own, .ss_size = 128 * 1024};
+    CHILD_CHECK(sigaltstack(&ss, &before) == 0);
+  }
+  trail_info(NULL, "one line");
+  stack_t cur;
+  CHILD_CHECK(sigaltstack(NULL, &cur) == 0);
+  CHILD_CHECK(!(cur.ss_flags & SS_DISABLE));
+  CHILD_CHECK(own == NULL || cur.ss_sp == own);
+  CHILD_CHECK(OWN_STACKS || cur.ss_size >= 64 * 1024);
+  if (own != NULL) /* the one before (a sanitizer's) is the one it frees */
+    CHILD_CHECK(sigaltstack(&before, NULL) == 0);
+  return cur.ss_sp;
+}
+
+/* Runs one such thread; whether its alternate stack is unmapped now. */
+static int stack_gone_after(void *own) {
+  pthread_t t;
+  void *sp;
+  CHILD_CHECK(pthread_create(&t, NULL, log_once_check_stack, own) == 0);
+  CHILD_CHECK(pthread_join(t, &sp) == 0);
+  unsigned char v;
+  long page = sysconf(_SC_PAGESIZE);
+  void *at = (void *)((uintptr_t)sp & ~(uintptr_t)(page - 1));
+  return mincore(at, (size_t)page, &v) != 0 && errno == ENOMEM;
+}
+
+static void stacks_freed_at_exit(void) {
+  crash_child_setup("crashy", NULL, 0, NULL);
+  int gone = 0;
+  for (int i = 0; i < STACK_THREADS; i++)
+    gone += stack_gone_after(NULL);
+  CHILD_CHECK(OWN_STACKS || gone >= STACK_THREADS * 9 / 10);
+  static char own[128 * 1024];
+  CHILD_CHECK(!stack_gone_after(own));
+}
+
+static void test_thread_stacks_freed(void **state) {
+  (void)state;
+  run_watched("alternate stacks at thread exit", stacks_freed_at_exit);
 }
 
 #define FAULT_ADDR ((volatile int *)0x10)
@@ -444,6 +571,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fpe_sync, crash_setup,
                                       crash_teardown),
       cmocka_unit_test_setup_teardown(test_segv_on_writer_thread, crash_setup,
+                                      crash_teardown),
+      cmocka_unit_test_setup_teardown(test_stack_overflow_on_worker,
+                                      crash_setup, crash_teardown),
+      cmocka_unit_test_setup_teardown(test_thread_stacks_freed, crash_setup,
                                       crash_teardown),
       cmocka_unit_test_setup_teardown(test_previous_handler_sees_fault,
                                       crash_setup, crash_teardown),
