@@ -44,8 +44,6 @@ static int fatal_written;
 #define SECOND_FAULT_WAIT_MS 5000
 #define SECOND_FAULT_POLL_MS 1
 
-/* An alternate stack, so that a stack overflow can still be reported. */
-static char alt_stack[64 * 1024];
 /* The longest buffered line written on a crash (the line maximum if less). */
 #define CRASH_LINE 16384
 
@@ -238,8 +236,8 @@ static void handler(int sig, siginfo_t *info, void *uctx) {
 
 /*
  * Installs the handler for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT, on
- * an alternate stack for the calling thread (and for each thread that logs
- * from now on: crash_stack.c). Returns 0, -EALREADY, or -errno from
+ * an alternate stack: the calling thread's now, each other thread's when
+ * it first logs (crash_stack.c). Returns 0, -EALREADY, or -errno from
  * sigaction.
  */
 TRAIL_API int trail_crash_handler_install(void) {
@@ -249,8 +247,6 @@ TRAIL_API int trail_crash_handler_install(void) {
     return -EALREADY;
   }
   (void)trail__conf_get(); /* the defaults exist before any signal */
-  stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack};
-  sigaltstack(&ss, NULL);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = handler;
@@ -268,6 +264,7 @@ TRAIL_API int trail_crash_handler_install(void) {
   installed = 1;
   __atomic_store_n(&trail__crash_stacks_on, 1, __ATOMIC_RELAXED);
   trail__config_unlock();
+  trail__crash_stack_slow(); /* this thread's, unless it has one */
   return 0;
 }
 

@@ -1,10 +1,10 @@
 /*
- * The crash handler's alternate signal stacks for threads other than the
- * installer's. A stack overflow raises SIGSEGV with no stack left to run a
- * handler on, unless the thread has an alternate stack: the install gives
- * one to its own thread (crash.c), and each thread that logs after the
- * install gets one of its own here, at its first line or request, so that
- * an overflow in a server's worker thread is reported too. A thread that
+ * The crash handler's alternate signal stacks. A stack overflow raises
+ * SIGSEGV with no stack left to run a handler on, unless the thread has an
+ * alternate stack: the install gives one to its own thread, and each
+ * thread that logs after the install gets one at its first line or
+ * request, so that an overflow in a server's worker thread is reported
+ * too. A thread that
  * already has one (its own, a sanitizer's) keeps it. The stack is freed at
  * the thread's exit.
  */

@@ -248,6 +248,22 @@ static void check_fatal_request(json_t *j, void *arg) {
     assert_str_field(j, "message", "about to recurse");
 }
 
+/* The same on the thread that installed the handler (its first thread). */
+static void test_stack_overflow_on_installer(void **state) {
+  (void)state;
+  pid_t pid = crash_fork();
+  if (pid == 0) {
+    crash_child_setup("crashy", NULL, 0, NULL);
+    overflow_thread(NULL);
+    _exit(7);
+  }
+  crash_expect(pid, SIGSEGV);
+  queued_seen q = {.sig = SIGSEGV, .request_id = "req-overflow"};
+  crash_log l = crash_read("SIGSEGV", check_fatal_request, &q);
+  assert_int_equal(l.fatal, 1);
+  assert_int_equal(l.lines, 2);
+}
+
 static void test_stack_overflow_on_worker(void **state) {
   (void)state;
   pid_t pid = crash_fork();
@@ -572,6 +588,8 @@ int main(void) {
                                       crash_teardown),
       cmocka_unit_test_setup_teardown(test_segv_on_writer_thread, crash_setup,
                                       crash_teardown),
+      cmocka_unit_test_setup_teardown(test_stack_overflow_on_installer,
+                                      crash_setup, crash_teardown),
       cmocka_unit_test_setup_teardown(test_stack_overflow_on_worker,
                                       crash_setup, crash_teardown),
       cmocka_unit_test_setup_teardown(test_thread_stacks_freed, crash_setup,
