@@ -547,9 +547,11 @@ static int flushed(trail__queue *a, uint64_t target) {
 /*
  * Waits (lock held) until done(a, target), for as long as the writer makes
  * progress (see trail__writer_watch). Returns 1 when done, 0 when the
- * writer has made no step for a->stop_wait_ms. With mark, the watch is
- * then marked given up by a compare-and-swap against the last step seen,
- * so that either the writer's next step or the mark wins, never both.
+ * writer has made no step for a->stop_wait_ms inside a sink. With mark,
+ * the watch is then marked given up by a compare-and-swap against the last
+ * step seen, so that either the writer's next step or the mark wins, never
+ * both. A writer that is not in a sink (not yet run, encoding, waiting for
+ * lines) is only slow: it is waited for.
  */
 static int wait_while_progress(trail__queue *a, wait_done done, uint64_t target,
                                int mark) {
@@ -561,9 +563,12 @@ static int wait_while_progress(trail__queue *a, wait_done done, uint64_t target,
       pthread_cond_wait(&a->written, &a->lock);
       continue;
     }
-    int64_t now = trail__mono_ms();
-    struct timespec until =
-        mono_at(now + look < last + wait ? now + look : last + wait);
+    /* the next look: in a part of the wait, or when it ends if sooner
+     * (past its end, with the writer outside a sink, a part again) */
+    int64_t now = trail__mono_ms(), next = now + look, due = last + wait;
+    if (due > now && due < next)
+      next = due;
+    struct timespec until = mono_at(next);
     pthread_cond_timedwait(&a->written, &a->lock, &until);
     uint64_t w = __atomic_load_n(&a->watch, __ATOMIC_SEQ_CST);
     now = trail__mono_ms();
@@ -573,6 +578,7 @@ static int wait_while_progress(trail__queue *a, wait_done done, uint64_t target,
       seen = w;
       last = now;
     } else if (now - last >= wait &&
+               __atomic_load_n(&a->writing, __ATOMIC_RELAXED) != NULL &&
                (!mark || __atomic_compare_exchange_n(
                              &a->watch, &seen, seen | TRAIL__WATCH_GIVEN_UP, 0,
                              __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))) {
