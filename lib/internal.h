@@ -256,6 +256,8 @@ uint32_t trail__sampler_thereafter(const trail__sampler *s);
 void trail__sample_report(trail_logger *lg, uint64_t n);
 /* Writes the pending suppression reports of every logger. */
 void trail__sample_report_all(void);
+/* fork() child: forgets the parent's unreported suppressions (logger.c). */
+void trail__loggers_fork_child(void);
 /* TRAIL_SAMPLING: the sampling new loggers get (first 0: none). */
 extern uint32_t trail__sampling_first, trail__sampling_thereafter;
 /* The sampler's clock, in seconds (tests replace it). */

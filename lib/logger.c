@@ -391,6 +391,16 @@ TRAIL_API int trail_sampling_set(uint32_t first, uint32_t thereafter) {
   return rc;
 }
 
+/*
+ * fork() child (config lock held by the fork): the suppressed events not
+ * yet reported are the parent's, which reports them; a report from the
+ * child too would count them twice. Stores only: no lock, no allocation.
+ */
+void trail__loggers_fork_child(void) {
+  for (trail_logger *lg = all_head; lg; lg = lg->all_next)
+    (void)trail__sample_take(lg);
+}
+
 /* Writes every logger's pending suppression report (trail_flush). */
 void trail__sample_report_all(void) {
   size_t k;

@@ -241,6 +241,7 @@ static void fork_child(void) {
   trail__counters_fork_release();
   trail__async_fork_child();
   trail__sinks_fork_child();
+  trail__loggers_fork_child();
   trail__lock_drop(&trail__lock, TRAIL__RANK_CONFIG);
 }
 

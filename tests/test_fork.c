@@ -233,6 +233,53 @@ static void test_fork_during_suppression_report(void **state) {
   run_watched("fork while a report waits for a full pipe", fork_during_report);
 }
 
+/*
+ * A child forked while events are held back by flood control does not
+ * report them: they are the parent's, which does, once. The child flushes
+ * and exits (both write pending reports); the file then holds one report,
+ * the parent's, with every held-back event.
+ */
+static void child_no_parent_report(void) {
+  trail_init("forky");
+  CHILD_CHECK(trail_output_set(path, NULL) == 0);
+  trail_counters_reset();
+  trail_logger *quiet = trail_logger_get("quiet");
+  CHILD_CHECK(trail_logger_set_sampling(quiet, 1, 1000000) == 0);
+  for (int i = 0; i < 10; i++)
+    trail_info(quiet, "held back");
+  trail_counters c;
+  trail_counters_get(&c);
+  CHILD_CHECK(c.suppressed > 0);
+  pid_t pid = fork();
+  CHILD_CHECK(pid >= 0);
+  if (pid == 0) {
+    trail_info(NULL, "from the child");
+    trail_flush();
+    exit(0);
+  }
+  int status;
+  CHILD_CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+              WEXITSTATUS(status) == 0);
+  trail_flush();
+  size_t len;
+  char *text = read_file(path, &len);
+  CHILD_CHECK(text != NULL);
+  CHILD_CHECK(count_lines(text, "from the child", NULL) == 1);
+  CHILD_CHECK(count_lines(text, "log events suppressed by sampling", NULL) ==
+              1);
+  char want[64];
+  snprintf(want, sizeof want, "\"suppressed\":%llu}",
+           (unsigned long long)c.suppressed);
+  CHILD_CHECK(strstr(text, want) != NULL);
+  free(text);
+  trail_shutdown();
+}
+
+static void test_fork_child_leaves_reports_to_parent(void **state) {
+  (void)state;
+  run_watched("a child forked with events held back", child_no_parent_report);
+}
+
 /* ---- F6: fork while threads start, exit and read the counters ----------- */
 
 static void *one_line(void *arg) {
@@ -317,6 +364,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fork_with_full_pipe_async, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_fork_during_suppression_report,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fork_child_leaves_reports_to_parent,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_fork_during_thread_churn, setup,
                                       teardown),
