@@ -27,8 +27,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -149,24 +151,54 @@ static uint64_t generation(void) {
   return g;
 }
 
-static TRAIL__TLS struct {
+typedef struct pool {
   uint64_t generation; /* the process's when filled; 0: empty */
   size_t used;
   unsigned char bytes[POOL_BYTES];
 } pool;
 
+/*
+ * The thread's pool, on the heap, made at its first draw and freed at its
+ * exit: in thread-local storage it would make libtrail's static TLS block
+ * too large for dlopen() (glibc keeps a few hundred bytes for libraries
+ * loaded later with static TLS), and a plugin linking trail could not load.
+ */
+static TRAIL__TLS pool *mine;
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_free(void *p) {
+  free(p);
+  mine = NULL; /* a later destructor that logs makes a new one */
+}
+
+static void pool_key_make(void) { pthread_key_create(&pool_key, pool_free); }
+
+static pool *pool_get(void) {
+  if (mine != NULL)
+    return mine;
+  pthread_once(&pool_once, pool_key_make);
+  pool *p = calloc(1, sizeof *p);
+  if (p != NULL && pthread_setspecific(pool_key, p) != 0) {
+    free(p);
+    p = NULL;
+  }
+  return mine = p;
+}
+
 int trail__random_pooled(void *buf, size_t n) {
   uint64_t g = generation();
-  if (g == 0 || n > POOL_BYTES)
+  pool *p;
+  if (g == 0 || n > POOL_BYTES || (p = pool_get()) == NULL)
     return trail__random_kernel(buf, n);
-  if (pool.generation != g || POOL_BYTES - pool.used < n) {
-    int rc = trail__random_kernel(pool.bytes, POOL_BYTES);
+  if (p->generation != g || POOL_BYTES - p->used < n) {
+    int rc = trail__random_kernel(p->bytes, POOL_BYTES);
     if (rc < 0)
       return rc;
-    pool.generation = g;
-    pool.used = 0;
+    p->generation = g;
+    p->used = 0;
   }
-  memcpy(buf, pool.bytes + pool.used, n);
-  pool.used += n;
+  memcpy(buf, p->bytes + p->used, n);
+  p->used += n;
   return 0;
 }
