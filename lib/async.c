@@ -615,13 +615,6 @@ static void report_given_up(const trail__queue *a, uint64_t lost) {
                     sizeof f / sizeof f[0]);
 }
 
-/*
- * Closes a's ring and lets its writer drain it. Returns 1 when the writer
- * left and was joined; 0 when it made no progress for the stop's wait and
- * was given up: it is detached, the lines it had not written are written
- * to the other sinks here, and one error line says so. The ring and the
- * state then stay allocated, for the writer may still read them.
- */
 /* Every line queued before the ring closed is written (or given up). */
 static void mark_drained(trail__queue *a) {
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
@@ -641,6 +634,13 @@ void trail__async_wait_drained(trail__queue *a) {
   trail__lock_drop(&a->lock, TRAIL__RANK_QUEUE);
 }
 
+/*
+ * Closes a's ring and lets its writer drain it. Returns 1 when the writer
+ * left and was joined; 0 when it made no progress for the stop's wait and
+ * was given up: it is detached, the lines it had not written are written
+ * to the other sinks here, and one error line says so. The ring and the
+ * state then stay allocated, for the writer may still read them.
+ */
 static int close_and_join(trail__queue *a) {
   trail__lock_take(&a->lock, TRAIL__RANK_QUEUE);
   __atomic_fetch_or(&a->head, RING_CLOSED, __ATOMIC_SEQ_CST);

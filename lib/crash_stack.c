@@ -4,9 +4,8 @@
  * alternate stack: the install gives one to its own thread, and each
  * thread that logs after the install gets one at its first line or
  * request, so that an overflow in a server's worker thread is reported
- * too. A thread that
- * already has one (its own, a sanitizer's) keeps it. The stack is freed at
- * the thread's exit.
+ * too. A thread that already has one (its own, a sanitizer's) keeps it.
+ * The stack is freed at the thread's exit.
  */
 #include <pthread.h>
 #include <signal.h>
