@@ -195,6 +195,7 @@ typedef struct trail__tsc_map {
   uint64_t anchor_tsc; /* where the slope is measured from */
   int64_t anchor_ns;
   double ns_per_tick;
+  int64_t slope_ns; /* the span the slope was measured over */
 } trail__tsc_map;
 void trail__tsc_map_init(trail__tsc_map *m);
 void trail__tsc_map_update(trail__tsc_map *m);
