@@ -23,15 +23,10 @@ TRAIL__TLS char trail__crash_stack_seen;
 static pthread_key_t stack_key;
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
 
-static size_t page_bytes(void) {
-  long p = sysconf(_SC_PAGESIZE);
-  return p > 0 ? (size_t)p : 4096;
-}
-
 /* The stack's size: ours, or the system's minimum when that is larger,
  * whole pages; a guard page lies below it. */
 static size_t stack_bytes(void) {
-  size_t n = CRASH_STACK_BYTES, page = page_bytes();
+  size_t n = CRASH_STACK_BYTES, page = trail__page_bytes();
 #ifdef _SC_SIGSTKSZ
   long min = sysconf(_SC_SIGSTKSZ);
   if (min > 0 && (size_t)min > n)
@@ -43,7 +38,7 @@ static size_t stack_bytes(void) {
 /* At the thread's exit: off, then unmapped (unless another took its place
  * and is still on it, which cannot be while a destructor runs). */
 static void stack_release(void *base) {
-  size_t page = page_bytes();
+  size_t page = trail__page_bytes();
   stack_t cur;
   if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == (char *)base + page) {
     if (cur.ss_flags & SS_ONSTACK)
@@ -63,7 +58,7 @@ void trail__crash_stack_slow(void) {
   stack_t cur;
   if (sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
     return; /* the thread has one already */
-  size_t page = page_bytes(), n = stack_bytes();
+  size_t page = trail__page_bytes(), n = stack_bytes();
   char *base =
       mmap(NULL, page + n, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);

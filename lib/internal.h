@@ -454,6 +454,8 @@ void trail__lock_take(pthread_mutex_t *m, int rank);
 void trail__lock_drop(pthread_mutex_t *m, int rank);
 /* How many trail locks this thread holds now. */
 int trail__locks_held(void);
+/* The system's page size (random.c). */
+size_t trail__page_bytes(void);
 
 /*
  * crash_stack.c: while the crash handler is installed, a thread gets an

@@ -97,13 +97,14 @@ int trail__random_kernel(void *buf, size_t n) {
 static _Atomic uint64_t *_Atomic wipe_page;
 static _Atomic uint64_t generations;
 
-static size_t page_len(void) {
+/* The page size, for the mappings of random.c and crash_stack.c. */
+size_t trail__page_bytes(void) {
   long page = sysconf(_SC_PAGESIZE);
   return page > 0 ? (size_t)page : 4096;
 }
 
 static _Atomic uint64_t *wipe_page_map(void) {
-  size_t len = page_len();
+  size_t len = trail__page_bytes();
   void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                  -1, 0);
   if (p == MAP_FAILED)
@@ -127,7 +128,7 @@ static _Atomic uint64_t *wipe_page_get(void) {
           &wipe_page, &p, mine, memory_order_acq_rel, memory_order_acquire))
     return mine;
   if (mine != WIPE_NONE)
-    munmap((void *)mine, page_len());
+    munmap((void *)mine, trail__page_bytes());
   return p;
 }
 
@@ -163,27 +164,27 @@ typedef struct pool {
  * too large for dlopen() (glibc keeps a few hundred bytes for libraries
  * loaded later with static TLS), and a plugin linking trail could not load.
  */
-static TRAIL__TLS pool *mine;
+static TRAIL__TLS pool *thread_pool;
 static pthread_key_t pool_key;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
 static void pool_free(void *p) {
   free(p);
-  mine = NULL; /* a later destructor that logs makes a new one */
+  thread_pool = NULL; /* a later destructor that logs makes a new one */
 }
 
 static void pool_key_make(void) { pthread_key_create(&pool_key, pool_free); }
 
 static pool *pool_get(void) {
-  if (mine != NULL)
-    return mine;
+  if (thread_pool != NULL)
+    return thread_pool;
   pthread_once(&pool_once, pool_key_make);
   pool *p = calloc(1, sizeof *p);
   if (p != NULL && pthread_setspecific(pool_key, p) != 0) {
     free(p);
     p = NULL;
   }
-  return mine = p;
+  return thread_pool = p;
 }
 
 int trail__random_pooled(void *buf, size_t n) {
